@@ -1,0 +1,1 @@
+"""Hourglass server side: the `hourglass` command, configuration, demo and simulator."""

@@ -1,0 +1,116 @@
+"""Server configuration: YAML file (optional), HOURGLASS_* environment overrides, validation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from agent.settings import load
+
+
+@dataclass(frozen=True)
+class CreditPolicy:
+    """Default credit terms; a customer's contract overrides them."""
+
+    percent: float = 5.0  # published terms: 5 % of the monthly fee ...
+    period_minutes: float = 60.0  # ... for each started hour past the deadline
+    cap_percent: float = 100.0  # never more than the month's fee
+
+    def validate(self) -> None:
+        """Reject terms that cannot be applied."""
+        if self.percent < 0 or self.cap_percent < 0:
+            raise ValueError("key 'credit.percent'/'credit.cap_percent': must be >= 0")
+        if self.period_minutes <= 0:
+            raise ValueError("key 'credit.period_minutes': must be > 0")
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Collector batching."""
+
+    batch_messages: int = 500  # a batch closes at 500 messages ...
+    batch_ms: int = 250  # ... or 250 ms, whichever comes first
+    client_id: str = ""
+    retention_days: int = 90
+    offline_grace_intervals: int = 3  # design: confirmed down after 3 missed intervals
+
+    def validate(self) -> None:
+        """Reject sizes that cannot work."""
+        if self.batch_messages < 1:
+            raise ValueError("key 'collector.batch_messages': must be at least 1")
+        if self.batch_ms < 1:
+            raise ValueError("key 'collector.batch_ms': must be at least 1")
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    """Dispatcher timing."""
+
+    tick_s: float = 1.0  # the loop also wakes on NOTIFY; this bounds a missed one
+    default_sla_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a server process needs."""
+
+    database_url: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    http_addr: str = "127.0.0.1:8080"
+    credit: CreditPolicy = field(default_factory=CreditPolicy)
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
+    dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
+
+    def validate(self) -> None:
+        """Check URL shapes so a typo fails at start, not at first use."""
+        mqtt = urlparse(self.mqtt_url)
+        if mqtt.scheme not in ("mqtt", "mqtts") or not mqtt.hostname:
+            raise ValueError(
+                f"key 'mqtt_url': expected mqtt://host:port or mqtts://host:port, "
+                f"got {self.mqtt_url!r}"
+            )
+        host, _, port = self.http_addr.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"key 'http_addr': expected host:port, got {self.http_addr!r}")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "key 'database_url': expected a libpq URL such as "
+                "postgresql://user@host:5432/dbname"
+            )
+
+    def require_database(self) -> str:
+        """The database URL, or a clear error naming the key and the variable."""
+        if not self.database_url:
+            from agent.settings import ConfigError
+
+            raise ConfigError(
+                "key 'database_url' is not set: set HOURGLASS_DATABASE_URL "
+                "(e.g. postgresql://postgres@127.0.0.1:5432/hourglass) or put it in the "
+                "--config file; `hourglass demo` starts a private database by itself"
+            )
+        return self.database_url
+
+    @property
+    def http_host(self) -> str:
+        """Host part of http_addr."""
+        return self.http_addr.rpartition(":")[0]
+
+    @property
+    def http_port(self) -> int:
+        """Port part of http_addr."""
+        return int(self.http_addr.rpartition(":")[2])
+
+
+def load_config(file: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the server configuration; raise ConfigError naming file and key."""
+    return load(Config, file, os.environ if env is None else env, env_prefix="HOURGLASS_")
+
+
+def mqtt_endpoint(url: str) -> tuple[str, int, bool]:
+    """Split an mqtt:// or mqtts:// URL into host, port and whether TLS is on."""
+    parsed = urlparse(url)
+    tls = parsed.scheme == "mqtts"
+    return parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls

@@ -1,0 +1,67 @@
+"""Every state machine's states, one StrEnum each; SQL CHECKs and JSON Schema enums mirror them."""
+
+from enum import StrEnum
+
+
+class IncidentState(StrEnum):
+    """Life of an incident, from detection to the customer's close."""
+
+    DETECTED = "detected"
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    ON_SITE = "on_site"
+    REPLACED = "replaced"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+    PAUSED = "paused"
+
+
+#: States in which the SLA clock still runs (the failure is not yet fixed).
+OPEN_STATES: frozenset[IncidentState] = frozenset(
+    {
+        IncidentState.DETECTED,
+        IncidentState.DISPATCHED,
+        IncidentState.ACKNOWLEDGED,
+        IncidentState.ON_SITE,
+        IncidentState.REPLACED,
+        IncidentState.PAUSED,
+    }
+)
+
+
+class JobState(StrEnum):
+    """A technician's assignment to an incident."""
+
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    ON_SITE = "on_site"
+    REPLACED = "replaced"
+    DONE = "done"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+
+class ComponentStatus(StrEnum):
+    """Health of one component as the agent reports it."""
+
+    OK = "ok"
+    WARNING = "warning"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class Role(StrEnum):
+    """Roles an API token can carry."""
+
+    CUSTOMER = "customer"
+    TECHNICIAN = "technician"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class StaffRole(StrEnum):
+    """Roles of people in the fleet file."""
+
+    TECHNICIAN = "technician"
+    MANAGER = "manager"
+    EXECUTIVE = "executive"

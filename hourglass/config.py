@@ -12,22 +12,6 @@ from agent.settings import load
 
 
 @dataclass(frozen=True)
-class CreditPolicy:
-    """Default credit terms; a customer's contract overrides them."""
-
-    percent: float = 5.0  # published terms: 5 % of the monthly fee ...
-    period_minutes: float = 60.0  # ... for each started hour past the deadline
-    cap_percent: float = 100.0  # never more than the month's fee
-
-    def validate(self) -> None:
-        """Reject terms that cannot be applied."""
-        if self.percent < 0 or self.cap_percent < 0:
-            raise ValueError("key 'credit.percent'/'credit.cap_percent': must be >= 0")
-        if self.period_minutes <= 0:
-            raise ValueError("key 'credit.period_minutes': must be > 0")
-
-
-@dataclass(frozen=True)
 class CollectorConfig:
     """Collector batching."""
 
@@ -60,7 +44,6 @@ class Config:
     database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     http_addr: str = "127.0.0.1:8080"
-    credit: CreditPolicy = field(default_factory=CreditPolicy)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
 

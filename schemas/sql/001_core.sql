@@ -80,6 +80,8 @@ CREATE TABLE host_state (
     agent_version  text,
     interval_s     double precision,
     chassis        jsonb,
+    session        text,
+    offline_reason text CHECK (offline_reason IN ('lost', 'shutdown')),
     last_message   timestamptz NOT NULL DEFAULT now()
 );
 
@@ -120,6 +122,7 @@ CREATE TABLE incidents (
     assignee     text REFERENCES technicians(id),
     verified_at  timestamptz,
     closed_at    timestamptz,
+    next_assign_at timestamptz,  -- when no one fit: try again then (someone may come on shift)
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );

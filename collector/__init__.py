@@ -1,0 +1,1 @@
+"""The collector: validates, stores and detects; opens incidents the moment evidence arrives."""

@@ -1,0 +1,47 @@
+"""Turns raw MQTT messages into validated Messages or DeadLetters with a reason. Pure."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from collector.model import DeadLetter, Message, Received
+from schemas.mqtt_contract import KINDS, errors
+
+MAX_PAYLOAD = 1_048_576  # 1 MiB: far above a 4,096-component birth; anything larger is abuse
+
+
+def _parse_ts(text: str) -> datetime:
+    """Parse an RFC 3339 UTC timestamp (the schema already checked its shape)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def decode(raw: Received) -> Message | DeadLetter:
+    """Validate topic and payload; return the message or why it was refused."""
+
+    def dead(reason: str) -> DeadLetter:
+        return DeadLetter(raw.topic, reason, raw.payload, raw.received_at)
+
+    parts = raw.topic.split("/")
+    if len(parts) != 5 or parts[0] != "hg" or parts[1] != "v1":
+        return dead("topic is not hg/v1/{site}/{host}/{kind}")
+    _, _, site, host, kind = parts
+    if kind not in KINDS:
+        return dead(f"unknown kind {kind!r} in topic; expected one of {', '.join(KINDS)}")
+    if len(raw.payload) > MAX_PAYLOAD:
+        return dead(f"payload of {len(raw.payload)} bytes exceeds {MAX_PAYLOAD}")
+    try:
+        body = json.loads(raw.payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return dead(f"not JSON: {exc}")
+    problems = errors(kind, body)
+    if problems:
+        return dead("schema: " + "; ".join(problems[:5]))
+    if body["host"] != host or body["site"] != site:
+        return dead(
+            f"payload names {body['site']}/{body['host']} but was published under {site}/{host}"
+        )
+    if body["kind"] != kind:
+        return dead(f"payload kind {body['kind']!r} does not match topic kind {kind!r}")
+    return Message(kind, host, site, int(body["seq"]), _parse_ts(body["ts"]), body,
+                   raw.received_at)

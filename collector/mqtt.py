@@ -1,0 +1,94 @@
+"""The collector's only paho module: a shared-subscription MQTT 5 client with manual acks.
+
+Messages go into a bounded queue; when it is full the network thread blocks in the
+callback and so stops reading from the broker: that is the collector's back-pressure.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from collector.model import Received
+
+log = logging.getLogger(__name__)
+SUBSCRIPTION = "$share/hg-collectors/hg/v1/+/+/+"
+SESSION_EXPIRY_S = 300  # a restarted collector finds its queued messages for 5 minutes
+
+
+class Subscriber:
+    """Connects, subscribes to the shared topic, and hands messages to a bounded queue."""
+
+    def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
+                 username: str | None = None, password: str | None = None) -> None:
+        self.queue: queue.Queue[Received] = queue.Queue(maxsize=queue_size)
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._host, self._port = host, port
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if tls:
+            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect (persistent session) and run the network loop in its thread."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
+                                  properties=props)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._stopping.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message after its batch committed."""
+        if qos > 0:
+            self.client.ack(mid, qos)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        log.info("connected to %s:%s (session present: %s)", self._host, self._port,
+                 flags.session_present)
+        client.subscribe(SUBSCRIPTION, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        item = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC))
+        while not self._stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue  # blocks the network thread: the broker holds the rest for us

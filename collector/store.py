@@ -1,0 +1,340 @@
+"""The collector's PostgreSQL adapter: one transaction per batch, dedup by (host, seq)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from collector.model import DeadLetter, Detection, Message
+from collector.rules import detect
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+NOTIFY_CHANNEL = "hourglass"
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What the collector must know of a host to accept its messages and open incidents."""
+
+    site: str
+    customer: str
+    sla_minutes: float
+
+
+class Directory:
+    """Cache of the fleet's hosts, reloaded when an unknown host shows up (at most every 5 s)."""
+
+    RELOAD_S = 5.0  # a newly loaded fleet file is seen within this time
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, HostInfo] = {}
+        self._loaded = 0.0
+
+    def lookup(self, conn: Conn, host: str) -> HostInfo | None:
+        """The host's info, reloading the cache once if it is missing."""
+        if host not in self.hosts and time.monotonic() - self._loaded > self.RELOAD_S:
+            self.reload(conn)
+        return self.hosts.get(host)
+
+    def reload(self, conn: Conn) -> None:
+        """Read all hosts with their contract's SLA."""
+        rows = conn.execute(
+            "SELECT h.id, h.site_id, h.customer_id, c.sla_minutes"
+            " FROM hosts h JOIN customers c ON c.id = h.customer_id"
+        ).fetchall()
+        self.hosts = {r[0]: HostInfo(r[1], r[2], float(r[3])) for r in rows}
+        self._loaded = time.monotonic()
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did, for logs and metrics."""
+
+    accepted: int
+    duplicates: int
+    dead: int
+    rows: int
+    opened: list[int]
+
+
+def write_batch(
+    conn: Conn, directory: Directory, messages: Sequence[Message], dead: Sequence[DeadLetter]
+) -> BatchResult:
+    """Store a batch in one transaction: claim keys, write only accepted messages' rows."""
+    dead = list(dead)
+    known: list[Message] = []
+    for m in messages:
+        info = directory.lookup(conn, m.host)
+        if info is None:
+            dead.append(DeadLetter(f"hg/v1/{m.site}/{m.host}/{m.kind}",
+                                   f"unknown host {m.host!r}: add it to the fleet file and run "
+                                   "`hourglass load`", json.dumps(m.body).encode(), m.received_at))
+        elif info.site != m.site:
+            dead.append(DeadLetter(f"hg/v1/{m.site}/{m.host}/{m.kind}",
+                                   f"host {m.host!r} belongs to site {info.site!r}, not {m.site!r}",
+                                   json.dumps(m.body).encode(), m.received_at))
+        else:
+            known.append(m)
+    unique = list({(m.host, m.seq): m for m in known}.values())
+    with conn.transaction():
+        accepted = _claim(conn, unique)
+        fresh = [m for m in unique if (m.host, m.seq) in accepted]
+        rows = _copy_readings(conn, fresh)
+        for m in sorted(fresh, key=lambda m: (m.host, m.seq)):
+            _apply(conn, m)
+        opened = [i for m in fresh for d in detect(m) if (i := open_incident(conn, directory, d))]
+        _dead_letters(conn, dead)
+        if opened or fresh:
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened)
+
+
+def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
+    """Insert the batch's (host, seq) keys; return the ones not seen before."""
+    if not messages:
+        return set()
+    rows = conn.execute(
+        "INSERT INTO ingest_keys (host_id, seq, kind)"
+        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])"
+        " ON CONFLICT DO NOTHING RETURNING host_id, seq",
+        ([m.host for m in messages], [m.seq for m in messages], [m.kind for m in messages]),
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def _copy_readings(conn: Conn, messages: Iterable[Message]) -> int:
+    """Write all telemetry readings with binary COPY."""
+    n = 0
+    with conn.cursor() as cur, cur.copy(
+        "COPY telemetry (time, host_id, component, metric, value) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["timestamptz", "text", "text", "text", "float8"])
+        for m in messages:
+            if m.kind != "telemetry":
+                continue
+            for r in m.body["readings"]:
+                copy.write_row((m.ts, m.host, r["component"], r["metric"], float(r["value"])))
+                n += 1
+    return n
+
+
+_UPSERT_STATUS = """
+INSERT INTO components (host_id, id, kind, slot, serial, status, failure, status_seq, status_ts,
+                        last_seen)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (host_id, id) DO UPDATE SET
+    status = EXCLUDED.status, failure = EXCLUDED.failure, status_seq = EXCLUDED.status_seq,
+    status_ts = EXCLUDED.status_ts, last_seen = now(),
+    slot = COALESCE(EXCLUDED.slot, components.slot),
+    serial = COALESCE(EXCLUDED.serial, components.serial)
+WHERE components.status_seq < EXCLUDED.status_seq
+"""
+
+
+def _apply(conn: Conn, m: Message) -> None:
+    """Update inventory, component status and host state from one accepted message."""
+    b = m.body
+    if m.kind == "birth":
+        _birth(conn, m)
+    elif m.kind == "telemetry":
+        params = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("serial"), c["status"],
+                   c.get("failure"), m.seq, m.ts) for c in b["components"]]
+        if params:
+            conn.cursor().executemany(_UPSERT_STATUS, params)
+        _touch_host(conn, m, "online", None, b["interval_s"])
+    elif m.kind == "event":
+        conn.execute(_UPSERT_STATUS, (m.host, b["component"], b["component_kind"], b.get("slot"),
+                                      b.get("serial"), b["status"], b.get("failure"), m.seq,
+                                      _ts(b["detected_at"])))
+        _touch_host(conn, m, "online", None, None)
+    elif m.kind == "state":
+        _state(conn, m)
+
+
+def _state(conn: Conn, m: Message) -> None:
+    """Online moves forward in seq; a last will counts only for the connection it belongs to.
+
+    A will's seq was reserved when its connection opened, so it is older than what that
+    connection sent since: it is matched by session, not ordered by seq.
+    """
+    b = m.body
+    session = b.get("session")
+    if b["state"] == "online":
+        _touch_host(conn, m, "online", None, None)
+        conn.execute("UPDATE host_state SET session = %s WHERE host_id = %s AND seq = %s",
+                     (session, m.host, m.seq))
+        conn.execute(_UPSERT_STATUS, (m.host, f"host:{m.host}", "host", None, None, "ok", None,
+                                      m.seq, m.ts))
+        return
+    reason = b.get("reason", "lost")
+    row = conn.execute("SELECT session, seq FROM host_state WHERE host_id = %s",
+                       (m.host,)).fetchone()
+    if row is not None:
+        same = session is not None and row[0] == session
+        newer = m.seq > row[1]
+        if not (same or newer):
+            return  # a will or stop of an older connection: the host has reconnected since
+    conn.execute(
+        "INSERT INTO host_state (host_id, state, seq, ts, offline_reason, session, last_message)"
+        " VALUES (%s, 'offline', %s, %s, %s, %s, %s) ON CONFLICT (host_id) DO UPDATE SET"
+        " state = 'offline', offline_reason = EXCLUDED.offline_reason,"
+        " seq = GREATEST(host_state.seq, EXCLUDED.seq)",
+        (m.host, m.seq, m.ts, reason, session, m.received_at),
+    )
+    conn.execute(
+        "INSERT INTO components (host_id, id, kind, status, status_seq, status_ts)"
+        " VALUES (%s, %s, 'host', %s, %s, %s) ON CONFLICT (host_id, id) DO UPDATE SET"
+        " status = EXCLUDED.status, status_ts = EXCLUDED.status_ts,"
+        " status_seq = GREATEST(components.status_seq, EXCLUDED.status_seq)",
+        (m.host, f"host:{m.host}", "unknown" if reason == "shutdown" else "warning", m.seq,
+         m.received_at),
+    )
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _birth(conn: Conn, m: Message) -> None:
+    b = m.body
+    conn.execute(
+        "INSERT INTO host_state (host_id, state, seq, ts, boot_id, agent_version, interval_s,"
+        " chassis, last_message) VALUES (%s, 'online', %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (host_id) DO UPDATE SET boot_id = EXCLUDED.boot_id,"
+        " agent_version = EXCLUDED.agent_version, interval_s = EXCLUDED.interval_s,"
+        " chassis = EXCLUDED.chassis,"
+        " last_message = GREATEST(host_state.last_message, EXCLUDED.last_message)",
+        (m.host, m.seq, m.ts, b["boot_id"], b["agent_version"], b["interval_s"],
+         Jsonb(b["chassis"]), m.received_at),
+    )
+    params = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("device"), c.get("model"),
+               c.get("serial"), c.get("size_bytes"), Jsonb(c.get("attrs", {})))
+              for c in b["components"]]
+    if params:
+        conn.cursor().executemany(
+            "INSERT INTO components (host_id, id, kind, slot, device, model, serial, size_bytes,"
+            " attrs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (host_id, id) DO UPDATE SET kind = EXCLUDED.kind, slot = EXCLUDED.slot,"
+            " device = EXCLUDED.device, model = EXCLUDED.model, serial = EXCLUDED.serial,"
+            " size_bytes = EXCLUDED.size_bytes, attrs = EXCLUDED.attrs, last_seen = now()",
+            params,
+        )
+
+
+def _touch_host(conn: Conn, m: Message, state: str, reason: str | None,
+                interval_s: float | None) -> None:
+    """Record that the host spoke; the state only moves forward in seq."""
+    conn.execute(
+        "INSERT INTO host_state (host_id, state, seq, ts, interval_s, last_message, offline_reason)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (host_id) DO UPDATE SET"
+        " state = CASE WHEN host_state.seq < EXCLUDED.seq THEN EXCLUDED.state"
+        "              ELSE host_state.state END,"
+        " offline_reason = CASE WHEN host_state.seq < EXCLUDED.seq THEN EXCLUDED.offline_reason"
+        "              ELSE host_state.offline_reason END,"
+        " ts = CASE WHEN host_state.seq < EXCLUDED.seq THEN EXCLUDED.ts ELSE host_state.ts END,"
+        " seq = GREATEST(host_state.seq, EXCLUDED.seq),"
+        " interval_s = COALESCE(EXCLUDED.interval_s, host_state.interval_s),"
+        " last_message = CASE WHEN EXCLUDED.state = 'online'"
+        "   THEN GREATEST(host_state.last_message, EXCLUDED.last_message)"
+        "   ELSE host_state.last_message END",
+        (m.host, state, m.seq, m.ts, interval_s, m.received_at, reason),
+    )
+
+
+def open_incident(conn: Conn, directory: Directory, d: Detection) -> int | None:
+    """Open one incident for a detection; None when one is already open for it."""
+    info = directory.hosts[d.host]
+    deadline = d.detected_at + timedelta(minutes=info.sla_minutes)
+    row = conn.execute(
+        "INSERT INTO incidents (host_id, site_id, customer_id, component, kind, failure, slot,"
+        " serial, detected_at, deadline, sla_minutes, evidence)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (host_id, component, failure) WHERE state NOT IN ('verified', 'closed')"
+        " DO NOTHING RETURNING id",
+        (d.host, info.site, info.customer, d.component, d.kind, d.failure, d.slot, d.serial,
+         d.detected_at, deadline, info.sla_minutes, Jsonb(d.evidence)),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "INSERT INTO incident_events (incident_id, at, actor, kind, detail)"
+        " VALUES (%s, %s, 'collector', 'detected', %s)",
+        (row[0], d.detected_at, Jsonb({"rule": d.rule, "component": d.component,
+                                       "failure": d.failure, "seq": d.seq,
+                                       "evidence": d.evidence})),
+    )
+    return int(row[0])
+
+
+def _dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> None:
+    if dead:
+        conn.cursor().executemany(
+            "INSERT INTO dead_letters (received_at, topic, reason, payload) VALUES (%s, %s, %s, %s)",
+            [(d.received_at, d.topic, d.reason, d.payload) for d in dead],
+        )
+
+
+def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime) -> list[int]:
+    """Open host_down incidents for hosts silent for `grace` intervals (lost, not shut down)."""
+    rows = conn.execute(
+        "SELECT host_id, last_message, interval_s FROM host_state"
+        " WHERE interval_s IS NOT NULL AND (offline_reason IS NULL OR offline_reason = 'lost')"
+        " AND last_message < %s - make_interval(secs => interval_s * %s)",
+        (now, grace),
+    ).fetchall()
+    opened = []
+    from collector.rules import host_down_due
+
+    for host, last, interval in rows:
+        due = host_down_due(last, float(interval), grace, now)
+        if due is None or host not in directory.hosts and directory.lookup(conn, host) is None:
+            continue
+        with conn.transaction():
+            i = open_incident(conn, directory, Detection(
+                host, f"host:{host}", "host", "host_down", due, "host_down", None, None,
+                {"source": "sweep", "last_message": last.isoformat(), "missed_intervals": grace}))
+            if i:
+                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+                opened.append(i)
+    return opened
+
+
+def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:
+    """Plain PostgreSQL only: daily telemetry partitions ahead, dropped past retention."""
+    is_partitioned = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c"
+        " ON c.oid = p.partrelid WHERE c.relname = 'telemetry')"
+    ).fetchone()
+    if not is_partitioned or not is_partitioned[0]:
+        return  # TimescaleDB manages chunks and retention itself
+    today = now.astimezone(UTC).date()
+    for offset in range(-1, ahead_days + 1):
+        day = today + timedelta(days=offset)
+        name = f"telemetry_{day:%Y%m%d}"
+        try:
+            with conn.transaction():
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry"
+                    f" FOR VALUES FROM ('{day.isoformat()}') TO"
+                    f" ('{(day + timedelta(days=1)).isoformat()}')"
+                )
+        except psycopg.errors.CheckViolation:
+            pass  # rows of that day already sit in the default partition; keep them there
+    cutoff = today - timedelta(days=retention_days)
+    for (name,) in conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'telemetry'"
+        " AND c.relname ~ '^telemetry_[0-9]{8}$'"
+    ).fetchall():
+        day = datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC).date()
+        if day < cutoff:
+            with conn.transaction():
+                conn.execute(f"DROP TABLE {name}")

@@ -1,0 +1,1 @@
+"""The dispatcher: owns incidents after they open: assignment, clock, credits, API, pages."""

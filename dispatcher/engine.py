@@ -1,0 +1,199 @@
+"""The dispatcher loop: assigns new incidents, verifies fixes, issues credits.
+
+Each pass claims rows with `FOR UPDATE SKIP LOCKED`, so several dispatchers may run; every
+decision comes from the pure domain modules, every clock from timestamps in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from dispatcher.domain import assign, credit, verify
+
+log = logging.getLogger(__name__)
+Conn = psycopg.Connection[tuple[Any, ...]]
+CHANNEL = "hourglass"
+
+
+def event(conn: Conn, incident: int, at: datetime, actor: str, kind: str,
+          detail: dict[str, Any]) -> None:
+    """Append one entry to an incident's timeline."""
+    conn.execute(
+        "INSERT INTO incident_events (incident_id, at, actor, kind, detail)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (incident, at, actor, kind, Jsonb(detail)),
+    )
+
+
+def _tz(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def assign_new(conn: Conn, now: datetime) -> int:
+    """Dispatch every incident still waiting for a technician; escalate when none fits."""
+    done = 0
+    while True:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT i.id, i.kind, i.site_id, s.timezone, s.manager_id FROM incidents i"
+                " JOIN sites s ON s.id = i.site_id WHERE i.state = 'detected'"
+                " AND (i.next_assign_at IS NULL OR i.next_assign_at <= %s)"
+                " ORDER BY i.deadline LIMIT 1 FOR UPDATE OF i SKIP LOCKED",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return done
+            _assign_one(conn, row, now)
+            done += 1
+
+
+def _assign_one(conn: Conn, row: tuple[Any, ...], now: datetime) -> None:
+    incident, kind, site, tz, manager = row
+    techs = [
+        assign.Technician(r[0], r[1], r[2], frozenset(r[3]), r[4], r[5], r[6])
+        for r in conn.execute(
+            "SELECT t.id, t.site_id, t.role, t.skills, t.shift_start, t.shift_end,"
+            " (SELECT count(*) FROM jobs j WHERE j.technician_id = t.id AND j.state IN"
+            "   ('dispatched', 'acknowledged', 'on_site', 'replaced'))"
+            " FROM technicians t WHERE t.site_id = %s AND t.active", (site,))
+    ]
+    previous = [r[0] for r in conn.execute(
+        "SELECT technician_id FROM jobs WHERE incident_id = %s ORDER BY id", (incident,))]
+    decision = assign.choose(kind, site, techs, previous, manager, now, _tz(tz))
+    if isinstance(decision, assign.Assign):
+        conn.execute(
+            "INSERT INTO jobs (incident_id, technician_id, dispatched_at) VALUES (%s, %s, %s)",
+            (incident, decision.technician, now))
+        conn.execute(
+            "UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
+            " WHERE id = %s", (decision.technician, now, incident))
+        event(conn, incident, now, "dispatcher", "dispatched",
+              {"technician": decision.technician, "transfer": len(previous)})
+        log.info("incident %s dispatched to %s", incident, decision.technician)
+    else:
+        # Tried again every minute (someone may come on shift); escalated once, on record.
+        conn.execute("UPDATE incidents SET next_assign_at = %s + interval '1 minute'"
+                     " WHERE id = %s", (now, incident))
+        first = conn.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %s"
+            " AND kind = 'escalated' AND detail->>'step' = 'assignment')", (incident,)
+        ).fetchone()
+        if not first or not first[0]:
+            return
+        event(conn, incident, now, "dispatcher", "escalated",
+              {"step": "assignment", "to": decision.manager, "reason": decision.reason})
+        log.warning("incident %s escalated to %s: %s", incident, decision.manager,
+                    decision.reason)
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+
+
+def verify_open(conn: Conn, now: datetime) -> int:
+    """Mark verified every open incident whose part telemetry shows healthy; credit late ones."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT i.id FROM incidents i WHERE i.state IN"
+        " ('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced')"
+        " AND EXISTS (SELECT 1 FROM components c WHERE c.host_id = i.host_id"
+        "   AND c.status = 'ok' AND c.status_ts > i.detected_at"
+        "   AND (c.id = i.component OR (c.kind = i.kind AND c.slot = i.slot)))")]
+    n = 0
+    for incident in ids:
+        with conn.transaction():
+            n += _verify_one(conn, incident, now)
+    return n
+
+
+def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
+    row = conn.execute(
+        "SELECT i.host_id, i.component, i.kind, i.slot, i.serial, i.detected_at, i.deadline,"
+        " i.customer_id, h.monthly_fee, h.currency, c.credit_percent, c.credit_period_minutes,"
+        " c.credit_cap_percent FROM incidents i JOIN hosts h ON h.id = i.host_id"
+        " JOIN customers c ON c.id = i.customer_id WHERE i.id = %s AND i.state IN"
+        " ('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced')"
+        " FOR UPDATE OF i SKIP LOCKED", (incident,)).fetchone()
+    if row is None:
+        return 0
+    host, component, kind, slot, serial, detected, due, customer, fee, currency = row[:10]
+    observations = [verify.Observation(*r) for r in conn.execute(
+        "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s",
+        (host,))]
+    fixed = verify.verified_at(verify.Failed(component, kind, slot, serial, detected),
+                               observations)
+    if fixed is None:
+        return 0
+    conn.execute("UPDATE incidents SET state = 'verified', verified_at = %s, updated_at = %s"
+                 " WHERE id = %s", (fixed, now, incident))
+    conn.execute("UPDATE jobs SET state = 'done', finished_at = %s WHERE incident_id = %s"
+                 " AND state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
+                 (now, incident))
+    new = next((o for o in observations if o.status_ts == fixed), None)
+    event(conn, incident, fixed, "telemetry", "verified",
+          {"component": new.id if new else component, "serial": new.serial if new else None})
+    policy = credit.CreditPolicy(Decimal(row[10]), float(row[11]), Decimal(row[12]))
+    decision = credit.compute(due, fixed, Decimal(fee), policy)
+    if decision is not None:
+        issue_credit(conn, incident, customer, currency, decision, policy, now)
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+    log.info("incident %s verified at %s%s", incident, fixed,
+             f", credit {decision.amount} {currency}" if decision else "")
+    return 1
+
+
+def issue_credit(conn: Conn, incident: int, customer: str, currency: str,
+                 decision: credit.CreditDecision, policy: credit.CreditPolicy,
+                 now: datetime) -> None:
+    """Write the credit once; the ledger's unique key makes a second write a no-op."""
+    row = conn.execute(
+        "INSERT INTO credits (incident_id, customer_id, amount, currency, percent, periods,"
+        " late_seconds, policy, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (incident_id) DO NOTHING RETURNING id",
+        (incident, customer, decision.amount, currency, decision.percent, decision.periods,
+         decision.late_seconds,
+         Jsonb({"percent": str(policy.percent), "period_minutes": policy.period_minutes,
+                "cap_percent": str(policy.cap_percent)}), now)).fetchone()
+    if row is not None:
+        event(conn, incident, now, "dispatcher", "credit_issued",
+              {"credit": row[0], "amount": str(decision.amount), "currency": currency,
+               "percent": str(decision.percent), "periods": decision.periods})
+
+
+class Engine:
+    """Runs the passes in a loop, woken early by NOTIFY from the collector or the API."""
+
+    def __init__(self, url: str, tick_s: float) -> None:
+        self.url = url
+        self.tick_s = tick_s
+        self.stop = threading.Event()
+        self.last_pass: datetime | None = None
+
+    def run(self) -> None:
+        """Loop until stopped; a database outage is waited out, never fatal."""
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn, \
+                        psycopg.connect(self.url, autocommit=True) as listen:
+                    listen.execute(f"LISTEN {CHANNEL}")
+                    while not self.stop.is_set():
+                        self.run_once(conn)
+                        for _ in listen.notifies(timeout=self.tick_s, stop_after=1):
+                            pass
+            except psycopg.OperationalError as exc:
+                log.warning("database unavailable (%s); retrying", exc)
+                self.stop.wait(1.0)
+
+    def run_once(self, conn: Conn) -> None:
+        """One pass of every duty at one `now`."""
+        now = datetime.now(UTC)
+        assign_new(conn, now)
+        verify_open(conn, now)
+        self.last_pass = now

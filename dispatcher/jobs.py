@@ -1,0 +1,144 @@
+"""Job actions of the assigned technician: acknowledge, decline, on-site, replaced.
+
+Each is idempotent by the Idempotency-Key header: a retried tap on a bad connection
+returns the first answer and changes nothing twice.
+"""
+
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
+
+from dispatcher import views
+from dispatcher.engine import CHANNEL, event
+from dispatcher.tokens import Principal
+from schemas.states import Role
+
+JOB_COLUMNS = (
+    "j.id AS job_id, j.state AS job_state, j.technician_id, j.dispatched_at, j.acknowledged_at,"
+    " j.on_site_at, j.replaced_at, j.new_serial, " + views.INCIDENT_COLUMNS
+)
+JOB_FROM = " FROM jobs j JOIN incidents i ON i.id = j.incident_id" + views.INCIDENT_FROM[
+    len(" FROM incidents i"):]
+
+
+class DeclineIn(BaseModel):
+    """Why the technician cannot take the job."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ReplacedIn(BaseModel):
+    """The serial of the part the technician put in."""
+
+    serial: str = Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")
+
+
+class SurveyIn(BaseModel):
+    """The customer's score and comment."""
+
+    score: int = Field(ge=0, le=10)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One job action: from which job states, to which job and incident state."""
+
+    name: str
+    sources: tuple[str, ...]
+    job_state: str
+    stamp: str  # the job column that records when
+
+
+ACTIONS = {
+    "acknowledge": Action("acknowledge", ("dispatched",), "acknowledged", "acknowledged_at"),
+    "on-site": Action("on-site", ("dispatched", "acknowledged"), "on_site", "on_site_at"),
+    "replaced": Action("replaced", ("acknowledged", "on_site"), "replaced", "replaced_at"),
+    "decline": Action("decline", ("dispatched", "acknowledged"), "declined", "finished_at"),
+}
+
+
+def perform(conn: Any, who: Principal, job_id: int, action: Action,
+            body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Apply one action in the caller's transaction; raise HTTPException when it cannot."""
+    row = conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s FOR UPDATE OF j",
+                       (job_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no job {job_id}")
+    if who.role is not Role.ADMIN and row["technician_id"] != who.person:
+        raise HTTPException(403, f"job {job_id} is assigned to {row['technician_id']}, not you")
+    if row["job_state"] == action.job_state:
+        return views.job(row)  # already done: a repeated tap changes nothing
+    if row["job_state"] not in action.sources:
+        raise HTTPException(409, f"job {job_id} is '{row['job_state']}'; '{action.name}' applies "
+                                 f"to a job that is {' or '.join(action.sources)}")
+    incident = row["id"]
+    conn.execute(f"UPDATE jobs SET state = %s, {action.stamp} = %s, new_serial = coalesce(%s,"
+                 " new_serial) WHERE id = %s",
+                 (action.job_state, now, body.get("serial"), job_id))
+    if action.name == "decline":
+        conn.execute("UPDATE incidents SET state = 'detected', assignee = NULL,"
+                     " next_assign_at = NULL, updated_at = %s WHERE id = %s AND state IN"
+                     " ('dispatched', 'acknowledged')", (now, incident))
+    else:
+        conn.execute("UPDATE incidents SET state = %s, updated_at = %s WHERE id = %s AND state"
+                     " IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
+                     (action.job_state, now, incident))
+    event(conn, incident, now, f"technician:{who.person}", action.job_state,
+          {"job": job_id, **body})
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+    return views.job(conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s",
+                                  (job_id,)).fetchone())
+
+
+def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, action: Action,
+                   body: dict[str, Any]) -> dict[str, Any]:
+    """Perform once per Idempotency-Key; a replay returns the stored answer."""
+    now = datetime.now(UTC)
+    with conn.transaction():
+        if key:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{who.token_id}:{key}",))
+            old = conn.execute("SELECT response FROM idempotency_keys WHERE token_id = %s"
+                               " AND key = %s", (who.token_id, key)).fetchone()
+            if old is not None:
+                stored: dict[str, Any] = old["response"]
+                return stored
+        result = perform(conn, who, job_id, action, body, now)
+        if key:
+            conn.execute("INSERT INTO idempotency_keys (token_id, key, status_code, response)"
+                         " VALUES (%s, %s, 200, %s)", (who.token_id, key, Jsonb(result)))
+    return result
+
+
+def add_job_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+    """Register the four job action routes."""
+    Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+    @app.post("/api/v1/jobs/{job_id}/acknowledge")
+    def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
+        """The technician has seen the job and takes it."""
+        return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {})
+
+    @app.post("/api/v1/jobs/{job_id}/decline")
+    def decline(job_id: int, body: DeclineIn, conn: db, who: who_dep,
+                key: Key = None) -> dict[str, Any]:
+        """The technician cannot take it; this counts as the job's one transfer."""
+        return run_idempotent(conn, who, key, job_id, ACTIONS["decline"],
+                              {"reason": body.reason})
+
+    @app.post("/api/v1/jobs/{job_id}/on-site")
+    def on_site(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
+        """The technician is at the rack."""
+        return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {})
+
+    @app.post("/api/v1/jobs/{job_id}/replaced")
+    def replaced(job_id: int, body: ReplacedIn, conn: db, who: who_dep,
+                 key: Key = None) -> dict[str, Any]:
+        """The part is swapped; telemetry still has to verify it before the clock stops."""
+        return run_idempotent(conn, who, key, job_id, ACTIONS["replaced"],
+                              {"serial": body.serial})

@@ -18,15 +18,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import __version__, messages
 from agent.messages import Component, ComponentState, Reading
-from agent.spool import Spool
 from hourglass.config import Config, mqtt_endpoint
+
+if TYPE_CHECKING:
+    from agent.spool import Spool
 
 log = logging.getLogger(__name__)
 KINDS = ("disk", "fan", "power")
@@ -247,6 +249,8 @@ def _hosts(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def main(args: argparse.Namespace, cfg: Config, stop: threading.Event | None = None) -> int:
     """Run the virtual fleet until --duration, SIGINT/SIGTERM or `stop`."""
+    from agent.spool import Spool
+
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         from hourglass.cli import _stop_on_signals

@@ -1,0 +1,168 @@
+"""A failed disk travels from a (simulated) server to a technician and a customer's credit.
+
+Real Mosquitto, real PostgreSQL, collector and dispatcher as real processes, the HTTP API
+over a real socket. One host's contract has a few seconds' SLA (the fix runs late, one
+credit); the other's has ten minutes (the fix is on time, no credit).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import free_port, wait_port
+
+FLEET = """
+sites:
+  - {id: lab1, name: "Lab 1", timezone: UTC, manager: t-maria}
+technicians:
+  - {id: t-maria, name: Maria, site: lab1, role: manager, skills: [], shift: "24h"}
+  - {id: t-ana, name: Ana, site: lab1, role: technician, skills: [disk, fan, psu], shift: "24h"}
+customers:
+  - id: late-co
+    name: Late Co
+    contract: {sla_minutes: 0.05, credit_percent: 5, credit_period_minutes: 60,
+               credit_cap_percent: 100}
+    hosts:
+      - {id: web-late, site: lab1, room: A, rack: r1, unit: 7, monthly_fee: 450.00,
+         currency: USD}
+  - id: fast-co
+    name: Fast Co
+    contract: {sla_minutes: 10}
+    hosts:
+      - {id: web-fast, site: lab1, room: A, rack: r2, unit: 3, monthly_fee: 300.00,
+         currency: EUR}
+"""
+
+
+def hourglass(*args: str, env: dict[str, str]) -> list[str]:
+    """The command line of one `hourglass` invocation in this interpreter."""
+    return [sys.executable, "-m", "hourglass.cli", *args]
+
+
+@pytest.fixture
+def system(pg_url: str, mosquitto: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Fleet loaded, collector + dispatcher + simulator running as processes."""
+    port = free_port()
+    env = {**os.environ, "HOURGLASS_DATABASE_URL": pg_url, "HOURGLASS_MQTT_URL": mosquitto,
+           "HOURGLASS_HTTP_ADDR": f"127.0.0.1:{port}"}
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET)
+    subprocess.run(hourglass("load", str(fleet), env=env), env=env, check=True)
+
+    def token(*args: str) -> str:
+        out = subprocess.run(hourglass("token", "create", *args, env=env), env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return out.strip()
+
+    tokens = {"tech": token("--role", "technician", "--person", "t-ana"),
+              "late": token("--role", "customer", "--customer", "late-co"),
+              "fast": token("--role", "customer", "--customer", "fast-co"),
+              "admin": token("--role", "admin")}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs = []
+    for name, args in (("collector", ("collector", "run")), ("dispatcher", ("dispatcher", "run")),
+                       ("simulate", ("simulate", "--fleet", str(fleet), "--interval", "1",
+                                     "--fail", "web-late:disk:2s", "--fail", "web-fast:disk:2s",
+                                     "--state", str(tmp_path / "sim"), "--duration", "240"))):
+        out = (logs / f"{name}.log").open("w")
+        procs.append(subprocess.Popen(hourglass(*args, env=env), env=env, stdout=out,
+                                      stderr=subprocess.STDOUT))
+    try:
+        wait_port(port, timeout=20)
+        yield {"base": f"http://127.0.0.1:{port}", "tokens": tokens, "db": pg_url, "logs": logs}
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll until check() returns something truthy, or fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:
+    base, tok = system["base"], system["tokens"]
+    tech = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tok['tech']}"})
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tok['admin']}"})
+
+    def incident_of(host: str) -> dict[str, Any] | None:
+        items = admin.get("/api/v1/incidents").json()["items"]
+        return next((i for i in items if i["host"] == host and i["assignee"]), None)
+
+    late = eventually(lambda: incident_of("web-late"), what="web-late's incident assigned")
+    fast = eventually(lambda: incident_of("web-fast"), what="web-fast's incident assigned")
+    for inc in (late, fast):
+        assert inc["kind"] == "disk" and inc["failure"] == "smart_failed"
+        assert inc["component"].startswith("disk:") and inc["slot"] == "sda"
+        assert inc["assignee"] == "t-ana" and inc["state"] == "dispatched"
+
+    jobs = {j["incident"]["host"]: j for j in tech.get("/api/v1/jobs?mine=true").json()["items"]}
+    assert set(jobs) == {"web-late", "web-fast"}
+
+    def fix(job_id: int, serial: str) -> None:
+        for action in ("acknowledge", "on-site"):
+            r = tech.post(f"/api/v1/jobs/{job_id}/{action}", headers={"Idempotency-Key": action})
+            assert r.status_code == 200, r.text
+        r = tech.post(f"/api/v1/jobs/{job_id}/replaced", json={"serial": serial},
+                      headers={"Idempotency-Key": "replaced"})
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "replaced"
+
+    fix(jobs["web-fast"]["id"], "NEWFAST1")
+    # The late host's SLA is 3 seconds: it is certainly past its deadline by now.
+    fix(jobs["web-late"]["id"], "NEWLATE1")
+
+    def verified(inc_id: int) -> dict[str, Any] | None:
+        body = admin.get(f"/api/v1/incidents/{inc_id}").json()
+        return body if body["state"] == "verified" else None
+
+    late_v = eventually(lambda: verified(late["id"]), what="web-late verified by telemetry")
+    fast_v = eventually(lambda: verified(fast["id"]), what="web-fast verified by telemetry")
+
+    kinds = [e["kind"] for e in late_v["timeline"]]
+    assert kinds[:5] == ["detected", "dispatched", "acknowledged", "on_site", "replaced"]
+    assert "verified" in kinds and "credit_issued" in kinds
+    verified_event = next(e for e in late_v["timeline"] if e["kind"] == "verified")
+    assert verified_event["detail"]["serial"] == "NEWLATE1"
+    assert late_v["credit"] == {"amount": "22.50", "currency": "USD", "percent": 5.0}
+    assert fast_v["credit"] is None
+    assert "credit_issued" not in [e["kind"] for e in fast_v["timeline"]]
+
+    # Exactly one credit, of the right amount, and the customer sees only its own.
+    with psycopg.connect(system["db"]) as conn:
+        rows = conn.execute("SELECT incident_id, amount FROM credits").fetchall()
+    assert rows == [(late["id"], Decimal("22.50"))]
+    late_client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tok['late']}"})
+    mine = late_client.get("/api/v1/incidents").json()["items"]
+    assert {i["host"] for i in mine} == {"web-late"}
+    assert late_client.get(f"/api/v1/incidents/{fast['id']}").status_code == 404
+    credits = late_client.get("/api/v1/credits").json()["items"]
+    assert [c["amount"] for c in credits] == ["22.50"]
+
+    # The customer closes, then answers the survey.
+    assert late_client.post(f"/api/v1/incidents/{late['id']}/confirm").json()["state"] == "closed"
+    r = late_client.post(f"/api/v1/incidents/{late['id']}/survey", json={"score": 6})
+    assert r.status_code == 200, r.text

@@ -22,6 +22,7 @@ from collector.model import Received
 
 log = logging.getLogger(__name__)
 SUBSCRIPTION = "$share/hg-collectors/hg/v1/+/+/+"
+PLAIN_SUBSCRIPTION = "hg/v1/+/+/+"  # MQTT 3.1.1 brokers without shared subscriptions
 SESSION_EXPIRY_S = 300  # a restarted collector finds its queued messages for 5 minutes
 
 
@@ -29,15 +30,17 @@ class Subscriber:
     """Connects, subscribes to the shared topic, and hands messages to a bounded queue."""
 
     def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None,
+                 v5: bool = True) -> None:
         self.queue: queue.Queue[Received] = queue.Queue(maxsize=queue_size)
         self.connected = threading.Event()
         self._stopping = threading.Event()
-        self._host, self._port = host, port
+        self._host, self._port, self._v5 = host, port, v5
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
             manual_ack=True,
         )
         if tls:
@@ -51,10 +54,13 @@ class Subscriber:
 
     def start(self) -> None:
         """Connect (persistent session) and run the network loop in its thread."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
-                                  properties=props)
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
+                                      properties=props)
+        else:
+            self.client.connect_async(self._host, self._port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -75,7 +81,7 @@ class Subscriber:
             return
         log.info("connected to %s:%s (session present: %s)", self._host, self._port,
                  flags.session_present)
-        client.subscribe(SUBSCRIPTION, qos=1)
+        client.subscribe(SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, qos=1)
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,

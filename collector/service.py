@@ -30,7 +30,8 @@ class Collector:
         self.cfg = cfg
         host, port, tls = mqtt_endpoint(cfg.mqtt_url)
         client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}-{os.getpid()}"
-        self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages)
+        self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages,
+                              v5=cfg.mqtt_v5)
         self.directory = store.Directory()
         self.stop = threading.Event()
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}

@@ -277,7 +277,8 @@ def open_incident(conn: Conn, directory: Directory, d: Detection) -> int | None:
 def _dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> None:
     if dead:
         conn.cursor().executemany(
-            "INSERT INTO dead_letters (received_at, topic, reason, payload) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO dead_letters (received_at, topic, reason, payload)"
+            " VALUES (%s, %s, %s, %s)",
             [(d.received_at, d.topic, d.reason, d.payload) for d in dead],
         )
 

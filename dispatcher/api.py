@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from dispatcher import jobs, views
+from dispatcher.engine import event
 from dispatcher.tokens import Principal, lookup
 from schemas.states import IncidentState, Role
 
@@ -168,7 +169,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
         with conn.transaction():
             conn.execute("UPDATE incidents SET state = 'closed', closed_at = %s, updated_at = %s"
                          " WHERE id = %s AND state = 'verified'", (now, now, incident_id))
-            jobs.event(conn, incident_id, now, f"customer:{who.customer}", "closed", {})
+            event(conn, incident_id, now, f"customer:{who.customer}", "closed", {})
         return views.incident(_visible_incident(conn, who, incident_id))
 
     @app.post("/api/v1/incidents/{incident_id}/survey")
@@ -187,7 +188,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
                 (incident_id, body.score, body.comment, now)).fetchone()
             if done is None:
                 raise HTTPException(409, "this incident's survey was already answered")
-            jobs.event(conn, incident_id, now, f"customer:{who.customer}", "survey",
+            event(conn, incident_id, now, f"customer:{who.customer}", "survey",
                        {"score": body.score})
         return {"incident": incident_id, "score": body.score, "comment": body.comment}
 

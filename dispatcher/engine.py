@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from dispatcher.domain import assign, credit, verify
 
 log = logging.getLogger(__name__)
-Conn = psycopg.Connection[tuple[Any, ...]]
+Conn = psycopg.Connection[Any]
 CHANNEL = "hourglass"
 
 

@@ -43,6 +43,9 @@ class Config:
 
     database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # "5" in production; "3.1.1" only for the demo's in-process broker, which lacks MQTT 5
+    # (then one collector subscribes without the shared subscription).
+    mqtt_protocol: str = "5"
     http_addr: str = "127.0.0.1:8080"
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
@@ -55,6 +58,9 @@ class Config:
                 f"key 'mqtt_url': expected mqtt://host:port or mqtts://host:port, "
                 f"got {self.mqtt_url!r}"
             )
+        if self.mqtt_protocol not in ("5", "3.1.1"):
+            raise ValueError(
+                f"key 'mqtt_protocol': expected 5 or 3.1.1, got {self.mqtt_protocol!r}")
         host, _, port = self.http_addr.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"key 'http_addr': expected host:port, got {self.http_addr!r}")
@@ -75,6 +81,11 @@ class Config:
                 "--config file; `hourglass demo` starts a private database by itself"
             )
         return self.database_url
+
+    @property
+    def mqtt_v5(self) -> bool:
+        """Whether to speak MQTT 5 (shared subscriptions, session expiry)."""
+        return self.mqtt_protocol == "5"
 
     @property
     def http_host(self) -> str:

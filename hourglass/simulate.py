@@ -156,11 +156,12 @@ class Agent:
     """One virtual host's MQTT client, publishing exactly what the real agent would."""
 
     def __init__(self, vh: VirtualHost, spool: Spool, interval_s: float, host: str, port: int,
-                 tls: bool) -> None:
+                 tls: bool, v5: bool = True) -> None:
         self.vh, self.spool, self.interval_s = vh, spool, interval_s
         self.session = uuid.uuid4().hex
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"hg-sim-{vh.host}", protocol=mqtt.MQTTv5)
+                                  client_id=f"hg-sim-{vh.host}",
+                                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
         if tls:
             self.client.tls_set()
         will = messages.state(vh.host, vh.site, spool.next_seq(), datetime.now(UTC), False)
@@ -262,7 +263,7 @@ def main(args: argparse.Namespace, cfg: Config, stop: threading.Event | None = N
     for i, (name, site) in enumerate(_hosts(args)):
         vh = VirtualHost(name, site, random.Random(f"{args.seed}:{name}"))
         agents[name] = Agent(vh, Spool(args.state / "seq.db", name), args.interval, host, port,
-                             tls)
+                             tls, cfg.mqtt_v5)
         if i % 50 == 49:
             time.sleep(0.2)  # do not storm the broker with connects
     schedule = sorted((f.after_s, f.host, f.kind) for f in args.fail)

@@ -83,7 +83,8 @@ def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
             for mig in choose(available(), timescale_available(conn)):
                 if mig.version in done:
                     continue
-                label = f"{mig.version:03d}_{mig.name}" + (f" ({mig.variant})" if mig.variant else "")
+                label = f"{mig.version:03d}_{mig.name}"
+                label += f" ({mig.variant})" if mig.variant else ""
                 log(f"applying {label}")
                 if mig.transactional:
                     with conn.transaction():

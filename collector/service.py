@@ -31,6 +31,7 @@ class Collector:
         host, port, tls = mqtt_endpoint(cfg.mqtt_url)
         client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}-{os.getpid()}"
         self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages,
+                              cfg.mqtt_username or None, cfg.mqtt_password or None,
                               v5=cfg.mqtt_v5)
         self.directory = store.Directory()
         self.stop = threading.Event()

@@ -46,6 +46,8 @@ class Config:
     # "5" in production; "3.1.1" only for the demo's in-process broker, which lacks MQTT 5
     # (then one collector subscribes without the shared subscription).
     mqtt_protocol: str = "5"
+    mqtt_username: str = ""
+    mqtt_password: str = ""
     http_addr: str = "127.0.0.1:8080"
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)

@@ -1,0 +1,76 @@
+"""Writes a parsed Fleet to PostgreSQL: one transaction of upserts, safe to run again.
+
+Nothing is deleted: a person, host or spare missing from the file keeps its row (incidents
+and jobs refer to them). `active` on technicians is left to whoever manages it.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+import psycopg
+
+from dispatcher.fleet import END_OF_DAY, Fleet
+
+_SITES = (
+    "INSERT INTO sites (id, name, timezone, manager_id) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone,"
+    " manager_id = EXCLUDED.manager_id"
+)
+_TECHNICIANS = (
+    "INSERT INTO technicians (id, name, site_id, role, skills, shift_start, shift_end)"
+    " VALUES (%s, %s, %s, %s, %s, %s::time, %s::time)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, site_id = EXCLUDED.site_id,"
+    " role = EXCLUDED.role, skills = EXCLUDED.skills, shift_start = EXCLUDED.shift_start,"
+    " shift_end = EXCLUDED.shift_end"
+)
+_CUSTOMERS = (
+    "INSERT INTO customers (id, name, account_manager, sla_minutes, credit_percent,"
+    " credit_period_minutes, credit_cap_percent) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+    " account_manager = EXCLUDED.account_manager, sla_minutes = EXCLUDED.sla_minutes,"
+    " credit_percent = EXCLUDED.credit_percent,"
+    " credit_period_minutes = EXCLUDED.credit_period_minutes,"
+    " credit_cap_percent = EXCLUDED.credit_cap_percent"
+)
+_HOSTS = (
+    "INSERT INTO hosts (id, customer_id, site_id, room, rack, unit, monthly_fee, currency)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id,"
+    " site_id = EXCLUDED.site_id, room = EXCLUDED.room, rack = EXCLUDED.rack,"
+    " unit = EXCLUDED.unit, monthly_fee = EXCLUDED.monthly_fee, currency = EXCLUDED.currency"
+)
+_SPARES = (
+    "INSERT INTO spares (site_id, part, kind, count) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (site_id, part) DO UPDATE SET kind = EXCLUDED.kind, count = EXCLUDED.count"
+)
+
+
+def pg_time(value: time) -> str:
+    """A shift bound as PostgreSQL text; END_OF_DAY becomes '24:00' (Python has no 24:00)."""
+    return "24:00" if value == END_OF_DAY else value.isoformat(timespec="minutes")
+
+
+def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
+    """Upsert the whole fleet in one transaction; return the rows written per table."""
+    rows: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
+        # Order follows the foreign keys: technicians and hosts need sites, hosts customers.
+        "sites": (_SITES, [(s.id, s.name, s.timezone, s.manager) for s in fleet.sites]),
+        "technicians": (_TECHNICIANS, [
+            (t.id, t.name, t.site, t.role.value, list(t.skills), pg_time(t.shift_start),
+             pg_time(t.shift_end)) for t in fleet.technicians]),
+        "customers": (_CUSTOMERS, [
+            (c.id, c.name, c.account_manager, c.contract.sla_minutes, c.contract.credit_percent,
+             c.contract.credit_period_minutes, c.contract.credit_cap_percent)
+            for c in fleet.customers]),
+        "hosts": (_HOSTS, [
+            (h.id, h.customer, h.site, h.room, h.rack, h.unit, h.monthly_fee, h.currency)
+            for h in fleet.hosts]),
+        "spares": (_SPARES, [(p.site, p.part, p.kind, p.count) for p in fleet.spares]),
+    }
+    with conn.transaction(), conn.cursor() as cur:
+        for sql, params in rows.values():
+            if params:
+                cur.executemany(sql, params)
+    return {table: len(params) for table, (_, params) in rows.items()}

@@ -106,6 +106,7 @@ def birth(
     interval_s: float,
     chassis: Mapping[str, str | None],
     components: Iterable[Component],
+    session: str | None = None,
 ) -> dict[str, Any]:
     """A birth payload: the full inventory, sent retained on every connect."""
     msg = envelope("birth", host, site, seq, ts)
@@ -116,6 +117,8 @@ def birth(
         chassis={k: chassis.get(k) for k in ("vendor", "model", "serial")},
         components=[c.as_json() for c in components],
     )
+    if session is not None:
+        msg["session"] = session
     return msg
 
 
@@ -167,8 +170,25 @@ def event(
     return msg
 
 
-def state(host: str, site: str, seq: int, ts: datetime, online: bool) -> dict[str, Any]:
-    """A state payload: online after birth, offline as the last will."""
+def state(
+    host: str,
+    site: str,
+    seq: int,
+    ts: datetime,
+    online: bool,
+    *,
+    reason: str | None = None,
+    session: str | None = None,
+) -> dict[str, Any]:
+    """A state payload: online after birth, offline as the last will.
+
+    ``reason`` (offline only) is "lost" for the last will and "shutdown" for a planned
+    stop; ``session`` is the id of the MQTT connection that birth, online and will share.
+    """
     msg = envelope("state", host, site, seq, ts)
     msg["state"] = "online" if online else "offline"
+    if reason is not None and not online:
+        msg["reason"] = reason
+    if session is not None:
+        msg["session"] = session
     return msg

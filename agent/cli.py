@@ -1,0 +1,167 @@
+"""``hourglass-agent``: run the daemon, collect once, capture a replay root, check a config."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from agent import __version__
+from agent.config import AgentConfig, load_config
+from agent.core import Outgoing, Reporter
+from agent.probes import ProbeContext, default_registry
+from agent.publisher import Publisher, Will
+from agent.root import Root
+from agent.settings import ConfigError
+from agent.spool import Spool
+
+log = logging.getLogger("agent")
+#: On a planned stop, how long to wait for the broker to take the spooled messages.
+SHUTDOWN_FLUSH_S = 5.0
+
+
+def utcnow() -> datetime:
+    """The wall clock, timezone-aware (the one clock the agent's messages carry)."""
+    return datetime.now(UTC)
+
+
+def _reporter(cfg: AgentConfig, root: Root, next_seq: itertools.count[int] | Spool) -> Reporter:
+    """A Reporter over the enabled probes."""
+    ctx = ProbeContext(cfg.host, smart_interval_s=cfg.smart_interval_s)
+    probes = default_registry().build(cfg.probes, ctx)
+    seq = next_seq.next_seq if isinstance(next_seq, Spool) else next_seq.__next__
+    return Reporter(
+        host=cfg.host,
+        site=cfg.site,
+        interval_s=cfg.interval_s,
+        probes=probes,
+        root=root,
+        next_seq=seq,
+        clock=utcnow,
+    )
+
+
+def cmd_once(cfg: AgentConfig, root_dir: str | None) -> int:
+    """Collect once and print each message as {"topic", "payload"}; no broker, no spool."""
+    root = Root(root_dir or cfg.root)
+    rep = _reporter(cfg, root, itertools.count(1))  # a private seq: the spool is untouched
+    result = rep.refresh()  # first, so the birth carries this collection's inventory
+    try:
+        for msg in [rep.birth(), rep.state(True), *rep.report(result)]:
+            print(json.dumps({"topic": msg.topic, "payload": msg.payload}), flush=True)
+    except BrokenPipeError:  # `once | head` is a normal way to look
+        sys.stderr.close()
+    return 0
+
+
+def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
+    """The daemon: collect every interval, spool, publish; stop on SIGTERM/SIGINT."""
+    stop = stop or _stop_on_signals()
+    spool = Spool(cfg.spool_path, cfg.host, cap_bytes=cfg.spool_cap_bytes)
+    rep = _reporter(cfg, Root(cfg.root), spool)
+
+    def put(msg: Outgoing) -> None:
+        spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind)
+
+    def will_for(session: str) -> Will:
+        msg = rep.state(False, reason="lost", session=session)
+        return Will(msg.topic, msg.encode())
+
+    def on_session(session: str) -> None:
+        put(rep.birth(session))
+        put(rep.state(True, session=session))
+
+    pub = Publisher(cfg, spool, will_for=will_for, on_session=on_session)
+    log.info(
+        "hourglass-agent %s: host %s site %s broker %s",
+        __version__,
+        cfg.host,
+        cfg.site,
+        cfg.mqtt_url,
+    )
+    next_collect = time.monotonic()
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_collect:
+                for msg in rep.report():
+                    put(msg)
+                # keep the cadence; after a long stall, skip missed slots instead of bursting
+                next_collect = max(next_collect + cfg.interval_s, now)
+            pub.step(timeout=max(0.01, min(0.2, next_collect - time.monotonic())))
+        put(rep.state(False, reason="shutdown", session=pub.session))
+        pub.flush(SHUTDOWN_FLUSH_S)
+    finally:
+        pub.close()
+        spool.close()
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def cmd_capture(out: Path) -> int:
+    """Write this host's replay root."""
+    from agent.capture import capture
+
+    for rel in capture(out):
+        print(rel)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="hourglass-agent", description=__doc__)
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run the agent daemon"), ("check", "validate the config")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--config", type=Path, required=True)
+    sp = sub.add_parser("once", help="collect once and print the messages it would send")
+    sp.add_argument("--config", type=Path, required=True)
+    sp.add_argument("--root", help="read a replay root instead of this host")
+    sp = sub.add_parser("capture", help="write this host's hardware state as a replay root")
+    sp.add_argument("--out", type=Path, required=True)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hourglass-agent``; returns the exit status."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "capture":
+        return cmd_capture(args.out)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"hourglass-agent: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(f"{args.config}: ok (host {cfg.host}, site {cfg.site})")
+        return 0
+    if args.command == "once":
+        return cmd_once(cfg, args.root)
+    return cmd_run(cfg)

@@ -1,0 +1,35 @@
+"""The probe registry: each probe registers under a stable name."""
+
+from __future__ import annotations
+
+from agent.probes.base import (
+    Probe,
+    ProbeContext,
+    ProbeFactory,
+    ProbeResult,
+    Registry,
+    component_id,
+)
+
+
+def default_registry() -> Registry:
+    """A registry holding every built-in probe."""
+    from agent.probes import edac, mdstat, smart, system
+
+    reg = Registry()
+    reg.register(system.SystemProbe.name, system.SystemProbe)
+    reg.register(smart.SmartProbe.name, smart.SmartProbe)
+    reg.register(edac.EdacProbe.name, edac.EdacProbe)
+    reg.register(mdstat.MdstatProbe.name, mdstat.MdstatProbe)
+    return reg
+
+
+__all__ = [
+    "Probe",
+    "ProbeContext",
+    "ProbeFactory",
+    "ProbeResult",
+    "Registry",
+    "component_id",
+    "default_registry",
+]

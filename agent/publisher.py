@@ -1,0 +1,226 @@
+"""The only module that touches paho: MQTT 5 connection, last will, spool drain, backoff.
+
+Single-threaded: the agent's loop calls ``step()``, which connects when it is time,
+runs paho's network loop for a moment and publishes spooled messages. A spool row is
+deleted only when the broker's PUBACK for it arrives, so a message survives any crash
+or disconnect and is published again (same seq: the collector deduplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config import AgentConfig
+from agent.spool import Spool
+
+log = logging.getLogger(__name__)
+
+#: Backoff between connection attempts: doubles from 1 s up to 60 s, with jitter so a
+#: fleet that lost its broker does not come back all in the same second.
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+#: Messages published but not yet acknowledged; paho's own default window is 20.
+WINDOW = 20
+#: PUBACK reason codes worth retrying (unspecified, implementation specific, packet id in
+#: use, quota exceeded); any other failure (not authorized, bad topic) never succeeds.
+_RETRYABLE = {0x80, 0x83, 0x91, 0x97}
+#: How long a TCP connect may take before the attempt counts as failed.
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Will:
+    """The last will of one connection: the broker publishes it if the agent vanishes."""
+
+    topic: str
+    payload: bytes
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Seconds to wait before connection attempt ``attempt`` (0 = first retry)."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * float(2 ** min(attempt, 16)))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class Publisher:
+    """Keeps one MQTT 5 connection and drains the spool through it."""
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        spool: Spool,
+        *,
+        will_for: Callable[[str], Will],
+        on_session: Callable[[str], None],
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``will_for(session)`` builds the will; ``on_session(session)`` spools birth+online."""
+        self.cfg, self.spool = cfg, spool
+        self.will_for, self.on_session = will_for, on_session
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.monotonic = monotonic
+        self.client: mqtt.Client | None = None
+        self.connected = False
+        self.session: str | None = None
+        self._attempt = 0
+        self._next_attempt = 0.0
+        self._inflight: dict[int, int] = {}  # paho mid -> spool row id
+        self._lost = False
+
+    # -- connection ----------------------------------------------------------------
+
+    def _new_client(self, session: str) -> mqtt.Client:
+        """A fresh paho client with this connection's will, credentials and TLS."""
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"hg-agent-{self.cfg.host}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.connect_timeout = CONNECT_TIMEOUT_S
+        will = self.will_for(session)
+        client.will_set(will.topic, will.payload, qos=1, retain=True)
+        if self.cfg.username is not None:
+            client.username_pw_set(self.cfg.username, self.cfg.password)
+        if self.cfg.broker[2]:
+            tls = self.cfg.tls
+            client.tls_set(
+                ca_certs=tls.ca_file,
+                certfile=tls.cert_file,
+                keyfile=tls.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _connect(self) -> None:
+        """One connection attempt; failures schedule the next with backoff."""
+        host, port, _ = self.cfg.broker
+        session = uuid.uuid4().hex[:16]
+        client = self._new_client(session)
+        try:
+            client.connect(host, port, keepalive=self.cfg.keepalive_s, clean_start=True)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot connect to %s:%s: %s", host, port, exc)
+            self._schedule_retry()
+            return
+        self.client, self.session, self._lost = client, session, False
+
+    def _schedule_retry(self) -> None:
+        """Wait a jittered, growing delay before the next attempt."""
+        delay = backoff_delay(self._attempt, self.rng)
+        self._attempt += 1
+        self._next_attempt = self.monotonic() + delay
+        log.info("next connection attempt in %.1f s", delay)
+
+    def _drop(self) -> None:
+        """Forget a lost connection; unacknowledged rows stay in the spool."""
+        if self.client is not None:
+            self.client.disconnect()
+        self.client, self.connected = None, False
+        self._inflight.clear()
+        self._schedule_retry()
+
+    # -- paho callbacks (run inside client.loop(), on this thread) ---------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        """CONNACK: on success spool birth and online, which drain first."""
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            self._lost = True
+            return
+        log.info("connected to the broker (session %s)", self.session)
+        self.connected, self._attempt = True, 0
+        self.on_session(self.session or "")
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
+        """The connection ended; step() reconnects later."""
+        log.warning("disconnected from the broker: %s", reason)
+        self._lost = True
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+    ) -> None:
+        """PUBACK: the broker has the message, so the spool may forget it."""
+        row = self._inflight.pop(mid, None)
+        if row is None:
+            return
+        if reason.is_failure:
+            if reason.value in _RETRYABLE:
+                log.warning("broker deferred a message (%s); will retry", reason)
+                return
+            log.error("broker rejected a message for good (%s); dropping it", reason)
+        self.spool.delete(row)
+
+    # -- the loop ------------------------------------------------------------------
+
+    def step(self, timeout: float = 0.2) -> None:
+        """Connect if due, move network traffic for up to ``timeout`` s, publish spooled rows."""
+        if self.client is None:
+            if self.monotonic() >= self._next_attempt:
+                self._connect()
+            if self.client is None:
+                time.sleep(max(0.0, min(timeout, self._next_attempt - self.monotonic())))
+                return
+        client = self.client
+        if self.connected:
+            self._drain(client)
+        rc = client.loop(timeout=timeout)
+        if rc != mqtt.MQTT_ERR_SUCCESS or self._lost:
+            self._drop()
+        elif self.connected:
+            self._drain(client)
+
+    def _drain(self, client: mqtt.Client) -> None:
+        """Publish the oldest spooled rows not already in flight, up to the window."""
+        room = WINDOW - len(self._inflight)
+        if room <= 0:
+            return
+        busy = set(self._inflight.values())
+        for item in self.spool.pending(WINDOW + len(busy)):
+            if room <= 0:
+                break
+            if item.id in busy:
+                continue
+            info = client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._inflight[info.mid] = item.id
+            room -= 1
+
+    def idle(self) -> bool:
+        """Whether everything spooled has been acknowledged."""
+        return not self._inflight and self.spool.count() == 0
+
+    def flush(self, timeout_s: float) -> bool:
+        """Keep stepping until the spool is empty or ``timeout_s`` passes; True if empty."""
+        deadline = self.monotonic() + timeout_s
+        while self.monotonic() < deadline:
+            if self.connected and self.idle():
+                return True
+            self.step(0.1)
+        return self.idle()
+
+    def close(self) -> None:
+        """Disconnect cleanly (the broker then does not publish the will)."""
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop(timeout=0.5)
+        self.client, self.connected = None, False

@@ -20,6 +20,12 @@ DEFAULT_PROBES = ("system", "smart", "edac", "mdstat")
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
+def _bad(key: str, why: str) -> ValueError:
+    """A validation error naming the key and its environment variable."""
+    env = ENV_PREFIX + key.upper().replace(".", "_").split("[")[0]
+    return ValueError(f"key '{key}' (or {env}): {why}")
+
+
 def short_hostname() -> str:
     """This machine's host name without its domain."""
     return socket.gethostname().split(".", 1)[0] or "localhost"
@@ -58,26 +64,25 @@ class AgentConfig:
         """Reject values the agent cannot run with; the message names the key."""
         for key in ("host", "site"):
             if not _IDENT.match(getattr(self, key)):
-                raise ValueError(
-                    f"key '{key}': {getattr(self, key)!r} must match {_IDENT.pattern} "
-                    "(it is a topic level)"
+                raise _bad(
+                    key, f"{getattr(self, key)!r} must match {_IDENT.pattern} (a topic level)"
                 )
         url = urlsplit(self.mqtt_url)
         if url.scheme not in _DEFAULT_PORTS or not url.hostname:
-            raise ValueError(
-                f"key 'mqtt_url': {self.mqtt_url!r} must be mqtt://host[:port] or mqtts://host[:port]"
+            raise _bad(
+                "mqtt_url", f"{self.mqtt_url!r} must be mqtt://host[:port] or mqtts://host[:port]"
             )
         try:
             url.port  # noqa: B018 - urlsplit checks the port only when it is read
         except ValueError:
-            raise ValueError(f"key 'mqtt_url': bad port in {self.mqtt_url!r}") from None
+            raise _bad("mqtt_url", f"bad port in {self.mqtt_url!r}") from None
         if (self.tls.cert_file is None) != (self.tls.key_file is None):
-            raise ValueError("key 'tls.cert_file': a client certificate needs tls.key_file too")
+            raise _bad("tls.cert_file", "a client certificate needs tls.key_file too")
         for key, low in (("interval_s", 0.1), ("smart_interval_s", 1.0), ("keepalive_s", 5)):
             if getattr(self, key) < low:
-                raise ValueError(f"key '{key}': must be at least {low}")
+                raise _bad(key, f"must be at least {low}")
         if self.spool_cap_bytes < 1024 * 1024:
-            raise ValueError("key 'spool_cap_bytes': must be at least 1 MiB")
+            raise _bad("spool_cap_bytes", "must be at least 1 MiB")
         self._validate_probes()
 
     def _validate_probes(self) -> None:
@@ -87,9 +92,7 @@ class AgentConfig:
         known = default_registry().names()
         for i, name in enumerate(self.probes):
             if name not in known:
-                raise ValueError(
-                    f"key 'probes[{i}]': unknown probe {name!r}; known: {', '.join(known)}"
-                )
+                raise _bad(f"probes[{i}]", f"unknown probe {name!r}; known: {', '.join(known)}")
 
     @property
     def broker(self) -> tuple[str, int, bool]:

@@ -69,9 +69,8 @@ def judge(arr: Array) -> tuple[str, str | None, str | None]:
         return (
             "failed",
             "raid_degraded",
-            (
-                f"{arr.working} of {arr.wanted} devices working; faulty: {', '.join(arr.faulty) or '-'}"
-            ),
+            f"{arr.working} of {arr.wanted} devices working; "
+            f"faulty: {', '.join(arr.faulty) or '-'}",
         )
     if arr.faulty:
         # the array is whole, but a member the kernel kicked out still needs replacing

@@ -63,7 +63,8 @@ def _assign_one(conn: Conn, row: tuple[Any, ...], now: datetime) -> None:
     techs = [
         assign.Technician(r[0], r[1], r[2], frozenset(r[3]), r[4], r[5], r[6])
         for r in conn.execute(
-            "SELECT t.id, t.site_id, t.role, t.skills, t.shift_start, t.shift_end,"
+            "SELECT t.id, t.site_id, t.role, t.skills, t.shift_start,"
+            " least(t.shift_end, '23:59:59.999999'::time),"  # psycopg cannot read 24:00
             " (SELECT count(*) FROM jobs j WHERE j.technician_id = t.id AND j.state IN"
             "   ('dispatched', 'acknowledged', 'on_site', 'replaced'))"
             " FROM technicians t WHERE t.site_id = %s AND t.active", (site,))
@@ -127,18 +128,17 @@ def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
     observations = [verify.Observation(*r) for r in conn.execute(
         "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s",
         (host,))]
-    fixed = verify.verified_at(verify.Failed(component, kind, slot, serial, detected),
-                               observations)
-    if fixed is None:
+    new = verify.proof(verify.Failed(component, kind, slot, serial, detected), observations)
+    if new is None or new.status_ts is None:
         return 0
+    fixed = new.status_ts
     conn.execute("UPDATE incidents SET state = 'verified', verified_at = %s, updated_at = %s"
                  " WHERE id = %s", (fixed, now, incident))
     conn.execute("UPDATE jobs SET state = 'done', finished_at = %s WHERE incident_id = %s"
                  " AND state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
                  (now, incident))
-    new = next((o for o in observations if o.status_ts == fixed), None)
     event(conn, incident, fixed, "telemetry", "verified",
-          {"component": new.id if new else component, "serial": new.serial if new else None})
+          {"component": new.id, "serial": new.serial})
     policy = credit.CreditPolicy(Decimal(row[10]), float(row[11]), Decimal(row[12]))
     decision = credit.compute(due, fixed, Decimal(fee), policy)
     if decision is not None:

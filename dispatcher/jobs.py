@@ -5,6 +5,7 @@ returns the first answer and changes nothing twice.
 """
 
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -100,18 +101,23 @@ def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, acti
                    body: dict[str, Any]) -> dict[str, Any]:
     """Perform once per Idempotency-Key; a replay returns the stored answer."""
     now = datetime.now(UTC)
+    request = json.dumps({"job": job_id, "action": action.name, **body}, sort_keys=True)
     with conn.transaction():
         if key:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{who.token_id}:{key}",))
-            old = conn.execute("SELECT response FROM idempotency_keys WHERE token_id = %s"
-                               " AND key = %s", (who.token_id, key)).fetchone()
+            old = conn.execute("SELECT request, response FROM idempotency_keys"
+                               " WHERE token_id = %s AND key = %s", (who.token_id, key)).fetchone()
             if old is not None:
+                if old["request"] != request:
+                    raise HTTPException(422, "this Idempotency-Key was already used for another "
+                                             "request; send a new key for each new action")
                 stored: dict[str, Any] = old["response"]
                 return stored
         result = perform(conn, who, job_id, action, body, now)
         if key:
-            conn.execute("INSERT INTO idempotency_keys (token_id, key, status_code, response)"
-                         " VALUES (%s, %s, 200, %s)", (who.token_id, key, Jsonb(result)))
+            conn.execute("INSERT INTO idempotency_keys (token_id, key, request, status_code,"
+                         " response) VALUES (%s, %s, %s, 200, %s)",
+                         (who.token_id, key, request, Jsonb(result)))
     return result
 
 

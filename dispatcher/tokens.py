@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from schemas.states import Role
 
@@ -43,11 +44,12 @@ def create(conn: psycopg.Connection[tuple[Any, ...]], role: Role, customer: str 
     return token
 
 
-def lookup(conn: psycopg.Connection[tuple[Any, ...]], token: str) -> Principal | None:
+def lookup(conn: psycopg.Connection[Any], token: str) -> Principal | None:
     """The principal behind a token, or None."""
-    row = conn.execute(
-        "SELECT id, role, customer_id, person_id FROM api_tokens WHERE token_hash = %s",
-        (digest(token),)).fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT id, role, customer_id, person_id FROM api_tokens WHERE token_hash = %s",
+            (digest(token),)).fetchone()
     if row is None:
         return None
     return Principal(int(row[0]), Role(row[1]), row[2], row[3])

@@ -159,6 +159,7 @@ class Agent:
                  tls: bool, v5: bool = True) -> None:
         self.vh, self.spool, self.interval_s = vh, spool, interval_s
         self.session = uuid.uuid4().hex
+        self.connected = threading.Event()  # set by paho's thread; birth goes from ours
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"hg-sim-{vh.host}",
                                   protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
@@ -176,6 +177,13 @@ class Agent:
         if reason.is_failure:
             log.error("%s: broker refused: %s", self.vh.host, reason)
             return
+        self.connected.set()
+
+    def announce(self) -> None:
+        """Birth and online after each connect, sent from the simulator's own thread."""
+        if not self.connected.is_set():
+            return
+        self.connected.clear()
         now = datetime.now(UTC)
         b = messages.birth(self.vh.host, self.vh.site, self.spool.next_seq(), now,
                            agent_version=f"{__version__}-sim", boot_id=self.session,
@@ -297,6 +305,8 @@ def _loop(args: argparse.Namespace, cfg: Config, agents: dict[str, Agent],
         if args.fail_every and now >= next_random:
             _break(agents[rng.choice(sorted(agents))], rng.choice(KINDS))
             next_random = now + args.fail_every
+        for a in agents.values():
+            a.announce()
         if now >= next_tick:
             for a in agents.values():
                 a.telemetry()

@@ -30,20 +30,20 @@ class Failed:
     detected_at: datetime
 
 
-def verified_at(failed: Failed, observations: Sequence[Observation]) -> datetime | None:
-    """When telemetry proved the fix, or None.
+def proof(failed: Failed, observations: Sequence[Observation]) -> Observation | None:
+    """The earliest observation that proves the fix (its status_ts is the fix time), or None.
 
     A disk is fixed by a new serial in its slot reporting healthy; the same disk turning
     healthy again is not a fix. Other parts are fixed when the same component reports ok.
     """
-    times = []
+    found: list[Observation] = []
     for o in observations:
         if o.status != "ok" or o.status_ts is None or o.status_ts <= failed.detected_at:
             continue
         if failed.kind == "disk":
             if (o.kind == "disk" and failed.slot is not None and o.slot == failed.slot
                     and o.serial and o.serial != failed.serial):
-                times.append(o.status_ts)
+                found.append(o)
         elif o.id == failed.component:
-            times.append(o.status_ts)
-    return min(times) if times else None
+            found.append(o)
+    return min(found, key=lambda o: o.status_ts or failed.detected_at) if found else None

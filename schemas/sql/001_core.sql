@@ -190,6 +190,7 @@ CREATE TABLE api_tokens (
 CREATE TABLE idempotency_keys (
     token_id     bigint NOT NULL REFERENCES api_tokens(id),
     key          text NOT NULL,
+    request      text NOT NULL,  -- what the key was first used for; a reuse must match
     status_code  integer NOT NULL,
     response     jsonb NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),

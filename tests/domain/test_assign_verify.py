@@ -40,7 +40,8 @@ def test_choose(kind: str, techs: list[assign.Technician], previous: list[str],
     got = assign.choose(kind, "iad1", techs, previous, "t-mia", NOW, NY)
     if expected is None:
         assert isinstance(got, assign.Escalate)
-        assert got.manager == "t-mia" and got.reason
+        assert got.manager == "t-mia"
+        assert got.reason
     else:
         assert got == assign.Assign(expected)
 
@@ -83,7 +84,8 @@ FAN = verify.Failed("fan:fan1", "fan", "fan1", None, T0)
                obs("fan:fan1", "fan", "fan1", None, "ok", 20)], 20),
     ],
 )
-def test_verified_at(failed: verify.Failed, observations: list[verify.Observation],
+def test_proof_of_the_fix(failed: verify.Failed, observations: list[verify.Observation],
                      expected_s: float | None) -> None:
-    got = verify.verified_at(failed, observations)
-    assert got == (None if expected_s is None else T0 + timedelta(seconds=expected_s))
+    got = verify.proof(failed, observations)
+    when = None if got is None else got.status_ts
+    assert when == (None if expected_s is None else T0 + timedelta(seconds=expected_s))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,24 +116,35 @@ def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:
     late = eventually(lambda: incident_of("web-late"), what="web-late's incident assigned")
     fast = eventually(lambda: incident_of("web-fast"), what="web-fast's incident assigned")
     for inc in (late, fast):
-        assert inc["kind"] == "disk" and inc["failure"] == "smart_failed"
-        assert inc["component"].startswith("disk:") and inc["slot"] == "sda"
-        assert inc["assignee"] == "t-ana" and inc["state"] == "dispatched"
+        assert inc["kind"] == "disk"
+        assert inc["failure"] == "smart_failed"
+        assert inc["component"].startswith("disk:")
+        assert inc["slot"] == "sda"
+        assert inc["assignee"] == "t-ana"
+        assert inc["state"] == "dispatched"
 
     jobs = {j["incident"]["host"]: j for j in tech.get("/api/v1/jobs?mine=true").json()["items"]}
     assert set(jobs) == {"web-late", "web-fast"}
 
     def fix(job_id: int, serial: str) -> None:
         for action in ("acknowledge", "on-site"):
-            r = tech.post(f"/api/v1/jobs/{job_id}/{action}", headers={"Idempotency-Key": action})
+            key = {"Idempotency-Key": f"{job_id}-{action}"}
+            r = tech.post(f"/api/v1/jobs/{job_id}/{action}", headers=key)
             assert r.status_code == 200, r.text
+            again = tech.post(f"/api/v1/jobs/{job_id}/{action}", headers=key)  # a retried tap
+            assert again.json() == r.json()
         r = tech.post(f"/api/v1/jobs/{job_id}/replaced", json={"serial": serial},
-                      headers={"Idempotency-Key": "replaced"})
+                      headers={"Idempotency-Key": f"{job_id}-replaced"})
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "replaced"
+        reused = tech.post(f"/api/v1/jobs/{job_id}/replaced", json={"serial": "OTHER"},
+                           headers={"Idempotency-Key": f"{job_id}-acknowledge"})
+        assert reused.status_code == 422
 
     fix(jobs["web-fast"]["id"], "NEWFAST1")
-    # The late host's SLA is 3 seconds: it is certainly past its deadline by now.
+    # The late host's SLA is 3 seconds: let its deadline pass before the technician fixes it.
+    deadline = datetime.fromisoformat(late["deadline"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds() + 1))
     fix(jobs["web-late"]["id"], "NEWLATE1")
 
     def verified(inc_id: int) -> dict[str, Any] | None:
@@ -144,7 +156,8 @@ def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:
 
     kinds = [e["kind"] for e in late_v["timeline"]]
     assert kinds[:5] == ["detected", "dispatched", "acknowledged", "on_site", "replaced"]
-    assert "verified" in kinds and "credit_issued" in kinds
+    assert "verified" in kinds
+    assert "credit_issued" in kinds
     verified_event = next(e for e in late_v["timeline"] if e["kind"] == "verified")
     assert verified_event["detail"]["serial"] == "NEWLATE1"
     assert late_v["credit"] == {"amount": "22.50", "currency": "USD", "percent": 5.0}

@@ -1,0 +1,194 @@
+"""Fixtures for the web pages: a migrated database, the app on a real port, headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+
+from dispatcher import tokens
+from dispatcher.api import create_app
+from schemas.migrate import migrate
+from schemas.states import Role
+
+ADMIN_URL = os.environ.get("HOURGLASS_TEST_ADMIN_URL",
+                           "postgresql://postgres@127.0.0.1:5432/postgres")
+CHROMIUM = os.environ.get("HOURGLASS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 360, "height": 740}  # a common small Android phone, in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def web_db() -> Iterator[str]:
+    """A fresh migrated database for this module, dropped afterwards."""
+    name = f"hg_web_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url, log=lambda m: None)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def db(web_db: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """An autocommit connection for setting up rows and asserting on them."""
+    with psycopg.connect(web_db, autocommit=True) as conn:
+        yield conn
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Tokens for the people in the test fleet."""
+
+    tech: str  # t-ana, technician at iad1
+    acme: str  # customer acme (host web-01)
+    globex: str  # customer globex (host db-07)
+    manager: str  # t-maria, site manager
+
+
+@pytest.fixture(scope="module")
+def fleet(db: psycopg.Connection[tuple[Any, ...]]) -> Fleet:
+    """One site, a technician and a manager, two customers with one host each."""
+    db.execute("INSERT INTO sites (id, name, timezone, manager_id)"
+               " VALUES ('iad1', 'Ashburn 1', 'America/New_York', 't-maria')")
+    db.execute("INSERT INTO technicians (id, name, site_id, role, skills) VALUES"
+               " ('t-ana', 'Ana Souza', 'iad1', 'technician', '{disk,fan,psu}'),"
+               " ('t-maria', 'Maria Lopez', 'iad1', 'manager', '{}')")
+    db.execute("INSERT INTO customers (id, name) VALUES ('acme', 'Acme Corp'),"
+               " ('globex', 'Globex')")
+    db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack, unit, monthly_fee)"
+               " VALUES ('web-01', 'acme', 'iad1', 'A', 'r12', 7, 450.00),"
+               " ('db-07', 'globex', 'iad1', 'B', 'r03', 22, 900.00)")
+    return Fleet(tech=tokens.create(db, Role.TECHNICIAN, None, "t-ana"),
+                 acme=tokens.create(db, Role.CUSTOMER, "acme", None),
+                 globex=tokens.create(db, Role.CUSTOMER, "globex", None),
+                 manager=tokens.create(db, Role.MANAGER, None, "t-maria"))
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An incident and its live job."""
+
+    incident: int
+    job: int | None
+
+
+OpenIncident = Callable[..., Opened]
+
+
+@pytest.fixture
+def open_incident(db: psycopg.Connection[tuple[Any, ...]], fleet: Fleet) -> OpenIncident:
+    """Insert an incident (and a job for t-ana unless state is 'detected') as the engine would."""
+
+    def make(host: str = "web-01", slot: str = "sda", state: str = "dispatched",
+             minutes_left: float = 42, component: str | None = None) -> Opened:
+        now = datetime.now(UTC)
+        deadline = now + timedelta(minutes=minutes_left)
+        customer = "acme" if host == "web-01" else "globex"
+        assignee = None if state == "detected" else "t-ana"
+        row = db.execute(
+            "INSERT INTO incidents (host_id, site_id, customer_id, component, kind, failure, slot,"
+            " serial, state, detected_at, deadline, sla_minutes, assignee, evidence)"
+            " VALUES (%s, 'iad1', %s, %s, 'disk', 'smart_failed', %s, 'ZA1OLD', %s, %s, %s, 60,"
+            " %s, '{\"source\": \"event\", \"smart_status\": \"FAILED\"}') RETURNING id",
+            (host, customer, component or f"disk:{uuid.uuid4().hex[:8]}", slot, state,
+             deadline - timedelta(minutes=60), deadline, assignee)).fetchone()
+        assert row is not None
+        incident = int(row[0])
+        db.execute("INSERT INTO incident_events (incident_id, at, actor, kind, detail)"
+                   " VALUES (%s, %s, 'collector', 'detected', '{\"rule\": \"smart_failed\"}')",
+                   (incident, deadline - timedelta(minutes=60)))
+        if assignee is None:
+            return Opened(incident, None)
+        job_state = "done" if state in ("verified", "closed") else state
+        job = db.execute("INSERT INTO jobs (incident_id, technician_id, state, dispatched_at)"
+                         " VALUES (%s, 't-ana', %s, %s) RETURNING id",
+                         (incident, job_state, now - timedelta(minutes=5))).fetchone()
+        assert job is not None
+        db.execute("INSERT INTO incident_events (incident_id, at, actor, kind, detail)"
+                   " VALUES (%s, %s, 'dispatcher', 'dispatched', '{\"technician\": \"t-ana\"}')",
+                   (incident, now - timedelta(minutes=5)))
+        return Opened(incident, int(job[0]))
+
+    return make
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_url(web_db: str) -> Iterator[str]:
+    """The app served by uvicorn in a background thread on a free local port."""
+    port = _free_port()
+    # Open event streams would hold a graceful shutdown forever; give them one second.
+    config = uvicorn.Config(create_app(web_db), host="127.0.0.1", port=port, log_level="warning",
+                            timeout_graceful_shutdown=1, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="web-test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), shared by the tests of a module."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A fresh 360x740 touch page (own storage), closed after the test."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    yield from _watched(context.new_page())
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser: Any) -> Iterator[Any]:
+    """A fresh 1280x800 page, closed after the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield from _watched(context.new_page())
+    context.close()
+
+
+def _watched(page: Any) -> Iterator[Any]:
+    """Yield the page; fail the test if its scripts threw anything uncaught."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert not errors, f"uncaught errors in the page: {errors}"

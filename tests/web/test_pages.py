@@ -1,0 +1,208 @@
+"""The web pages in real headless Chromium against the real app and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import Fleet, OpenIncident
+
+SHOTS = "/tmp"  # screenshots are for looking at, not for the repository
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def job_state(db: Conn, job: int) -> tuple[str, str]:
+    """(job state, incident state) as stored."""
+    row = db.execute("SELECT j.state, i.state FROM jobs j JOIN incidents i ON i.id = j.incident_id"
+                     " WHERE j.id = %s", (job,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_tech_page_shows_job_with_countdown_and_acknowledge(
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+    opened = open_incident(minutes_left=42)
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    card = phone.locator(f'[data-job="{opened.job}"]')
+    expect(card).to_be_visible()
+    expect(card.locator("[data-cd]")).to_have_text(re.compile(r"^4[12]:\d\d$"))
+    expect(card).to_contain_text("Disk in slot sda failed SMART health check")
+    expect(card.locator(".where")).to_contain_text("r12")
+    button = card.get_by_role("button", name="Acknowledge")
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    assert box["height"] >= 56  # a thumb-sized target
+    assert box["width"] >= 180
+    assert "token" not in phone.url  # the secret left the address bar
+    phone.screenshot(path=f"{SHOTS}/hg-tech.png")
+
+    phone.goto(f"{base_url}/tech")  # the token was kept on the phone
+    expect(phone.locator(f'[data-job="{opened.job}"]')).to_be_visible()
+
+
+def test_tech_countdown_turns_red_under_15_minutes(
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+    opened = open_incident(minutes_left=9)
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    countdown = phone.locator(f'[data-job="{opened.job}"] [data-cd]')
+    expect(countdown).to_have_class(re.compile(r"\bred\b"))
+    first = countdown.text_content()
+    expect(countdown).not_to_have_text(first, timeout=3000)  # ticks client-side
+
+
+def test_tapping_acknowledge_changes_the_job_and_shows_on_site(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident()
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    card = phone.locator(f'[data-job="{opened.job}"]')
+    card.get_by_role("button", name="Acknowledge").tap()
+    expect(card.get_by_role("button", name="On site")).to_be_visible()
+    assert job_state(db, opened.job) == ("acknowledged", "acknowledged")
+    phone.screenshot(path=f"{SHOTS}/hg-tech-acknowledged.png")
+
+
+def test_replaced_asks_for_the_new_serial(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident(state="acknowledged")
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    card = phone.locator(f'[data-job="{opened.job}"]')
+    card.get_by_role("button", name="On site").tap()
+    card.get_by_role("button", name="Replaced…").tap()
+    phone.locator("#serial").fill("ZA9NEW01")
+    phone.screenshot(path=f"{SHOTS}/hg-tech-serial.png")
+    phone.get_by_role("button", name="Save serial").tap()
+    expect(card).to_contain_text("Waiting for telemetry")
+    row = db.execute("SELECT state, new_serial FROM jobs WHERE id = %s", (opened.job,)).fetchone()
+    assert row == ("replaced", "ZA9NEW01")
+
+
+def test_a_tap_while_offline_is_sent_once_the_signal_returns(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident()
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    card = phone.locator(f'[data-job="{opened.job}"]')
+    expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
+    phone.context.set_offline(True)
+    card.get_by_role("button", name="Acknowledge").tap()
+    expect(card.locator("[data-note]")).to_contain_text("Sending")
+    expect(phone.locator("#banner")).to_contain_text("No connection")
+    expect(phone.locator(f'[data-job="{opened.job}"]')).to_be_visible()  # last data stays
+    phone.screenshot(path=f"{SHOTS}/hg-tech-offline.png")
+    assert job_state(db, opened.job)[0] == "dispatched"
+    phone.context.set_offline(False)
+    expect(card.get_by_role("button", name="On site")).to_be_visible(timeout=20000)
+    assert job_state(db, opened.job)[0] == "acknowledged"
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_applied_once(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident()
+    keys: list[str | None] = []
+
+    def lose_first_answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # the server does the work...
+            route.abort("connectionreset")  # ...but the answer never reaches the phone
+        else:
+            route.continue_()
+
+    phone.route(f"**/api/v1/jobs/{opened.job}/acknowledge", lose_first_answer)
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    card = phone.locator(f'[data-job="{opened.job}"]')
+    card.get_by_role("button", name="Acknowledge").tap()
+    expect(card.get_by_role("button", name="On site")).to_be_visible(timeout=10000)
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert keys[0]
+    events = db.execute("SELECT count(*) FROM incident_events WHERE incident_id = %s"
+                        " AND kind = 'acknowledged'", (opened.incident,)).fetchone()
+    assert events == (1,)
+
+
+def test_decline_asks_for_a_reason(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident()
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    phone.locator(f'[data-job="{opened.job}"]').get_by_role("button", name="Decline").tap()
+    phone.get_by_role("button", name="No spare part on site").tap()
+    phone.get_by_role("button", name="Decline job").tap()
+    expect(phone.locator(f'[data-job="{opened.job}"]')).to_have_count(0)
+    assert job_state(db, opened.job) == ("declined", "detected")
+
+
+def test_status_page_shows_own_incident_and_not_another_customers(
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+    mine = open_incident(host="web-01", slot="sdb", minutes_left=30)
+    theirs = open_incident(host="db-07", slot="sdc")
+    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    card = phone.locator(f'[data-incident="{mine.incident}"]')
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("Disk in slot sdb failed SMART health check")
+    expect(card).to_contain_text("Ana Souza is on it")
+    expect(card.locator("[data-cd]")).to_have_text(re.compile(r"^(29|30):\d\d$"))
+    expect(phone.locator(f'[data-incident="{theirs.incident}"]')).to_have_count(0)
+    expect(phone.get_by_text("db-07")).to_have_count(0)
+    phone.screenshot(path=f"{SHOTS}/hg-status.png")
+    card.get_by_text("Timeline and evidence").tap()
+    expect(card.locator("ol.timeline")).to_contain_text("Failure detected by monitoring")
+    card.screenshot(path=f"{SHOTS}/hg-status-timeline.png")
+
+
+def test_customer_confirms_a_verified_fix_and_answers_the_survey(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    opened = open_incident(host="web-01", slot="sdd", state="verified", minutes_left=-7)
+    db.execute("UPDATE incidents SET verified_at = deadline + interval '7 minutes' WHERE id = %s",
+               (opened.incident,))
+    db.execute("INSERT INTO credits (incident_id, customer_id, amount, currency, percent,"
+               " periods, late_seconds, policy, issued_at) VALUES (%s, 'acme', 22.50, 'USD', 5,"
+               " 1, 420, '{}', now())", (opened.incident,))
+    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    card = phone.locator(f'[data-incident="{opened.incident}"]')
+    expect(card).to_contain_text("Fixed 7 min late — credit 22.50 USD issued")
+    card.get_by_role("button", name="Confirm it's fixed").tap()
+    expect(card.get_by_role("button", name="9 out of 10")).to_be_visible()
+    row = db.execute("SELECT state FROM incidents WHERE id = %s", (opened.incident,)).fetchone()
+    assert row == ("closed",)
+    card.get_by_role("button", name="9 out of 10").tap()
+    card.locator("textarea").fill("Quick and clear.")
+    card.screenshot(path=f"{SHOTS}/hg-status-survey.png")
+    card.get_by_role("button", name="Send rating").tap()
+    expect(card).to_contain_text("you rated us 9/10")
+    survey = db.execute("SELECT score, comment FROM surveys WHERE incident_id = %s",
+                        (opened.incident,)).fetchone()
+    assert survey == (9, "Quick and clear.")
+
+
+def test_ops_page_lists_open_incidents_by_deadline(
+        desktop: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+    later = open_incident(host="db-07", slot="sde", minutes_left=50)
+    sooner = open_incident(host="web-01", slot="sdf", state="detected", minutes_left=5)
+    desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+    rows = desktop.locator("tr[data-incident]")
+    expect(desktop.locator(f'tr[data-incident="{later.incident}"]')).to_be_visible()
+    ids = [int(x) for x in rows.evaluate_all("rs => rs.map(r => r.dataset.incident)")]
+    assert ids.index(sooner.incident) < ids.index(later.incident)
+    expect(desktop.locator(f'tr[data-incident="{sooner.incident}"]')).to_have_class(
+        re.compile(r"\bamber\b"))
+    expect(desktop.locator('[data-count="unassigned"] b')).not_to_have_text("0")
+    desktop.screenshot(path=f"{SHOTS}/hg-ops.png", full_page=True)
+
+
+@pytest.mark.parametrize("page_path", ["tech", "status", "ops"])
+def test_a_page_without_a_token_says_what_to_do(phone: Any, base_url: str, page_path: str) -> None:
+    phone.goto(f"{base_url}/{page_path}")
+    help_box = phone.locator("#help")
+    expect(help_box).to_be_visible()
+    expect(help_box).to_contain_text("#token=")
+    phone.screenshot(path=f"{SHOTS}/hg-{page_path}-no-token.png")
+
+
+def test_an_unknown_token_is_forgotten_with_a_message(phone: Any, base_url: str) -> None:
+    phone.goto(f"{base_url}/tech#token=hg_not-a-real-token")
+    expect(phone.locator("#help")).to_contain_text("no longer valid")
+    assert phone.evaluate("localStorage.getItem('hourglass.token.tech')") is None

@@ -78,7 +78,13 @@ def fleet_yaml(hosts: int) -> str:
 
 def start_database(data: Path, say: Callable[[str], None]) -> tuple[str, Any]:
     """A private PostgreSQL in data/pg (pgserver); returns its URL and a stopper."""
-    from pgserver import get_server  # type: ignore[attr-defined]
+    import logging
+    import warnings
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every initdb line
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+        from pgserver import get_server  # type: ignore[attr-defined]
 
     say(f"starting a private PostgreSQL in {data / 'pg'} ...")
     server = get_server(str(data / "pg"), cleanup_mode="stop")

@@ -59,7 +59,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
         if not token:
             raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'; "
                                      "`hourglass token create` makes one")
-        who = lookup(conn, token.strip())  # type: ignore[arg-type]
+        who = lookup(conn, token.strip())
         if who is None:
             raise HTTPException(401, "unknown token: ask an admin for a new one")
         return who

@@ -166,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", type=Path, default=None,
                       help="folder for the embedded database and broker (default .hourglass/)")
     demo.add_argument("--hosts", type=int, default=50)
+    demo.add_argument("--broker", choices=["auto", "mosquitto", "embedded"], default="auto",
+                      help="without HOURGLASS_MQTT_URL: mosquitto if installed (auto), or the "
+                           "in-process MQTT 3.1.1 broker (embedded)")
     demo.add_argument("--fail-every", type=float, default=60.0,
                       help="seconds between injected failures")
     demo.set_defaults(func=cmd_demo)

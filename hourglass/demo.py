@@ -91,11 +91,17 @@ def start_database(data: Path, say: Callable[[str], None]) -> tuple[str, Any]:
     return str(server.get_uri()), server
 
 
-def start_broker(data: Path, say: Callable[[str], None]) -> tuple[str, str, Callable[[], None]]:
-    """Mosquitto from PATH on a free port, else an in-process amqtt broker."""
+def start_broker(data: Path, say: Callable[[str], None],
+                 choice: str = "auto") -> tuple[str, str, Callable[[], None]]:
+    """Mosquitto from PATH on a free port, else (or by choice) an in-process amqtt broker."""
     port = free_port()
     binary = shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if choice == "mosquitto" and not binary:
+        raise RuntimeError("--broker mosquitto: no mosquitto found; install it or use --broker "
+                           "auto")
+    if choice == "embedded":
+        binary = None
     if binary:
         conf = data / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
@@ -166,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
             env["HOURGLASS_DATABASE_URL"] = url
             stoppers.append(server.cleanup)
         if not env.get("HOURGLASS_MQTT_URL"):
-            mqtt_url, protocol, stop_broker = start_broker(data, say)
+            mqtt_url, protocol, stop_broker = start_broker(data, say, args.broker)
             env["HOURGLASS_MQTT_URL"], env["HOURGLASS_MQTT_PROTOCOL"] = mqtt_url, protocol
             stoppers.append(stop_broker)
         port = free_port(args.port)

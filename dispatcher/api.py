@@ -2,6 +2,7 @@
 
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -220,18 +221,25 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
     async def stream(who: Who) -> StreamingResponse:
         """Server-sent events: 'change' whenever a visible incident's timeline grows."""
 
-        def latest() -> int:
+        def latest() -> str:
+            """An opaque version of what this caller may see (ids would leak fleet volume)."""
             with pool.connection() as conn:
                 args: list[Any] = []
-                sql = "SELECT coalesce(max(e.id), 0) AS m FROM incident_events e"
+                sql = ("SELECT coalesce(max(e.id), 0) AS m, count(*) AS n FROM incident_events e"
+                       " JOIN incidents i ON i.id = e.incident_id")
                 if who.role is Role.CUSTOMER:
-                    sql += " JOIN incidents i ON i.id = e.incident_id WHERE i.customer_id = %s"
+                    sql += " WHERE i.customer_id = %s"
                     args.append(who.customer)
+                elif who.role is Role.TECHNICIAN:
+                    sql += (" WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.incident_id = i.id"
+                            " AND j.technician_id = %s)")
+                    args.append(who.person)
                 row = conn.execute(sql, args).fetchone()
-                return int(row["m"]) if row else 0
+                raw = f"{who.token_id}:{row['m']}:{row['n']}" if row else ""
+                return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
         async def events() -> AsyncIterator[str]:
-            seen, idle = -1, 0
+            seen, idle = "", 0
             yield "retry: 3000\n\n"  # reconnect after 3 s on a bad connection
             while True:
                 current = await asyncio.to_thread(latest)

@@ -78,10 +78,11 @@ class Publisher:
         self._next_attempt = 0.0
         self._inflight: dict[int, int] = {}  # paho mid -> spool row id
         self._lost = False
+        self._will: tuple[str, Will] | None = None  # (session, will) not yet used by a CONNACK
 
     # -- connection ----------------------------------------------------------------
 
-    def _new_client(self, session: str) -> mqtt.Client:
+    def _new_client(self, will: Will) -> mqtt.Client:
         """A fresh paho client with this connection's will, credentials and TLS."""
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -89,7 +90,6 @@ class Publisher:
             protocol=mqtt.MQTTv5,
         )
         client.connect_timeout = CONNECT_TIMEOUT_S
-        will = self.will_for(session)
         client.will_set(will.topic, will.payload, qos=1, retain=True)
         if self.cfg.username is not None:
             client.username_pw_set(self.cfg.username, self.cfg.password)
@@ -109,8 +109,13 @@ class Publisher:
     def _connect(self) -> None:
         """One connection attempt; failures schedule the next with backoff."""
         host, port, _ = self.cfg.broker
-        session = uuid.uuid4().hex[:16]
-        client = self._new_client(session)
+        if self._will is None:
+            # A will (and the seq it reserves) is kept across failed attempts, so an outage
+            # does not burn a seq per retry; a connection the broker accepted uses it up.
+            session = uuid.uuid4().hex[:16]
+            self._will = (session, self.will_for(session))
+        session, will = self._will
+        client = self._new_client(will)
         try:
             client.connect(host, port, keepalive=self.cfg.keepalive_s, clean_start=True)
         except (OSError, ValueError) as exc:
@@ -145,7 +150,7 @@ class Publisher:
             self._lost = True
             return
         log.info("connected to the broker (session %s)", self.session)
-        self.connected, self._attempt = True, 0
+        self.connected, self._attempt, self._will = True, 0, None
         self.on_session(self.session or "")
 
     def _on_disconnect(

@@ -62,7 +62,8 @@ def test_permission_matrix(base_url: str, who: dict[str, str | None],
         r = call(base_url, who[caller], method, path)
         assert r.status_code == status, f"{caller}: {route} -> {r.status_code} {r.text}"
         if status >= 400:
-            assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+            assert isinstance(r.json()["detail"], str)
+            assert r.json()["detail"]
 
 
 def test_customer_lists_only_its_own(base_url: str, who: dict[str, str | None],

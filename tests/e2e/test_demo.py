@@ -43,8 +43,8 @@ def test_demo_serves_pages_and_an_incident_appears(tmp_path: Path, broker: str) 
         started = time.monotonic()
         items: list[dict[str, object]] = []
         while not items and time.monotonic() - started < 120:
-            items = customer.get(status_url[1].replace("/status", "/api/v1/incidents")).json()[
-                "items"]
+            api = status_url[1].replace("/status", "/api/v1/incidents")
+            items = customer.get(api).json()["items"]
             time.sleep(1)
         assert items, "no incident within two minutes"
         assert items[0]["customer"] == "acme"

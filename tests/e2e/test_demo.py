@@ -24,7 +24,8 @@ def test_demo_serves_pages_and_an_incident_appears(tmp_path: Path, broker: str) 
     out = tmp_path / "demo.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hourglass.cli", "demo", "--data", str(tmp_path / "data"),
-         "--port", str(port), "--broker", broker], env=env, stdout=out.open("w"), stderr=subprocess.STDOUT)
+         "--port", str(port), "--broker", broker],
+        env=env, stdout=out.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while "Ctrl-C stops everything" not in out.read_text():
@@ -34,7 +35,8 @@ def test_demo_serves_pages_and_an_incident_appears(tmp_path: Path, broker: str) 
         text = out.read_text()
         status_url = re.search(r"(http://\S+/status)#token=(\S+)", text)
         tech_url = re.search(r"(http://\S+/tech)#token=(\S+)", text)
-        assert status_url and tech_url, text
+        assert status_url, text
+        assert tech_url, text
         for url in (status_url[1], tech_url[1]):
             page = httpx.get(url)
             assert page.status_code == 200

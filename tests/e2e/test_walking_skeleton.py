@@ -51,9 +51,14 @@ def hourglass(*args: str, env: dict[str, str]) -> list[str]:
     return [sys.executable, "-m", "hourglass.cli", *args]
 
 
+DISKS = ("web-late:disk:2s", "web-fast:disk:2s")
+
+
 @pytest.fixture
-def system(pg_url: str, mosquitto: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def system(pg_url: str, mosquitto: str, tmp_path: Path,
+           request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """Fleet loaded, collector + dispatcher + simulator running as processes."""
+    fails = getattr(request, "param", DISKS)
     port = free_port()
     env = {**os.environ, "HOURGLASS_DATABASE_URL": pg_url, "HOURGLASS_MQTT_URL": mosquitto,
            "HOURGLASS_HTTP_ADDR": f"127.0.0.1:{port}"}
@@ -75,7 +80,7 @@ def system(pg_url: str, mosquitto: str, tmp_path: Path) -> Iterator[dict[str, An
     procs = []
     for name, args in (("collector", ("collector", "run")), ("dispatcher", ("dispatcher", "run")),
                        ("simulate", ("simulate", "--fleet", str(fleet), "--interval", "1",
-                                     "--fail", "web-late:disk:2s", "--fail", "web-fast:disk:2s",
+                                     *(a for f in fails for a in ("--fail", f)),
                                      "--state", str(tmp_path / "sim"), "--duration", "240"))):
         out = (logs / f"{name}.log").open("w")
         procs.append(subprocess.Popen(hourglass(*args, env=env), env=env, stdout=out,
@@ -179,3 +184,36 @@ def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:
     assert late_client.post(f"/api/v1/incidents/{late['id']}/confirm").json()["state"] == "closed"
     r = late_client.post(f"/api/v1/incidents/{late['id']}/survey", json={"score": 6})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("system", [("web-late:fan:2s", "web-fast:power:2s")], indirect=True)
+def test_fan_and_power_failures_close_the_loop(system: dict[str, Any]) -> None:
+    base, tok = system["base"], system["tokens"]
+    tech = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tok['tech']}"})
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tok['admin']}"})
+
+    def job_for(host: str) -> dict[str, Any] | None:
+        items = tech.get("/api/v1/jobs?mine=true").json()["items"]
+        return next((j for j in items if j["incident"]["host"] == host), None)
+
+    fan = eventually(lambda: job_for("web-late"), what="the fan job")
+    psu = eventually(lambda: job_for("web-fast"), what="the power job")
+    assert (fan["incident"]["component"], fan["incident"]["failure"]) == ("fan:fan1",
+                                                                          "fan_stopped")
+    assert (psu["incident"]["component"], psu["incident"]["failure"]) == ("psu:1", "psu_lost")
+    deadline = datetime.fromisoformat(fan["incident"]["deadline"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds() + 1))
+    for job, serial in ((fan, "FAN-NEW-1"), (psu, "PSU-NEW-1")):
+        for action in ("acknowledge", "on-site"):
+            assert tech.post(f"/api/v1/jobs/{job['id']}/{action}").status_code == 200
+        r = tech.post(f"/api/v1/jobs/{job['id']}/replaced", json={"serial": serial})
+        assert r.status_code == 200, r.text
+
+    def verified(inc_id: int) -> dict[str, Any] | None:
+        body = admin.get(f"/api/v1/incidents/{inc_id}").json()
+        return body if body["state"] == "verified" else None
+
+    late = eventually(lambda: verified(fan["incident"]["id"]), what="fan verified")
+    on_time = eventually(lambda: verified(psu["incident"]["id"]), what="power verified")
+    assert late["credit"] == {"amount": "22.50", "currency": "USD", "percent": 5.0}
+    assert on_time["credit"] is None

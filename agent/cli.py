@@ -38,7 +38,8 @@ def _reporter(cfg: AgentConfig, root: Root, next_seq: itertools.count[int] | Spo
     """A Reporter over the enabled probes."""
     ctx = ProbeContext(cfg.host, smart_interval_s=cfg.smart_interval_s)
     probes = default_registry().build(cfg.probes, ctx)
-    seq = next_seq.next_seq if isinstance(next_seq, Spool) else next_seq.__next__
+    # the spool commits each seq with its message's row, so a kill in between leaves no hole
+    seq = next_seq.draft_seq if isinstance(next_seq, Spool) else next_seq.__next__
     return Reporter(
         host=cfg.host,
         site=cfg.site,
@@ -70,10 +71,12 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
     rep = _reporter(cfg, Root(cfg.root), spool)
 
     def put(msg: Outgoing) -> None:
-        spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind)
+        spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind, seq=msg.payload["seq"])
 
     def will_for(session: str) -> Will:
         msg = rep.state(False, reason="lost", session=session)
+        spool.keep_seq(msg.payload["seq"])  # the broker, not the spool, holds this message
+        log.info("last will of session %s holds seq %d", session, msg.payload["seq"])
         return Will(msg.topic, msg.encode())
 
     def on_session(session: str) -> None:

@@ -59,6 +59,12 @@ class AgentConfig:
     probes: tuple[str, ...] = DEFAULT_PROBES
     #: MQTT keepalive; the broker declares the agent lost after 1.5 times this.
     keepalive_s: int = 60
+    #: After an outage, spooled telemetry goes at most this fast (events and births are not
+    #: held back): a day of 30 s telemetry drains in under 5 min without a fleet that comes
+    #: back together flooding the collectors (about 4-5k msg/s each, design.md).
+    telemetry_drain_per_s: float = 10.0
+    #: The longest wait between connection attempts (exponential backoff with jitter).
+    backoff_max_s: float = 60.0
 
     def validate(self) -> None:
         """Reject values the agent cannot run with; the message names the key."""
@@ -78,7 +84,13 @@ class AgentConfig:
             raise _bad("mqtt_url", f"bad port in {self.mqtt_url!r}") from None
         if (self.tls.cert_file is None) != (self.tls.key_file is None):
             raise _bad("tls.cert_file", "a client certificate needs tls.key_file too")
-        for key, low in (("interval_s", 0.1), ("smart_interval_s", 1.0), ("keepalive_s", 5)):
+        for key, low in (
+            ("interval_s", 0.1),
+            ("smart_interval_s", 1.0),
+            ("keepalive_s", 5),
+            ("telemetry_drain_per_s", 0.1),
+            ("backoff_max_s", 1.0),
+        ):
             if getattr(self, key) < low:
                 raise _bad(key, f"must be at least {low}")
         if self.spool_cap_bytes < 1024 * 1024:

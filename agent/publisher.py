@@ -35,6 +35,15 @@ WINDOW = 20
 #: PUBACK reason codes worth retrying (unspecified, implementation specific, packet id in
 #: use, quota exceeded); any other failure (not authorized, bad topic) never succeeds.
 _RETRYABLE = {0x80, 0x83, 0x91, 0x97}
+#: PUBACK "No matching subscribers": the broker took the message but nobody will get it
+#: (no collector subscribed yet; Mosquitto 2.0 does not restore a collector's shared
+#: subscription after a restart, so this is normal for a moment after a broker restart).
+#: The row stays in the spool and the drain holds back before sending again.
+NO_SUBSCRIBERS = 0x10
+#: Hold-back after a deferred PUBACK: doubles from 1 s, capped at 10 s so that a returning
+#: collector gets the backlog (and a new event) within 10 s.
+HOLD_BASE_S = 1.0
+HOLD_CAP_S = 10.0
 #: How long a TCP connect may take before the attempt counts as failed.
 CONNECT_TIMEOUT_S = 10.0
 
@@ -47,10 +56,30 @@ class Will:
     payload: bytes
 
 
-def backoff_delay(attempt: int, rng: random.Random) -> float:
+def backoff_delay(attempt: int, rng: random.Random, cap_s: float = BACKOFF_CAP_S) -> float:
     """Seconds to wait before connection attempt ``attempt`` (0 = first retry)."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * float(2 ** min(attempt, 16)))
+    ceiling = min(cap_s, BACKOFF_BASE_S * float(2 ** min(attempt, 16)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class TokenBucket:
+    """At most ``rate`` per second on average, with bursts of up to one second's worth."""
+
+    def __init__(self, rate: float, monotonic: Callable[[], float]) -> None:
+        """A full bucket."""
+        self.rate, self.monotonic = rate, monotonic
+        self.capacity = max(1.0, rate)
+        self.tokens, self._at = self.capacity, monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one."""
+        now = self.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 class Publisher:
@@ -79,6 +108,9 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # paho mid -> spool row id
         self._lost = False
         self._will: tuple[str, Will] | None = None  # (session, will) not yet used by a CONNACK
+        self._telemetry = TokenBucket(cfg.telemetry_drain_per_s, monotonic)
+        self._hold_until = 0.0  # no publishing before this (monotonic), after a deferral
+        self._holds = 0
 
     # -- connection ----------------------------------------------------------------
 
@@ -126,7 +158,7 @@ class Publisher:
 
     def _schedule_retry(self) -> None:
         """Wait a jittered, growing delay before the next attempt."""
-        delay = backoff_delay(self._attempt, self.rng)
+        delay = backoff_delay(self._attempt, self.rng, self.cfg.backoff_max_s)
         self._attempt += 1
         self._next_attempt = self.monotonic() + delay
         log.info("next connection attempt in %.1f s", delay)
@@ -167,12 +199,24 @@ class Publisher:
         row = self._inflight.pop(mid, None)
         if row is None:
             return
+        if reason.value == NO_SUBSCRIBERS or reason.value in _RETRYABLE:
+            self._hold(str(reason))
+            return
         if reason.is_failure:
-            if reason.value in _RETRYABLE:
-                log.warning("broker deferred a message (%s); will retry", reason)
-                return
             log.error("broker rejected a message for good (%s); dropping it", reason)
+        else:
+            self._holds = 0
         self.spool.delete(row)
+
+    def _hold(self, why: str) -> None:
+        """Keep a deferred row and pause the drain for a growing while (once per pause)."""
+        now = self.monotonic()
+        if now < self._hold_until:
+            return
+        delay = min(HOLD_CAP_S, HOLD_BASE_S * 2.0 ** min(self._holds, 16))
+        self._holds += 1
+        self._hold_until = now + delay
+        log.warning("broker did not deliver (%s); keeping the spool, retry in %.0f s", why, delay)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -194,9 +238,9 @@ class Publisher:
             self._drain(client)
 
     def _drain(self, client: mqtt.Client) -> None:
-        """Publish the oldest spooled rows not already in flight, up to the window."""
+        """Publish spooled rows not in flight: events before telemetry, telemetry rate-bound."""
         room = WINDOW - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or self.monotonic() < self._hold_until:
             return
         busy = set(self._inflight.values())
         for item in self.spool.pending(WINDOW + len(busy)):
@@ -204,6 +248,8 @@ class Publisher:
                 break
             if item.id in busy:
                 continue
+            if item.kind == "telemetry" and not self._telemetry.take():
+                break  # only telemetry follows in drain order
             info = client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break

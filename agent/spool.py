@@ -4,6 +4,12 @@ One SQLite file (WAL) may hold many hosts (the simulator runs many virtual agent
 file); every row belongs to one host. A message is stored before it is published and
 deleted only when the broker acknowledges it, so nothing is lost across restarts or
 broker outages, and ``seq`` keeps increasing across restarts.
+
+A message's seq is committed in the same transaction as its row (``draft_seq`` then
+``put(seq=...)``): a process killed between numbering a message and storing it reuses
+that seq after a restart instead of leaving a hole. Only a seq that must be promised
+before its message exists (the last will's) is committed alone, by ``reserve_seq``.
+One process owns one host's rows at a time.
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ class Spool:
                 if stmt.strip():
                     self._db.execute(stmt)
         self._size = self._total_size()
+        self._last = self._stored_seq()
 
     def _tx(self) -> _Tx:
         """A write transaction that takes the file's write lock at once."""
@@ -92,21 +99,48 @@ class Spool:
         ).fetchone()
         return int(row[0])
 
+    def _stored_seq(self) -> int:
+        """The last seq this host committed (0 before the first)."""
+        row = self._db.execute("SELECT last FROM seq WHERE host = ?", (self.host,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _commit_seq(self, seq: int) -> None:
+        """Record ``seq`` as used, inside the caller's transaction."""
+        self._db.execute(
+            "INSERT INTO seq (host, last) VALUES (?, ?) "
+            "ON CONFLICT (host) DO UPDATE SET last = max(last, excluded.last)",
+            (self.host, seq),
+        )
+
+    def draft_seq(self) -> int:
+        """The next seq, committed only by the ``put`` that stores its message."""
+        self._last += 1
+        return self._last
+
+    def keep_seq(self, seq: int) -> None:
+        """Commit a drafted seq whose message is not stored here (the broker holds the will)."""
+        with self._tx():
+            self._commit_seq(seq)
+
+    def reserve_seq(self) -> int:
+        """The next seq, committed at once (for a message the broker may publish later)."""
+        seq = self.draft_seq()
+        self.keep_seq(seq)
+        return seq
+
     def next_seq(self) -> int:
         """The next sequence number of this host (1 first), persisted before it is returned."""
-        with self._tx():
-            row = self._db.execute(
-                "INSERT INTO seq (host, last) VALUES (?, 1) "
-                "ON CONFLICT (host) DO UPDATE SET last = last + 1 RETURNING last",
-                (self.host,),
-            ).fetchone()
-        return int(row[0])
+        return self.reserve_seq()
 
-    def put(self, topic: str, payload: bytes, qos: int, retain: bool, kind: str) -> None:
-        """Store a message to publish; over the cap, the oldest telemetry is dropped."""
+    def put(
+        self, topic: str, payload: bytes, qos: int, retain: bool, kind: str, seq: int | None = None
+    ) -> None:
+        """Store a message (and commit its drafted ``seq``); over the cap, drop old telemetry."""
         if kind not in PRIORITY:
             raise ValueError(f"unknown message kind {kind!r}")
         with self._tx():
+            if seq is not None:
+                self._commit_seq(seq)
             self._db.execute(
                 "INSERT INTO outbox (host, kind, prio, topic, payload, qos, retain, size, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -65,3 +65,18 @@ def test_rows_survive_reopen(tmp_path: Path) -> None:
     spool.put("t", b"x", 1, False, "telemetry")
     spool.close()
     assert [i.payload for i in Spool(path, "h").pending()] == [b"x"]
+
+
+def test_a_drafted_seq_is_committed_only_with_its_row(tmp_path: Path) -> None:
+    """A process killed between numbering and storing a message leaves no hole in seq."""
+    path = tmp_path / "s.db"
+    spool = Spool(path, "h")
+    assert spool.draft_seq() == 1
+    spool.put("t", b"1", 1, False, "telemetry", seq=1)
+    assert spool.draft_seq() == 2  # numbered, never stored: as if killed here
+    spool.close()
+    again = Spool(path, "h")
+    assert again.draft_seq() == 2
+    assert again.reserve_seq() == 3  # a will's seq is kept without a row
+    again.close()
+    assert Spool(path, "h").draft_seq() == 4

@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from dispatcher import jobs, views
 from dispatcher.engine import event
+from dispatcher.pauses import add_pause_routes
 from dispatcher.tokens import Principal, lookup
 from schemas.states import IncidentState, Role
 
@@ -154,6 +155,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
         return {"items": [views.job(r) for r in rows], "next": None}
 
     jobs.add_job_routes(app, Db, Who)
+    add_pause_routes(app, Db, Who)
 
     @app.post("/api/v1/incidents/{incident_id}/confirm")
     def confirm(incident_id: int, conn: Db, who: Who) -> dict[str, Any]:

@@ -7,37 +7,23 @@ decision comes from the pure domain modules, every clock from timestamps in the 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher.domain import assign, credit, verify
+from dispatcher import timers
+from dispatcher.domain import assign, credit, policy, sla, verify
+from dispatcher.store import CHANNEL, Conn, event, technicians, tz
 
+__all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
-Conn = psycopg.Connection[Any]
-CHANNEL = "hourglass"
-
-
-def event(conn: Conn, incident: int, at: datetime, actor: str, kind: str,
-          detail: dict[str, Any]) -> None:
-    """Append one entry to an incident's timeline."""
-    conn.execute(
-        "INSERT INTO incident_events (incident_id, at, actor, kind, detail)"
-        " VALUES (%s, %s, %s, %s, %s)",
-        (incident, at, actor, kind, Jsonb(detail)),
-    )
-
-
-def _tz(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def assign_new(conn: Conn, now: datetime) -> int:
@@ -59,19 +45,11 @@ def assign_new(conn: Conn, now: datetime) -> int:
 
 
 def _assign_one(conn: Conn, row: tuple[Any, ...], now: datetime) -> None:
-    incident, kind, site, tz, manager = row
-    techs = [
-        assign.Technician(r[0], r[1], r[2], frozenset(r[3]), r[4], r[5], r[6])
-        for r in conn.execute(
-            "SELECT t.id, t.site_id, t.role, t.skills, t.shift_start,"
-            " least(t.shift_end, '23:59:59.999999'::time),"  # psycopg cannot read 24:00
-            " (SELECT count(*) FROM jobs j WHERE j.technician_id = t.id AND j.state IN"
-            "   ('dispatched', 'acknowledged', 'on_site', 'replaced'))"
-            " FROM technicians t WHERE t.site_id = %s AND t.active", (site,))
-    ]
+    incident, kind, site, zone, manager = row
+    techs = technicians(conn, site)
     previous = [r[0] for r in conn.execute(
         "SELECT technician_id FROM jobs WHERE incident_id = %s ORDER BY id", (incident,))]
-    decision = assign.choose(kind, site, techs, previous, manager, now, _tz(tz))
+    decision = assign.choose(kind, site, techs, previous, manager, now, tz(zone))
     if isinstance(decision, assign.Assign):
         conn.execute(
             "INSERT INTO jobs (incident_id, technician_id, dispatched_at) VALUES (%s, %s, %s)",
@@ -99,11 +77,13 @@ def _assign_one(conn: Conn, row: tuple[Any, ...], now: datetime) -> None:
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
 
 
+OPEN_SQL = "('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced', 'paused')"
+
+
 def verify_open(conn: Conn, now: datetime) -> int:
     """Mark verified every open incident whose part telemetry shows healthy; credit late ones."""
     ids = [r[0] for r in conn.execute(
-        "SELECT i.id FROM incidents i WHERE i.state IN"
-        " ('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced')"
+        f"SELECT i.id FROM incidents i WHERE i.state IN {OPEN_SQL}"
         " AND EXISTS (SELECT 1 FROM components c WHERE c.host_id = i.host_id"
         "   AND c.status = 'ok' AND c.status_ts > i.detected_at"
         "   AND (c.id = i.component OR (c.kind = i.kind AND c.slot = i.slot)))")]
@@ -116,15 +96,14 @@ def verify_open(conn: Conn, now: datetime) -> int:
 
 def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
     row = conn.execute(
-        "SELECT i.host_id, i.component, i.kind, i.slot, i.serial, i.detected_at, i.deadline,"
+        "SELECT i.host_id, i.component, i.kind, i.slot, i.serial, i.detected_at, i.sla_minutes,"
         " i.customer_id, h.monthly_fee, h.currency, c.credit_percent, c.credit_period_minutes,"
         " c.credit_cap_percent FROM incidents i JOIN hosts h ON h.id = i.host_id"
-        " JOIN customers c ON c.id = i.customer_id WHERE i.id = %s AND i.state IN"
-        " ('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced')"
+        f" JOIN customers c ON c.id = i.customer_id WHERE i.id = %s AND i.state IN {OPEN_SQL}"
         " FOR UPDATE OF i SKIP LOCKED", (incident,)).fetchone()
     if row is None:
         return 0
-    host, component, kind, slot, serial, detected, due, customer, fee, currency = row[:10]
+    host, component, kind, slot, serial, detected, sla_minutes, customer, fee, currency = row[:10]
     observations = [verify.Observation(*r) for r in conn.execute(
         "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s",
         (host,))]
@@ -132,21 +111,32 @@ def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
     if new is None or new.status_ts is None:
         return 0
     fixed = new.status_ts
-    conn.execute("UPDATE incidents SET state = 'verified', verified_at = %s, updated_at = %s"
-                 " WHERE id = %s", (fixed, now, incident))
+    due = _close_pauses(conn, incident, detected, sla_minutes, fixed)
+    conn.execute("UPDATE incidents SET state = 'verified', verified_at = %s, deadline = %s,"
+                 " updated_at = %s WHERE id = %s", (fixed, due, now, incident))
     conn.execute("UPDATE jobs SET state = 'done', finished_at = %s WHERE incident_id = %s"
                  " AND state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
                  (now, incident))
     event(conn, incident, fixed, "telemetry", "verified",
           {"component": new.id, "serial": new.serial})
-    policy = credit.CreditPolicy(Decimal(row[10]), float(row[11]), Decimal(row[12]))
-    decision = credit.compute(due, fixed, Decimal(fee), policy)
+    policy_ = credit.CreditPolicy(Decimal(row[10]), float(row[11]), Decimal(row[12]))
+    decision = credit.compute(due, fixed, Decimal(fee), policy_)
     if decision is not None:
-        issue_credit(conn, incident, customer, currency, decision, policy, now)
+        issue_credit(conn, incident, customer, currency, decision, policy_, now)
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
     log.info("incident %s verified at %s%s", incident, fixed,
              f", credit {decision.amount} {currency}" if decision else "")
     return 1
+
+
+def _close_pauses(conn: Conn, incident: int, detected: datetime, sla_minutes: float,
+                  fixed: datetime) -> datetime:
+    """End a pause still open at the fix; the deadline shifted by the pauses before the fix."""
+    conn.execute("UPDATE pauses SET ended_at = greatest(started_at, %s), ended_by = 'telemetry'"
+                 " WHERE incident_id = %s AND ended_at IS NULL", (fixed, incident))
+    pauses = [sla.Pause(r[0], r[1]) for r in conn.execute(
+        "SELECT started_at, ended_at FROM pauses WHERE incident_id = %s", (incident,))]
+    return sla.deadline(detected, sla_minutes, pauses, fixed)
 
 
 def issue_credit(conn: Conn, incident: int, customer: str, currency: str,
@@ -167,12 +157,24 @@ def issue_credit(conn: Conn, incident: int, customer: str, currency: str,
                "percent": str(decision.percent), "periods": decision.periods})
 
 
-class Engine:
-    """Runs the passes in a loop, woken early by NOTIFY from the collector or the API."""
+def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str) -> None:
+    """One pass of every duty at one `now`: verify, assign, plan timers, fire due ones."""
+    verify_open(conn, now)
+    assign_new(conn, now)
+    timers.plan_pending(conn, p, now)
+    timers.fire_due(conn, p, now, worker)
 
-    def __init__(self, url: str, tick_s: float) -> None:
+
+class Engine:
+    """Runs the passes in a loop, woken early by NOTIFY and by the soonest timer."""
+
+    def __init__(self, url: str, tick_s: float, p: policy.TimerPolicy | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.url = url
         self.tick_s = tick_s
+        self.policy = p or policy.TimerPolicy()
+        self.clock = clock
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
         self.last_pass: datetime | None = None
 
@@ -185,15 +187,25 @@ class Engine:
                     listen.execute(f"LISTEN {CHANNEL}")
                     while not self.stop.is_set():
                         self.run_once(conn)
-                        for _ in listen.notifies(timeout=self.tick_s, stop_after=1):
+                        for _ in listen.notifies(timeout=self.sleep_s(conn), stop_after=1):
                             pass
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying", exc)
                 self.stop.wait(1.0)
 
     def run_once(self, conn: Conn) -> None:
-        """One pass of every duty at one `now`."""
-        now = datetime.now(UTC)
-        assign_new(conn, now)
+        """One pass of every duty; timers fire in batches, each batch at a fresh `now`."""
+        now = self.clock()
         verify_open(conn, now)
+        assign_new(conn, now)
+        timers.plan_pending(conn, self.policy, now)
+        while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
+            pass
         self.last_pass = now
+
+    def sleep_s(self, conn: Conn) -> float:
+        """Until the soonest timer is due, at most one tick (which bounds a missed NOTIFY)."""
+        due = timers.next_due(conn)
+        if due is None:
+            return self.tick_s
+        return max(0.0, min(self.tick_s, (due - self.clock()).total_seconds()))

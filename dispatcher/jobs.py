@@ -67,6 +67,9 @@ ACTIONS = {
 def perform(conn: Any, who: Principal, job_id: int, action: Action,
             body: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Apply one action in the caller's transaction; raise HTTPException when it cannot."""
+    # Lock order of the whole dispatcher: the incident first, then its job (timers do the same).
+    conn.execute("SELECT 1 FROM incidents WHERE id = (SELECT incident_id FROM jobs WHERE id = %s)"
+                 " FOR UPDATE", (job_id,))
     row = conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s FOR UPDATE OF j",
                        (job_id,)).fetchone()
     if row is None:

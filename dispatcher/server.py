@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import uvicorn
 
 from dispatcher.api import create_app
+from dispatcher.domain.policy import TimerPolicy
 from dispatcher.engine import Engine
 
 
-def serve(url: str, host: str, port: int, tick_s: float) -> int:
+def serve(url: str, host: str, port: int, tick_s: float,
+          timer_policy: TimerPolicy | None = None) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn handles the signals); stop the loop after."""
-    engine = Engine(url, tick_s)
+    engine = Engine(url, tick_s, timer_policy)
     thread = threading.Thread(target=engine.run, name="engine", daemon=True)
     thread.start()
 

@@ -108,7 +108,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     from dispatcher.server import serve
 
     cfg = _cfg(args)
-    return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s)
+    return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
+                 cfg.dispatcher.timer_policy())
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

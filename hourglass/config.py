@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from agent.settings import load
+
+if TYPE_CHECKING:
+    from dispatcher.domain.policy import TimerPolicy
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,23 @@ class DispatcherConfig:
 
     tick_s: float = 1.0  # the loop also wakes on NOTIFY; this bounds a missed one
     default_sla_minutes: float = 60.0
+    ack_window_minutes: float = 5.0  # design: a job is acknowledged within "three rings"
+    risk_lead_minutes: float = 15.0  # design: no one on site at 45 min of a 60-min promise
+    verify_window_minutes: float = 30.0  # "replaced" until telemetry must confirm the part
+
+    def validate(self) -> None:
+        """Reject windows that cannot work."""
+        for key in ("tick_s", "ack_window_minutes", "risk_lead_minutes", "verify_window_minutes"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key 'dispatcher.{key}': must be more than 0")
+
+    def timer_policy(self) -> TimerPolicy:
+        """The windows as the dispatcher's pure policy takes them."""
+        from dispatcher.domain.policy import TimerPolicy
+
+        return TimerPolicy(timedelta(minutes=self.ack_window_minutes),
+                           timedelta(minutes=self.risk_lead_minutes),
+                           timedelta(minutes=self.verify_window_minutes))
 
 
 @dataclass(frozen=True)

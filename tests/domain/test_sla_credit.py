@@ -80,3 +80,34 @@ def test_credit_per_started_period_capped(
         assert got is not None
         assert (got.amount, got.percent, got.periods) == (Decimal(amount), Decimal(percent),
                                                           periods)
+
+
+def hms(h: int, m: int, s: int) -> datetime:
+    return T0 + timedelta(hours=h, minutes=m, seconds=s)
+
+
+@pytest.mark.parametrize(
+    ("fixed", "pauses", "amount", "percent"),
+    [
+        (hms(0, 59, 59), [], None, None),  # 59:59 after detection: on time
+        (hms(1, 0, 0), [], None, None),  # 60:00: exactly the deadline is on time
+        (hms(1, 0, 1), [], "22.50", "5"),  # 60:01: one started hour
+        (hms(2, 0, 0), [], "22.50", "5"),  # 2 h 00:00: still the first hour
+        (hms(2, 0, 1), [], "45.00", "10"),  # 2 h 00:01: the second hour has started
+        (hms(20, 0, 1), [], "450.00", "100"),  # 19 h 00:01 late: 20 hours, exactly the cap
+        (hms(21, 0, 1), [], "450.00", "100"),  # 21 started hours would be 105 %: capped
+        # A 10-minute pause the policy excludes: the deadline is 70:00, so 70:00 is on time ...
+        (hms(1, 10, 0), [sla.Pause(hms(0, 20, 0), hms(0, 30, 0))], None, None),
+        # ... and 70:01 is the first started hour.
+        (hms(1, 10, 1), [sla.Pause(hms(0, 20, 0), hms(0, 30, 0))], "22.50", "5"),
+    ],
+)
+def test_credit_at_every_boundary(fixed: datetime, pauses: list[sla.Pause], amount: str | None,
+                                  percent: str | None) -> None:
+    due = sla.status(T0, 60, pauses, fixed, fixed).deadline
+    got = credit.compute(due, fixed, Decimal("450.00"), POLICY)
+    if amount is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert (got.amount, got.percent) == (Decimal(amount), Decimal(percent))

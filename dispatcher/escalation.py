@@ -1,0 +1,98 @@
+"""Applies the policy's timed decisions: reassign, escalate, reopen; each an incident event.
+
+Every event names who was notified, why, and when (the event's time), plus the timer and the
+time it was due. Notifications go out through NOTIFY, which PostgreSQL delivers at commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from dispatcher import store
+from dispatcher.domain import assign, policy
+from dispatcher.store import Conn
+
+log = logging.getLogger(__name__)
+ACTOR = "dispatcher"
+
+
+def act(conn: Conn, s: policy.Snapshot, kind: str, p: policy.TimerPolicy, now: datetime,
+        ref: dict[str, Any]) -> str:
+    """Decide with the pure policy and persist the decision; returns the timer's outcome."""
+    site, tz_name, manager = _site(conn, s.incident)
+    if kind == policy.TimerKind.ACK_TIMEOUT:
+        previous = [r[0] for r in conn.execute(
+            "SELECT technician_id FROM jobs WHERE incident_id = %s ORDER BY id", (s.incident,))]
+        kind_of = conn.execute("SELECT kind FROM incidents WHERE id = %s",
+                               (s.incident,)).fetchone()
+        choice = assign.choose(kind_of[0] if kind_of else "", site,
+                               store.technicians(conn, site), previous, manager, now,
+                               store.tz(tz_name))
+        decision = policy.on_ack_timeout(s, choice, manager, p)
+        if isinstance(decision, policy.Reassign):
+            return reassign(conn, s.incident, decision, now, ref)
+        return notify(conn, s.incident, decision, now, ref)
+    if kind == policy.TimerKind.RISK:
+        return notify(conn, s.incident, policy.on_risk(s, manager, p), now, ref)
+    if kind == policy.TimerKind.BREACH:
+        executive = policy.executive_on_duty(store.executives(conn), site, now)
+        return notify(conn, s.incident, policy.on_breach(s, executive), now, ref)
+    return reopen(conn, s.incident, policy.on_verify_timeout(s, manager, p), now, ref)
+
+
+def _site(conn: Conn, incident: int) -> tuple[str, str, str | None]:
+    row = conn.execute("SELECT s.id, s.timezone, s.manager_id FROM incidents i JOIN sites s"
+                       " ON s.id = i.site_id WHERE i.id = %s", (incident,)).fetchone()
+    assert row is not None  # the caller holds the incident's row lock
+    return row[0], row[1], row[2]
+
+
+def notify(conn: Conn, incident: int, n: policy.Notify, now: datetime,
+           ref: dict[str, Any]) -> str:
+    """Record an escalation to a person; with no one to tell, only log it ('nobody')."""
+    if n.to is None:
+        log.warning("incident %s: %s escalation has no %s to notify: %s", incident, n.step,
+                    n.role, n.reason)
+        return "nobody"
+    store.event(conn, incident, now, ACTOR, "escalated",
+                {"step": str(n.step), "to": n.to, "role": n.role, "reason": n.reason, **ref})
+    store.wake(conn, f"incident:{incident}")
+    log.warning("incident %s escalated (%s) to %s: %s", incident, n.step, n.to, n.reason)
+    return "acted"
+
+
+def reassign(conn: Conn, incident: int, r: policy.Reassign, now: datetime,
+             ref: dict[str, Any]) -> str:
+    """Cancel the unacknowledged job and dispatch the next technician: the one transfer."""
+    conn.execute("UPDATE jobs SET state = 'cancelled', finished_at = %s WHERE id = %s"
+                 " AND state = 'dispatched'", (now, r.job))
+    row = conn.execute("INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
+                       " VALUES (%s, %s, %s) RETURNING id", (incident, r.to_technician, now)
+                       ).fetchone()
+    conn.execute("UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
+                 " WHERE id = %s", (r.to_technician, now, incident))
+    store.event(conn, incident, now, ACTOR, "reassigned",
+                {"from": r.from_technician, "to": r.to_technician, "job": row[0] if row else None,
+                 "reason": r.reason, **ref})
+    store.wake(conn, f"incident:{incident}")
+    log.warning("incident %s reassigned from %s to %s: %s", incident, r.from_technician,
+                r.to_technician, r.reason)
+    return "acted"
+
+
+def reopen(conn: Conn, incident: int, r: policy.Reopen, now: datetime,
+           ref: dict[str, Any]) -> str:
+    """Send the job back to on_site and tell the manager."""
+    conn.execute("UPDATE jobs SET state = 'on_site' WHERE id = %s AND state = 'replaced'",
+                 (r.job,))
+    conn.execute("UPDATE incidents SET state = 'on_site', updated_at = %s WHERE id = %s",
+                 (now, incident))
+    store.event(conn, incident, now, ACTOR, "reopened",
+                {"job": r.job, "technician": r.technician, "to": r.notify.to,
+                 "role": r.notify.role, "reason": r.notify.reason, **ref})
+    store.wake(conn, f"incident:{incident}")
+    log.warning("incident %s reopened, %s notified: %s", incident, r.notify.to,
+                r.notify.reason)
+    return "acted"

@@ -14,13 +14,14 @@ from agent.probes.base import (
 
 def default_registry() -> Registry:
     """A registry holding every built-in probe."""
-    from agent.probes import edac, mdstat, smart, system
+    from agent.probes import edac, ipmi, mdstat, smart, system
 
     reg = Registry()
     reg.register(system.SystemProbe.name, system.SystemProbe)
     reg.register(smart.SmartProbe.name, smart.SmartProbe)
     reg.register(edac.EdacProbe.name, edac.EdacProbe)
     reg.register(mdstat.MdstatProbe.name, mdstat.MdstatProbe)
+    reg.register(ipmi.IpmiProbe.name, ipmi.IpmiProbe)
     return reg
 
 

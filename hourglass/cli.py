@@ -112,6 +112,22 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
                  cfg.dispatcher.timer_policy())
 
 
+def cmd_credits_export(args: argparse.Namespace) -> int:
+    """Print one month's credit ledger for billing."""
+    import psycopg
+
+    from dispatcher.credits_export import render, rows
+
+    with psycopg.connect(_cfg(args).require_database()) as conn:
+        try:
+            items = rows(conn, args.month)
+        except ValueError as exc:
+            print(f"hourglass: {exc}", file=sys.stderr)
+            return 2
+    sys.stdout.write(render(items, args.month, args.format))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run virtual agents over real MQTT."""
     from hourglass.simulate import main as simulate
@@ -157,6 +173,11 @@ def parser() -> argparse.ArgumentParser:
                                                                    required=True)
     dis.add_parser("run", help="run the loop and the HTTP server").set_defaults(
         func=cmd_dispatcher)
+    exp = add("credits", help="the credit ledger").add_subparsers(
+        dest="credits", required=True).add_parser("export", help="one month's credits")
+    exp.add_argument("--month", required=True, help="YYYY-MM (UTC, by issue time)")
+    exp.add_argument("--format", choices=["csv", "json"], default="csv")
+    exp.set_defaults(func=cmd_credits_export)
     from hourglass.simulate import add_arguments as sim_args
 
     sim = add("simulate", help="virtual agents over real MQTT")

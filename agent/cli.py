@@ -21,6 +21,7 @@ from agent.core import Outgoing, Reporter
 from agent.probes import ProbeContext, default_registry
 from agent.publisher import Publisher, Will
 from agent.root import Root
+from agent.sdnotify import Watchdog
 from agent.settings import ConfigError
 from agent.spool import Spool
 
@@ -84,6 +85,8 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
         put(rep.state(True, session=session))
 
     pub = Publisher(cfg, spool, will_for=will_for, on_session=on_session)
+    watchdog = Watchdog()
+    watchdog.ready()  # the spool is open: from here on nothing collected is lost
     log.info(
         "hourglass-agent %s: host %s site %s broker %s",
         __version__,
@@ -94,6 +97,7 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
     next_collect = time.monotonic()
     try:
         while not stop.is_set():
+            watchdog.ping()
             now = time.monotonic()
             if now >= next_collect:
                 for msg in rep.report():
@@ -101,6 +105,7 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
                 # keep the cadence; after a long stall, skip missed slots instead of bursting
                 next_collect = max(next_collect + cfg.interval_s, now)
             pub.step(timeout=max(0.01, min(0.2, next_collect - time.monotonic())))
+        watchdog.stopping()
         put(rep.state(False, reason="shutdown", session=pub.session))
         pub.flush(SHUTDOWN_FLUSH_S)
     finally:
@@ -119,6 +124,20 @@ def _stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+def cmd_check(cfg: AgentConfig, file: Path) -> int:
+    """Beyond parsing: the files the config names must be usable; errors name file and key."""
+    from agent.preflight import problems
+
+    found = problems(cfg)
+    for key, why in found:
+        print(f"hourglass-agent: {file}: key '{key}': {why}", file=sys.stderr)
+    if found:
+        return 2
+    print(f"{file}: ok (host {cfg.host}, site {cfg.site}, broker {cfg.mqtt_url}, "
+          f"probes {', '.join(cfg.probes)})")
+    return 0
 
 
 def cmd_capture(out: Path) -> int:
@@ -163,8 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hourglass-agent: {exc}", file=sys.stderr)
         return 2
     if args.command == "check":
-        print(f"{args.config}: ok (host {cfg.host}, site {cfg.site})")
-        return 0
+        return cmd_check(cfg, args.config)
     if args.command == "once":
         return cmd_once(cfg, args.root)
     return cmd_run(cfg)

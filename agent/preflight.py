@@ -1,0 +1,49 @@
+"""What ``hourglass-agent check`` verifies beyond parsing: the files a config names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent.config import AgentConfig
+
+
+def _readable(path: str) -> str | None:
+    """Why a file cannot be read, or None."""
+    p = Path(path)
+    if not p.is_file():
+        return f"{path} does not exist or is not a file"
+    if not os.access(p, os.R_OK):
+        return f"{path} is not readable by this user"
+    return None
+
+
+def _writable_dir(path: Path) -> str | None:
+    """Why the spool's directory cannot be created or written, or None."""
+    probe = path
+    while not probe.exists():  # the daemon creates missing directories on start
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user (systemd's StateDirectory= makes it)"
+    return None
+
+
+def problems(cfg: AgentConfig) -> list[tuple[str, str]]:
+    """(key, reason) for every named file the agent could not use."""
+    out: list[tuple[str, str]] = []
+    for key in ("ca_file", "cert_file", "key_file"):
+        value = getattr(cfg.tls, key)
+        if value is not None and (why := _readable(value)):
+            out.append((f"tls.{key}", why))
+    if cfg.tls != type(cfg.tls)() and not cfg.broker[2]:
+        out.append(("mqtt_url", "tls files are set but the URL is mqtt://, not mqtts://"))
+    spool = Path(cfg.spool_path)
+    if spool.exists() and not os.access(spool, os.R_OK | os.W_OK):
+        out.append(("spool_path", f"{spool} is not readable and writable by this user"))
+    elif not spool.exists() and (why := _writable_dir(spool.parent)):
+        out.append(("spool_path", why))
+    if not Path(cfg.root).is_dir():
+        out.append(("root", f"{cfg.root} is not a directory"))
+    return out

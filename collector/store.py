@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from collector import copybin, telemetry
 from collector.model import DeadLetter, Detection, Message
 from collector.rules import detect
 
@@ -86,9 +87,12 @@ def write_batch(
     with conn.transaction():
         accepted = _claim(conn, unique)
         fresh = [m for m in unique if (m.host, m.seq) in accepted]
+        telemetry.lock_hosts(conn, (m.host for m in fresh))
         rows = _copy_readings(conn, fresh)
         for m in sorted(fresh, key=lambda m: (m.host, m.seq)):
-            _apply(conn, m)
+            if m.kind != "telemetry":
+                _apply(conn, m)
+        telemetry.apply(conn, [m for m in fresh if m.kind == "telemetry"])
         opened = [i for m in fresh for d in detect(m) if (i := open_incident(conn, directory, d))]
         _dead_letters(conn, dead)
         if opened or fresh:
@@ -109,19 +113,17 @@ def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
     return {(r[0], r[1]) for r in rows}
 
 
+_TEXT = copybin.TextFields()
+
+
 def _copy_readings(conn: Conn, messages: Iterable[Message]) -> int:
-    """Write all telemetry readings with binary COPY."""
-    n = 0
-    with conn.cursor() as cur, cur.copy(
-        "COPY telemetry (time, host_id, component, metric, value) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(["timestamptz", "text", "text", "text", "float8"])
-        for m in messages:
-            if m.kind != "telemetry":
-                continue
-            for r in m.body["readings"]:
-                copy.write_row((m.ts, m.host, r["component"], r["metric"], float(r["value"])))
-                n += 1
+    """Write all telemetry readings with one binary COPY."""
+    data, n = copybin.encode(messages, _TEXT)
+    if n:
+        with conn.cursor() as cur, cur.copy(
+            "COPY telemetry (time, host_id, component, metric, value) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(data)
     return n
 
 
@@ -144,11 +146,7 @@ def _apply(conn: Conn, m: Message) -> None:
     if m.kind == "birth":
         _birth(conn, m)
     elif m.kind == "telemetry":
-        params = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("serial"), c["status"],
-                   c.get("failure"), m.seq, m.ts) for c in b["components"]]
-        if params:
-            conn.cursor().executemany(_UPSERT_STATUS, params)
-        _touch_host(conn, m, "online", None, b["interval_s"])
+        telemetry.apply(conn, [m])
     elif m.kind == "event":
         conn.execute(_UPSERT_STATUS, (m.host, b["component"], b["component_kind"], b.get("slot"),
                                       b.get("serial"), b["status"], b.get("failure"), m.seq,

@@ -1,0 +1,64 @@
+"""Encodes telemetry rows in PostgreSQL's binary COPY format, a batch at a time. Pure.
+
+psycopg's `write_row` converts every value of every row (about 4 µs a row, the largest
+cost of a batch); here the time and host are encoded once per message and component
+and metric names once per process, so a 40-reading message costs one join.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from collector.model import Message
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_FIELDS = struct.pack("!h", 5)  # time, host_id, component, metric, value
+_TS = struct.Struct("!iq")
+_LEN = struct.Struct("!i")
+_VALUE = struct.Struct("!id")
+_TEXT_CACHE_MAX = 200_000  # distinct component and metric names; cleared when reached
+
+
+class TextFields:
+    """Length-prefixed UTF-8 fields for names that repeat across messages."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, bytes] = {}
+
+    def __call__(self, text: str) -> bytes:
+        """The field for `text`, encoded once."""
+        got = self._cache.get(text)
+        if got is None:
+            if len(self._cache) >= _TEXT_CACHE_MAX:
+                self._cache.clear()
+            raw = text.encode()
+            got = self._cache[text] = _LEN.pack(len(raw)) + raw
+        return got
+
+
+def _micros(ts: datetime) -> int:
+    """Microseconds since PostgreSQL's epoch, exactly (no float rounding)."""
+    delta = ts - PG_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def encode(messages: Iterable[Message], text: TextFields) -> tuple[bytes, int]:
+    """The COPY stream (signature, rows, trailer) of the messages' readings, and its rows."""
+    parts = [SIGNATURE]
+    n = 0
+    value = _VALUE.pack
+    for m in messages:
+        if m.kind != "telemetry":
+            continue
+        host = m.host.encode()
+        head = _FIELDS + _TS.pack(8, _micros(m.ts)) + _LEN.pack(len(host)) + host
+        for r in m.body["readings"]:
+            parts.append(head + text(r["component"]) + text(r["metric"])
+                         + value(8, float(r["value"])))
+        n += len(m.body["readings"])
+    parts.append(TRAILER)
+    return b"".join(parts), n

@@ -1,0 +1,201 @@
+"""msgspec Structs equal to schemas/mqtt: the collector's fast validator. Pure.
+
+The JSON Schemas stay the contract; these types mirror them field for field so the
+hot path validates about 50 times faster than jsonschema. A test runs every example,
+counter-example and a table of mutations through both and requires the same verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+Ident = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+Timestamp = Annotated[str, Meta(
+    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$")]
+COMPONENT_ID = r"^(disk|dimm|psu|fan|nic|cpu|raid|temp|fs|host|chassis|bmc):[^\s/#+]{1,200}$"
+METRIC = r"^[a-z][a-z0-9_.]{0,63}$"
+ComponentId = Annotated[str, Meta(pattern=COMPONENT_ID)]
+ComponentKind = Literal["disk", "dimm", "psu", "fan", "nic", "cpu", "raid", "temp", "fs",
+                        "host", "chassis", "bmc"]
+Status = Literal["ok", "warning", "failed", "unknown"]
+Failure = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+Seq = Annotated[int, Meta(ge=1, le=9_007_199_254_740_991)]  # 2**53 - 1: exact in JSON numbers
+Interval = Annotated[float, Meta(gt=0, le=86_400)]
+Str64 = Annotated[str, Meta(min_length=1, max_length=64)]
+Str128 = Annotated[str, Meta(max_length=128)]
+Str256 = Annotated[str, Meta(max_length=256)]
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """Fields every payload carries (envelope.json); unknown top-level keys are allowed."""
+
+    v: Literal[1]
+    host: Ident
+    site: Ident
+    seq: Seq
+    ts: Timestamp
+
+
+class Reading(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """telemetry.json readings[]; the two names' patterns are checked by `Names`."""
+
+    component: str
+    metric: str
+    value: float
+
+
+class ComponentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """telemetry.json $defs/component_state; the id's pattern is checked by `Names`."""
+
+    id: str
+    kind: ComponentKind
+    status: Status
+    slot: Str128 | None = None
+    serial: Str128 | None = None
+    failure: Failure | None = None
+    detail: Annotated[str, Meta(max_length=1024)] | None = None
+
+
+class Telemetry(Envelope, frozen=True):
+    """telemetry.json."""
+
+    kind: Literal["telemetry"]
+    interval_s: Interval
+    readings: Annotated[list[Reading], Meta(max_length=10_000)]
+    components: Annotated[list[ComponentState], Meta(max_length=4096)]
+
+
+class Chassis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """birth.json chassis."""
+
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+
+
+class InventoryItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """birth.json components[]."""
+
+    id: ComponentId
+    kind: ComponentKind
+    slot: Str128 | None = None
+    device: Str128 | None = None
+    model: Str256 | None = None
+    serial: Str128 | None = None
+    size_bytes: Annotated[int, Meta(ge=0)] | None = None
+    attrs: dict[str, Any] = {}
+
+
+class Birth(Envelope, frozen=True):
+    """birth.json."""
+
+    kind: Literal["birth"]
+    agent_version: Str64
+    boot_id: Str64
+    interval_s: Interval
+    chassis: Chassis
+    components: Annotated[list[InventoryItem], Meta(max_length=4096)]
+    session: Str64 | None = None
+
+
+class Event(Envelope, frozen=True):
+    """event.json (its if/then, failed requires failure, is checked in `valid`)."""
+
+    kind: Literal["event"]
+    component: ComponentId
+    component_kind: ComponentKind
+    status: Status
+    detected_at: Timestamp
+    evidence: dict[str, Any]
+    failure: Failure | None = None
+    slot: Str128 | None = None
+    serial: Str128 | None = None
+
+
+class State(Envelope, frozen=True):
+    """state.json."""
+
+    kind: Literal["state"]
+    state: Literal["online", "offline"]
+    reason: Literal["lost", "shutdown"] | None = None
+    session: Str64 | None = None
+
+
+DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "telemetry": msgspec.json.Decoder(Telemetry),
+    "birth": msgspec.json.Decoder(Birth),
+    "event": msgspec.json.Decoder(Event),
+    "state": msgspec.json.Decoder(State),
+}
+
+
+def _timestamp_ok(text: str) -> bool:
+    """The schema's `format: date-time` beyond its pattern: a real calendar instant."""
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+class Names:
+    """Pattern checks of reading and component names, each distinct name checked once.
+
+    A fleet repeats the same few hundred names in every message; a regex per name per
+    message was two thirds of the decode time.
+    """
+
+    MAX = 500_000  # distinct names remembered; forgotten all at once when reached
+
+    def __init__(self) -> None:
+        self._component = re.compile(COMPONENT_ID)
+        self._metric = re.compile(METRIC)
+        self._good: set[tuple[bool, str]] = set()
+
+    def _ok(self, metric: bool, name: str) -> bool:
+        if (metric, name) in self._good:
+            return True
+        if not (self._metric if metric else self._component).search(name):
+            return False
+        if len(self._good) >= self.MAX:
+            self._good.clear()
+        self._good.add((metric, name))
+        return True
+
+    def problem(self, msg: Telemetry) -> str | None:
+        """The first name that breaks its pattern, or None."""
+        for i, r in enumerate(msg.readings):
+            if not self._ok(False, r.component):
+                return f"schema: readings[{i}].component {r.component!r} is not a component id"
+            if not self._ok(True, r.metric):
+                return f"schema: readings[{i}].metric {r.metric!r} is not a metric name"
+        for i, c in enumerate(msg.components):
+            if not self._ok(False, c.id):
+                return f"schema: components[{i}].id {c.id!r} is not a component id"
+        return None
+
+
+NAMES = Names()
+
+
+def check(kind: str, payload: bytes) -> str | None:
+    """Validate a payload of a known kind; None when valid, else the first problem."""
+    try:
+        msg = DECODERS[kind].decode(payload)
+    except msgspec.ValidationError as exc:
+        return f"schema: {exc}"
+    if not _timestamp_ok(msg.ts):
+        return "schema: ts is not a valid date-time"
+    if isinstance(msg, Telemetry):
+        return NAMES.problem(msg)
+    if isinstance(msg, Event):
+        if msg.status == "failed" and msg.failure is None:
+            return "schema: a failed event requires `failure`"
+        if not _timestamp_ok(msg.detected_at):
+            return "schema: detected_at is not a valid date-time"
+    return None

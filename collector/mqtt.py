@@ -1,7 +1,8 @@
 """The collector's only paho module: a shared-subscription MQTT 5 client with manual acks.
 
-Messages go into a bounded queue; when it is full the network thread blocks in the
-callback and so stops reading from the broker: that is the collector's back-pressure.
+Messages are decoded in the network thread (so decoding overlaps the writer's waits on
+the database) and go into a bounded queue; when it is full the network thread blocks in
+the callback and so stops reading from the broker: that is the collector's back-pressure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import queue
 import ssl
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,21 +20,24 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.model import Received
+from collector.model import DeadLetter, Message, Received
 
 log = logging.getLogger(__name__)
 SUBSCRIPTION = "$share/hg-collectors/hg/v1/+/+/+"
 PLAIN_SUBSCRIPTION = "hg/v1/+/+/+"  # MQTT 3.1.1 brokers without shared subscriptions
 SESSION_EXPIRY_S = 300  # a restarted collector finds its queued messages for 5 minutes
+Item = tuple[Received, Message | DeadLetter]
 
 
 class Subscriber:
     """Connects, subscribes to the shared topic, and hands messages to a bounded queue."""
 
     def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
+                 decode: Callable[[Received], Message | DeadLetter],
                  username: str | None = None, password: str | None = None,
                  v5: bool = True) -> None:
-        self.queue: queue.Queue[Received] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self._decode = decode
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
@@ -91,7 +96,8 @@ class Subscriber:
             log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        item = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC))
+        raw = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC))
+        item = (raw, self._decode(raw))
         while not self._stopping.is_set():
             try:
                 self.queue.put(item, timeout=0.5)

@@ -14,8 +14,8 @@ import psycopg
 
 from collector import store
 from collector.decode import decode
-from collector.model import DeadLetter, Message, Received
-from collector.mqtt import Subscriber
+from collector.model import DeadLetter, Message
+from collector.mqtt import Item, Subscriber
 from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Collector:
         host, port, tls = mqtt_endpoint(cfg.mqtt_url)
         client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}-{os.getpid()}"
         self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages,
-                              cfg.mqtt_username or None, cfg.mqtt_password or None,
+                              decode, cfg.mqtt_username or None, cfg.mqtt_password or None,
                               v5=cfg.mqtt_v5)
         self.directory = store.Directory()
         self.stop = threading.Event()
@@ -42,7 +42,7 @@ class Collector:
         url = self.cfg.require_database()
         self.sub.start()
         conn: psycopg.Connection[tuple[object, ...]] | None = None
-        pending: list[Received] = []
+        pending: list[Item] = []
         next_sweep = next_partitions = 0.0
         while not self.stop.is_set():
             try:
@@ -75,7 +75,7 @@ class Collector:
         if conn is not None:
             conn.close()
 
-    def _next_batch(self) -> list[Received]:
+    def _next_batch(self) -> list[Item]:
         """Up to batch_messages messages, waiting at most batch_ms after the first."""
         cfg = self.cfg.collector
         try:
@@ -94,14 +94,11 @@ class Collector:
                 break
         return batch
 
-    def _write(self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Received]) -> None:
-        messages: list[Message] = []
-        dead: list[DeadLetter] = []
-        for raw in batch:
-            item = decode(raw)
-            (messages if isinstance(item, Message) else dead).append(item)  # type: ignore[arg-type]
+    def _write(self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Item]) -> None:
+        messages = [item for _, item in batch if isinstance(item, Message)]
+        dead = [item for _, item in batch if isinstance(item, DeadLetter)]
         result = store.write_batch(conn, self.directory, messages, dead)
-        for raw in batch:
+        for raw, _ in batch:
             self.sub.ack(raw.mid, raw.qos)
         for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
                            ("dead", result.dead), ("rows", result.rows),

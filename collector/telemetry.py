@@ -111,7 +111,7 @@ def apply(conn: Conn, messages: Sequence[Message]) -> None:
         "SELECT host_id, seq FROM host_state WHERE host_id = ANY(%s)", (hosts,)).fetchall())
     current = {(r[0], r[1]): r[2:] for r in conn.execute(
         "SELECT host_id, id, status, failure, slot, serial FROM components"
-        " WHERE host_id = ANY(%s)", (hosts,))}
+        " WHERE host_id = ANY(%s)", (hosts,)).fetchall()}
     rows = changed(status_rows(messages, host_seq), current)
     if rows:
         conn.execute(_COMPONENTS, [list(col) for col in zip(*rows, strict=True)])

@@ -155,28 +155,32 @@ class Names:
     def __init__(self) -> None:
         self._component = re.compile(COMPONENT_ID)
         self._metric = re.compile(METRIC)
-        self._good: set[tuple[bool, str]] = set()
+        self._components: set[str] = set()
+        self._metrics: set[str] = set()
 
-    def _ok(self, metric: bool, name: str) -> bool:
-        if (metric, name) in self._good:
-            return True
-        if not (self._metric if metric else self._component).search(name):
-            return False
-        if len(self._good) >= self.MAX:
-            self._good.clear()
-        self._good.add((metric, name))
-        return True
+    def _bad(self, metric: bool, names: set[str]) -> str | None:
+        """The first of names that breaks its pattern; remembers the good ones."""
+        good = self._metrics if metric else self._components
+        new = names - good
+        if not new:
+            return None
+        pattern = self._metric if metric else self._component
+        for name in sorted(new):
+            if not pattern.search(name):
+                return name
+        if len(good) >= self.MAX:
+            good.clear()
+        good |= new
+        return None
 
     def problem(self, msg: Telemetry) -> str | None:
         """The first name that breaks its pattern, or None."""
-        for i, r in enumerate(msg.readings):
-            if not self._ok(False, r.component):
-                return f"schema: readings[{i}].component {r.component!r} is not a component id"
-            if not self._ok(True, r.metric):
-                return f"schema: readings[{i}].metric {r.metric!r} is not a metric name"
-        for i, c in enumerate(msg.components):
-            if not self._ok(False, c.id):
-                return f"schema: components[{i}].id {c.id!r} is not a component id"
+        bad = self._bad(False, {r.component for r in msg.readings} | {c.id for c in msg.components})
+        if bad is not None:
+            return f"schema: {bad!r} is not a component id"
+        bad = self._bad(True, {r.metric for r in msg.readings})
+        if bad is not None:
+            return f"schema: {bad!r} is not a metric name"
         return None
 
 

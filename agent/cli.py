@@ -28,6 +28,9 @@ from agent.spool import Spool
 log = logging.getLogger("agent")
 #: On a planned stop, how long to wait for the broker to take the spooled messages.
 SHUTDOWN_FLUSH_S = 5.0
+#: Longest wait in one loop turn: idle (a stop signal is seen within a second) and busy.
+IDLE_STEP_S = 1.0
+BUSY_STEP_S = 0.2
 
 
 def utcnow() -> datetime:
@@ -104,7 +107,11 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
                     put(msg)
                 # keep the cadence; after a long stall, skip missed slots instead of bursting
                 next_collect = max(next_collect + cfg.interval_s, now)
-            pub.step(timeout=max(0.01, min(0.2, next_collect - time.monotonic())))
+            # idle, the loop sleeps in paho's select for up to 1 s (it wakes on traffic);
+            # with messages to move it comes back every 0.2 s to publish more
+            cap = IDLE_STEP_S if pub.connected and pub.idle() else BUSY_STEP_S
+            cap = min(cap, watchdog.interval or cap)
+            pub.step(timeout=max(0.01, min(cap, next_collect - time.monotonic())))
         watchdog.stopping()
         put(rep.state(False, reason="shutdown", session=pub.session))
         pub.flush(SHUTDOWN_FLUSH_S)

@@ -242,6 +242,8 @@ class Publisher:
         room = WINDOW - len(self._inflight)
         if room <= 0 or self.monotonic() < self._hold_until:
             return
+        if self.spool.waiting() <= len(self._inflight):
+            return  # everything stored is already in flight: no need to ask SQLite
         busy = set(self._inflight.values())
         for item in self.spool.pending(WINDOW + len(busy)):
             if room <= 0:
@@ -258,7 +260,7 @@ class Publisher:
 
     def idle(self) -> bool:
         """Whether everything spooled has been acknowledged."""
-        return not self._inflight and self.spool.count() == 0
+        return not self._inflight and self.spool.waiting() == 0
 
     def flush(self, timeout_s: float) -> bool:
         """Keep stepping until the spool is empty or ``timeout_s`` passes; True if empty."""

@@ -86,6 +86,7 @@ class Spool:
                 if stmt.strip():
                     self._db.execute(stmt)
         self._size = self._total_size()
+        self._rows = self.count()  # kept in step by put/delete/trim: no query on an idle loop
         self._last = self._stored_seq()
 
     def _tx(self) -> _Tx:
@@ -157,6 +158,7 @@ class Spool:
                 ),
             )
             self._size += len(payload)
+            self._rows += 1
             if self._size > self.cap_bytes:
                 self._trim()
 
@@ -175,6 +177,7 @@ class Spool:
             excess -= size
             self._size -= size
         self._db.executemany("DELETE FROM outbox WHERE id = ?", doomed)
+        self._rows -= len(doomed)
 
     def pending(self, limit: int = 100) -> list[SpoolItem]:
         """Up to ``limit`` stored messages: births, states and events first, oldest first."""
@@ -194,6 +197,11 @@ class Spool:
             ).fetchone()
         if row is not None:
             self._size -= int(row[0])
+            self._rows -= 1
+
+    def waiting(self) -> int:
+        """How many messages of this host wait, from memory (this process owns its rows)."""
+        return self._rows
 
     def count(self) -> int:
         """How many messages of this host wait."""

@@ -16,6 +16,7 @@ class Received:
     mid: int
     qos: int
     received_at: datetime
+    connection: int = 0  # which connection brought it: a packet id means nothing on another
 
 
 @dataclass(frozen=True)

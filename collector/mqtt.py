@@ -39,6 +39,7 @@ class Subscriber:
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._decode = decode
         self.connected = threading.Event()
+        self._connection = 0
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
         self.client = mqtt.Client(
@@ -74,16 +75,22 @@ class Subscriber:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a message after its batch committed."""
-        if qos > 0:
-            self.client.ack(mid, qos)
+    def ack(self, raw: Received) -> None:
+        """Acknowledge a message after its batch committed, on the connection it came by.
+
+        After a reconnect the broker resends what was not acknowledged and may reuse a
+        packet id for another message: acking an old id then would drop that one unread.
+        The resent copy is acknowledged instead, after the database refuses it as a repeat.
+        """
+        if raw.qos > 0 and raw.connection == self._connection:
+            self.client.ack(raw.mid, raw.qos)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
+        self._connection += 1
         log.info("connected to %s:%s (session present: %s)", self._host, self._port,
                  flags.session_present)
         client.subscribe(SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, qos=1)
@@ -96,7 +103,8 @@ class Subscriber:
             log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        raw = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC))
+        raw = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC),
+                       self._connection)
         item = (raw, self._decode(raw))
         while not self._stopping.is_set():
             try:

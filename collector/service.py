@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import socket
 import threading
@@ -29,7 +28,11 @@ class Collector:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         host, port, tls = mqtt_endpoint(cfg.mqtt_url)
-        client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}-{os.getpid()}"
+        # Stable across restarts, so a restarted collector resumes its broker session and
+        # gets what it had not acknowledged; with a pid in it, a crash orphaned those
+        # messages until the session expired. Several collectors on one machine must each
+        # set collector.client_id (HOURGLASS_COLLECTOR_CLIENT_ID).
+        client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}"
         self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages,
                               decode, cfg.mqtt_username or None, cfg.mqtt_password or None,
                               v5=cfg.mqtt_v5)
@@ -99,7 +102,7 @@ class Collector:
         dead = [item for _, item in batch if isinstance(item, DeadLetter)]
         result = store.write_batch(conn, self.directory, messages, dead)
         for raw, _ in batch:
-            self.sub.ack(raw.mid, raw.qos)
+            self.sub.ack(raw)
         for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
                            ("dead", result.dead), ("rows", result.rows),
                            ("incidents", len(result.opened))):

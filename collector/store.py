@@ -18,6 +18,7 @@ from collector.rules import detect
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NOTIFY_CHANNEL = "hourglass"
+PARTITION_LOCK = 0x68675F70617274  # "hg_part": collectors make and drop partitions in turn
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,8 @@ def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days
         name = f"telemetry_{day:%Y%m%d}"
         try:
             with conn.transaction():
+                # IF NOT EXISTS is not safe against a second collector doing the same at once
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
                 conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry"
                     f" FOR VALUES FROM ('{day.isoformat()}') TO"
@@ -336,4 +339,5 @@ def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days
         day = datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC).date()
         if day < cutoff:
             with conn.transaction():
-                conn.execute(f"DROP TABLE {name}")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+                conn.execute(f"DROP TABLE IF EXISTS {name}")

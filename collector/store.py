@@ -140,6 +140,14 @@ ON CONFLICT (host_id, id) DO UPDATE SET
 WHERE components.status_seq < EXCLUDED.status_seq
 """
 
+# An event changes status only if nothing newer from its host was stored: telemetry
+# writes a component only when its state changes, so the component's own status_seq
+# may be older than the last snapshot that confirmed it (collector/telemetry.py).
+_UPSERT_EVENT_STATUS = _UPSERT_STATUS.rstrip() + """
+  AND EXCLUDED.status_seq > COALESCE(
+      (SELECT s.seq FROM host_state s WHERE s.host_id = EXCLUDED.host_id), 0)
+"""
+
 
 def _apply(conn: Conn, m: Message) -> None:
     """Update inventory, component status and host state from one accepted message."""
@@ -149,9 +157,9 @@ def _apply(conn: Conn, m: Message) -> None:
     elif m.kind == "telemetry":
         telemetry.apply(conn, [m])
     elif m.kind == "event":
-        conn.execute(_UPSERT_STATUS, (m.host, b["component"], b["component_kind"], b.get("slot"),
-                                      b.get("serial"), b["status"], b.get("failure"), m.seq,
-                                      _ts(b["detected_at"])))
+        conn.execute(_UPSERT_EVENT_STATUS, (
+            m.host, b["component"], b["component_kind"], b.get("slot"), b.get("serial"),
+            b["status"], b.get("failure"), m.seq, _ts(b["detected_at"])))
         _touch_host(conn, m, "online", None, None)
     elif m.kind == "state":
         _state(conn, m)

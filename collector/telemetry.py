@@ -54,15 +54,36 @@ StatusRow = tuple[str, str, str, Any, Any, str, Any, int, datetime]
 HostRow = tuple[str, int, datetime, float, datetime]
 
 
+def _states(m: Message) -> dict[str, tuple[Any, ...]]:
+    """A snapshot's component states: id -> (kind, slot, serial, status, failure)."""
+    return {c["id"]: (c["kind"], c.get("slot"), c.get("serial"), c["status"], c.get("failure"))
+            for c in m.body["components"]}
+
+
 def status_rows(messages: Sequence[Message], host_seq: dict[str, int]) -> list[StatusRow]:
-    """Component states of each host's newest snapshot, if no newer message was stored."""
-    newest: dict[str, Message] = {}
+    """Component states of each host's newest snapshot, if no newer message was stored.
+
+    Each row carries the seq and time of the first message, among this batch's newer
+    ones, from which the component has reported that same state: when it failed or
+    recovered, not when the batch happened to close.
+    """
+    by_host: dict[str, list[Message]] = {}
     for m in messages:
-        if m.seq > host_seq.get(m.host, 0) and m.seq > getattr(newest.get(m.host), "seq", 0):
-            newest[m.host] = m
-    rows = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("serial"), c["status"],
-             c.get("failure"), m.seq, m.ts) for m in newest.values() for c in m.body["components"]]
-    return sorted({(r[0], r[1]): r for r in rows}.values(), key=lambda r: (r[0], r[1]))
+        if m.seq > host_seq.get(m.host, 0):
+            by_host.setdefault(m.host, []).append(m)
+    rows: list[StatusRow] = []
+    for host, msgs in by_host.items():
+        snaps = [(m, _states(m)) for m in sorted(msgs, key=lambda m: m.seq)]
+        newest = snaps[-1][1]
+        for cid, state in newest.items():
+            first = snaps[-1][0]
+            for m, states in reversed(snaps[:-1]):
+                if states.get(cid) != state:
+                    break
+                first = m
+            kind, slot, serial, status, failure = state
+            rows.append((host, cid, kind, slot, serial, status, failure, first.seq, first.ts))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
 def host_rows(messages: Sequence[Message]) -> list[HostRow]:

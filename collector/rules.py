@@ -60,6 +60,15 @@ def _fan_stopped(msg: Message) -> Iterator[Detection]:
                                 {"source": "telemetry", "fan.rpm": 0}, msg.seq)
 
 
+def _reported(kind: str, failure: str) -> Callable[[Message], Iterator[Detection]]:
+    """A rule that trusts the agent's own verdict for this kind and failure class."""
+
+    def check(msg: Message) -> Iterator[Detection]:
+        yield from _failed_states(msg, kind, failure)
+
+    return check
+
+
 def _psu_lost(msg: Message) -> Iterator[Detection]:
     yield from _failed_states(msg, "psu", "psu_lost")
 
@@ -72,6 +81,16 @@ RULES: tuple[Rule, ...] = (
          "a fan reads 0 rpm, or the agent reports it stopped", _fan_stopped),
     Rule("psu_lost", "psu", "failure",
          "a power supply lost input or output, reported by state or event", _psu_lost),
+    *(
+        Rule(failure, kind, "failure", condition, _reported(kind, failure))
+        for failure, kind, condition in (
+            ("ecc_uncorrectable", "dimm", "EDAC counts an uncorrectable memory error on a DIMM"),
+            ("raid_degraded", "raid", "/proc/mdstat shows an array degraded or a member faulty"),
+            ("fan_failed", "fan", "the BMC reports a fan sensor critical"),
+            ("temp_critical", "temp", "the BMC reports a temperature sensor critical"),
+            ("bmc_critical", "bmc", "the BMC reports another sensor critical or unrecoverable"),
+        )
+    ),
 )
 
 #: Host-down is not a per-message rule: the sweep confirms it (see host_down_due).

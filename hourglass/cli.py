@@ -99,7 +99,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from collector.rules import describe
 
     for r in describe():
-        print(f"{r['name']:<14} {r['component']:<6} {r['class']:<10} {r['condition']}")
+        print(f"{r['name']:<18} {r['component']:<6} {r['class']:<10} {r['condition']}")
     return 0
 
 

@@ -116,3 +116,19 @@ def test_host_down_after_three_missed_intervals(silent_s: float, interval: float
 def test_rules_are_listed() -> None:
     names = {r["name"] for r in describe()}
     assert {"smart_failed", "fan_stopped", "psu_lost", "host_down"} <= names
+
+
+@pytest.mark.parametrize(
+    ("kind", "component", "failure"),
+    [("dimm", "dimm:A1", "ecc_uncorrectable"), ("raid", "raid:md0", "raid_degraded"),
+     ("bmc", "bmc:ps_fault", "bmc_critical")],
+)
+def test_failures_the_agent_reports_open_incidents(kind: str, component: str,
+                                                   failure: str) -> None:
+    body = example("telemetry.valid.json")
+    body["components"] = [{"id": component, "kind": kind, "status": "failed",
+                           "failure": failure}]
+    m = decode(received("hg/v1/iad1/web-01/telemetry", json.dumps(body).encode()))
+    assert isinstance(m, Message)
+    assert [(d.component, d.failure, d.rule) for d in detect(m)] == [(component, failure,
+                                                                      failure)]

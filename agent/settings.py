@@ -123,7 +123,7 @@ def build(
 def load(cls: type[T], file: Path | None, env: Mapping[str, str], *, env_prefix: str) -> T:
     """Read ``file`` (optional) as YAML and build ``cls``; errors name the file and key."""
     data: Any = {}
-    source = str(file) if file else "defaults"
+    source = str(file) if file else "environment and defaults"
     if file is not None:
         try:
             text = file.read_text(encoding="utf-8")

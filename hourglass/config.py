@@ -79,18 +79,19 @@ class Config:
         mqtt = urlparse(self.mqtt_url)
         if mqtt.scheme not in ("mqtt", "mqtts") or not mqtt.hostname:
             raise ValueError(
-                f"key 'mqtt_url': expected mqtt://host:port or mqtts://host:port, "
-                f"got {self.mqtt_url!r}"
+                f"key 'mqtt_url' (HOURGLASS_MQTT_URL): expected mqtt://host:port or "
+                f"mqtts://host:port, got {self.mqtt_url!r}"
             )
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise ValueError(
                 f"key 'mqtt_protocol': expected 5 or 3.1.1, got {self.mqtt_protocol!r}")
         host, _, port = self.http_addr.rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError(f"key 'http_addr': expected host:port, got {self.http_addr!r}")
+            raise ValueError(f"key 'http_addr' (HOURGLASS_HTTP_ADDR): expected host:port, "
+                             f"got {self.http_addr!r}")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError(
-                "key 'database_url': expected a libpq URL such as "
+                "key 'database_url' (HOURGLASS_DATABASE_URL): expected a libpq URL such as "
                 "postgresql://user@host:5432/dbname"
             )
 

@@ -132,13 +132,7 @@ _UPSERT_STATUS = """
 INSERT INTO components (host_id, id, kind, slot, serial, status, failure, status_seq, status_ts,
                         last_seen)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
-ON CONFLICT (host_id, id) DO UPDATE SET
-    status = EXCLUDED.status, failure = EXCLUDED.failure, status_seq = EXCLUDED.status_seq,
-    status_ts = EXCLUDED.status_ts, last_seen = now(),
-    slot = COALESCE(EXCLUDED.slot, components.slot),
-    serial = COALESCE(EXCLUDED.serial, components.serial)
-WHERE components.status_seq < EXCLUDED.status_seq
-"""
+""" + telemetry.STATUS_CONFLICT
 
 # An event changes status only if nothing newer from its host was stored: telemetry
 # writes a component only when its state changes, so the component's own status_seq

@@ -20,13 +20,8 @@ from collector.model import Message
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-_COMPONENTS = """
-INSERT INTO components (host_id, id, kind, slot, serial, status, failure, status_seq, status_ts,
-                        last_seen)
-SELECT u.h, u.i, u.k, u.sl, u.se, u.st, u.f, u.q, u.t, now()
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-            %b::bigint[], %b::timestamptz[]) AS u(h, i, k, sl, se, st, f, q, t)
-ORDER BY u.h, u.i
+#: How a newer component status replaces an older one: by the agent's seq, never by arrival.
+STATUS_CONFLICT = """
 ON CONFLICT (host_id, id) DO UPDATE SET
     status = EXCLUDED.status, failure = EXCLUDED.failure, status_seq = EXCLUDED.status_seq,
     status_ts = EXCLUDED.status_ts, last_seen = now(),
@@ -34,6 +29,14 @@ ON CONFLICT (host_id, id) DO UPDATE SET
     serial = COALESCE(EXCLUDED.serial, components.serial)
 WHERE components.status_seq < EXCLUDED.status_seq
 """
+
+_COMPONENTS = """
+INSERT INTO components (host_id, id, kind, slot, serial, status, failure, status_seq, status_ts,
+                        last_seen)
+SELECT u.h, u.i, u.k, u.sl, u.se, u.st, u.f, u.q, u.t, now()
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::bigint[], %b::timestamptz[]) AS u(h, i, k, sl, se, st, f, q, t)
+ORDER BY u.h, u.i""" + STATUS_CONFLICT
 
 _HOSTS = """
 INSERT INTO host_state (host_id, state, seq, ts, interval_s, last_message)

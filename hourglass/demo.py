@@ -109,7 +109,7 @@ def start_broker(data: Path, say: Callable[[str], None],
         say(f"starting mosquitto on 127.0.0.1:{port} ...")
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                 stderr=(data / "mosquitto.log").open("w"))
-        _wait_port(port)
+        wait_port(port)
 
         def stop_mosquitto() -> None:
             proc.terminate()
@@ -130,7 +130,7 @@ def start_broker(data: Path, say: Callable[[str], None],
         loop.run_forever()
 
     threading.Thread(target=run, daemon=True, name="broker").start()
-    _wait_port(port)
+    wait_port(port)
 
     def stop_amqtt() -> None:
         loop.call_soon_threadsafe(loop.stop)
@@ -138,7 +138,8 @@ def start_broker(data: Path, say: Callable[[str], None],
     return f"mqtt://127.0.0.1:{port}", "3.1.1", stop_amqtt
 
 
-def _wait_port(port: int, timeout: float = 15.0) -> None:
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port, or raise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -204,7 +205,7 @@ def main(args: argparse.Namespace) -> int:
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "hourglass.cli", *cmd], env=env,
                 stdout=(logs / f"{name}.log").open("a"), stderr=subprocess.STDOUT)
-        _wait_port(port, timeout=30)
+        wait_port(port, timeout=30)
         base = f"http://127.0.0.1:{port}"
         say("Hourglass is running. Open:")
         print(f"  customer status (Acme):  {base}/status#token={tokens['customer']}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hourglass import demo
 from schemas.migrate import migrate
 
 #: The PostgreSQL server tests create their databases on (trust auth on this machine and CI).
@@ -22,22 +21,12 @@ ADMIN_URL = os.environ.get("HOURGLASS_TEST_ADMIN_URL", "postgresql://postgres@12
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return demo.free_port()
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
     """Wait until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+    demo.wait_port(port, timeout)
 
 
 @pytest.fixture

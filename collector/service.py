@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from collector import store
+from collector import health, store
 from collector.decode import decode
 from collector.model import DeadLetter, Message
 from collector.mqtt import Item, Subscriber
@@ -39,10 +39,18 @@ class Collector:
         self.directory = store.Directory()
         self.stop = threading.Event()
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
+        self.database_ok = False
+
+    def snapshot(self) -> health.Snapshot:
+        """Health and counters for /readyz and /metrics."""
+        return health.Snapshot(self.sub.connected.is_set(), self.database_ok,
+                               self.sub.queue.qsize(), dict(self.stats))
 
     def run(self) -> None:
         """Serve until stop is set; survives database and broker outages without losing."""
         url = self.cfg.require_database()
+        server = health.serve(self.cfg.collector.http_addr, self.snapshot) \
+            if self.cfg.collector.http_addr else None
         self.sub.start()
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         pending: list[Item] = []
@@ -67,14 +75,18 @@ class Collector:
                 if pending:
                     self._write(conn, pending)
                     pending = []
+                self.database_ok = True
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); holding %d messages unacked, retrying",
                             exc, len(pending))
+                self.database_ok = False
                 if conn is not None:
                     conn.close()
                 conn = None
                 self.stop.wait(1.0)
         self.sub.stop()
+        if server is not None:
+            server.shutdown()
         if conn is not None:
             conn.close()
 

@@ -25,6 +25,7 @@ class CollectorConfig:
     client_id: str = ""
     retention_days: int = 90
     offline_grace_intervals: int = 3  # design: confirmed down after 3 missed intervals
+    http_addr: str = "127.0.0.1:9464"  # /healthz, /readyz, /metrics ("" turns them off)
 
     def validate(self) -> None:
         """Reject sizes that cannot work."""

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -17,8 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import ensure_partitions
 from hourglass.config import mqtt_endpoint
+from tests.conftest import free_port
 
 EXAMPLES = "schemas/mqtt/examples"
+HEALTH_PORT = free_port()
 
 
 def load(name: str) -> dict[str, Any]:
@@ -39,7 +42,8 @@ def seed(url: str) -> None:
 def collector(pg_url: str, mosquitto: str) -> Iterator[subprocess.Popen[bytes]]:
     seed(pg_url)
     env = {**os.environ, "HOURGLASS_DATABASE_URL": pg_url, "HOURGLASS_MQTT_URL": mosquitto,
-           "HOURGLASS_COLLECTOR_BATCH_MS": "50"}
+           "HOURGLASS_COLLECTOR_BATCH_MS": "50",
+           "HOURGLASS_COLLECTOR_HTTP_ADDR": f"127.0.0.1:{HEALTH_PORT}"}
     proc = subprocess.Popen([sys.executable, "-m", "hourglass.cli", "collector", "run"], env=env)
     time.sleep(1.5)  # let it connect and subscribe before anything is published
     yield proc
@@ -126,3 +130,15 @@ def test_daily_partitions_are_made_ahead_and_dropped_past_retention(pg_url: str)
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")}
     assert {"telemetry_20261122", "telemetry_20261123", "telemetry_20261126"} <= names
     assert "telemetry_20200101" not in names
+
+
+def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) -> None:
+    base = f"http://127.0.0.1:{HEALTH_PORT}"
+    eventually(lambda: httpx.get(base + "/readyz").status_code == 200)
+    assert httpx.get(base + "/healthz").text == "ok\n"
+    pub = publisher(mosquitto)
+    pub.publish("hg/v1/iad1/web-01/telemetry", b"not json", qos=1).wait_for_publish(5)
+    eventually(lambda: 'hourglass_collector_messages{outcome="dead"} 1.0'
+               in httpx.get(base + "/metrics").text)
+    assert "hourglass_collector_broker_connected 1.0" in httpx.get(base + "/metrics").text
+    pub.loop_stop()

@@ -7,22 +7,16 @@ the JSON Schema too, so the dead letter carries the contract's own readable reas
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import msgspec
 
 from collector import wire
-from collector.model import DeadLetter, Message, Received
+from collector.model import DeadLetter, Message, Received, parse_ts
 from schemas.mqtt_contract import KINDS, errors
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 1_048_576  # 1 MiB: far above a 4,096-component birth; anything larger is abuse
-
-
-def _parse_ts(text: str) -> datetime:
-    """Parse an RFC 3339 UTC timestamp (the schema already checked its shape)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def decode(raw: Received) -> Message | DeadLetter:
@@ -52,7 +46,7 @@ def decode(raw: Received) -> Message | DeadLetter:
         )
     if body["kind"] != kind:
         return dead(f"payload kind {body['kind']!r} does not match topic kind {kind!r}")
-    return Message(kind, host, site, int(body["seq"]), _parse_ts(body["ts"]), body,
+    return Message(kind, host, site, int(body["seq"]), parse_ts(body["ts"]), body,
                    raw.received_at)
 
 

@@ -7,6 +7,11 @@ from datetime import datetime
 from typing import Any
 
 
+def parse_ts(text: str) -> datetime:
+    """Parse an RFC 3339 UTC timestamp with a Z suffix, as the MQTT contract writes them."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 @dataclass(frozen=True)
 class Received:
     """One MQTT message as it came off the wire; paho objects stop at the edge."""

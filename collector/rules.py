@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.model import Detection, Message
+from collector.model import Detection, Message, parse_ts
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class Rule:
     check: Callable[[Message], Iterator[Detection]]
 
 
-def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def _failed_states(msg: Message, kind: str, failure: str) -> Iterator[Detection]:
     """Component states (telemetry) and events (event) that report this failure."""
     if msg.kind == "telemetry":
@@ -40,7 +36,7 @@ def _failed_states(msg: Message, kind: str, failure: str) -> Iterator[Detection]
     elif msg.kind == "event":
         b = msg.body
         if b["component_kind"] == kind and b["status"] == "failed" and b.get("failure") == failure:
-            yield Detection(msg.host, b["component"], kind, failure, _ts(b["detected_at"]), "",
+            yield Detection(msg.host, b["component"], kind, failure, parse_ts(b["detected_at"]), "",
                             b.get("slot"), b.get("serial"),
                             {"source": "event", **b["evidence"]}, msg.seq)
 

@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from agent.messages import topic
 from collector import copybin, telemetry
-from collector.model import DeadLetter, Detection, Message
-from collector.rules import detect
+from collector.model import DeadLetter, Detection, Message, parse_ts
+from collector.rules import detect, host_down_due
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NOTIFY_CHANNEL = "hourglass"
@@ -75,13 +76,11 @@ def write_batch(
     for m in messages:
         info = directory.lookup(conn, m.host)
         if info is None:
-            dead.append(DeadLetter(f"hg/v1/{m.site}/{m.host}/{m.kind}",
-                                   f"unknown host {m.host!r}: add it to the fleet file and run "
-                                   "`hourglass load`", json.dumps(m.body).encode(), m.received_at))
+            dead.append(_refused(m, f"unknown host {m.host!r}: add it to the fleet file and run "
+                                    "`hourglass load`"))
         elif info.site != m.site:
-            dead.append(DeadLetter(f"hg/v1/{m.site}/{m.host}/{m.kind}",
-                                   f"host {m.host!r} belongs to site {info.site!r}, not {m.site!r}",
-                                   json.dumps(m.body).encode(), m.received_at))
+            dead.append(_refused(m, f"host {m.host!r} belongs to site {info.site!r}, "
+                                    f"not {m.site!r}"))
         else:
             known.append(m)
     unique = list({(m.host, m.seq): m for m in known}.values())
@@ -99,6 +98,12 @@ def write_batch(
         if opened or fresh:
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
     return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened)
+
+
+def _refused(m: Message, reason: str) -> DeadLetter:
+    """A valid message the fleet does not allow, as a dead letter."""
+    return DeadLetter(topic(m.site, m.host, m.kind), reason, json.dumps(m.body).encode(),
+                      m.received_at)
 
 
 def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
@@ -144,16 +149,17 @@ _UPSERT_EVENT_STATUS = _UPSERT_STATUS.rstrip() + """
 
 
 def _apply(conn: Conn, m: Message) -> None:
-    """Update inventory, component status and host state from one accepted message."""
+    """Update inventory, component status and host state from one birth, event or state.
+
+    Telemetry is applied for the whole batch at once by collector.telemetry.apply.
+    """
     b = m.body
     if m.kind == "birth":
         _birth(conn, m)
-    elif m.kind == "telemetry":
-        telemetry.apply(conn, [m])
     elif m.kind == "event":
         conn.execute(_UPSERT_EVENT_STATUS, (
             m.host, b["component"], b["component_kind"], b.get("slot"), b.get("serial"),
-            b["status"], b.get("failure"), m.seq, _ts(b["detected_at"])))
+            b["status"], b.get("failure"), m.seq, parse_ts(b["detected_at"])))
         _touch_host(conn, m, "online", None, None)
     elif m.kind == "state":
         _state(conn, m)
@@ -197,10 +203,6 @@ def _state(conn: Conn, m: Message) -> None:
         (m.host, f"host:{m.host}", "unknown" if reason == "shutdown" else "warning", m.seq,
          m.received_at),
     )
-
-
-def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _birth(conn: Conn, m: Message) -> None:
@@ -293,11 +295,9 @@ def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime)
         (now, grace),
     ).fetchall()
     opened = []
-    from collector.rules import host_down_due
-
     for host, last, interval in rows:
         due = host_down_due(last, float(interval), grace, now)
-        if due is None or host not in directory.hosts and directory.lookup(conn, host) is None:
+        if due is None or directory.lookup(conn, host) is None:
             continue
         with conn.transaction():
             i = open_incident(conn, directory, Detection(

@@ -8,11 +8,12 @@ counter-example and a table of mutations through both and requires the same verd
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
+from collector.model import parse_ts
 
 Ident = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Timestamp = Annotated[str, Meta(
@@ -137,7 +138,7 @@ DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 def _timestamp_ok(text: str) -> bool:
     """The schema's `format: date-time` beyond its pattern: a real calendar instant."""
     try:
-        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parse_ts(text)
     except ValueError:
         return False
     return True

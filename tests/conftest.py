@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,6 +29,17 @@ def free_port() -> int:
 def wait_port(port: int, timeout: float = 10.0) -> None:
     """Wait until something accepts connections on 127.0.0.1:port."""
     demo.wait_port(port, timeout)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "",
+               interval: float = 0.25) -> Any:
+    """Poll until check() returns something truthy, or fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if got := check():
+            return got
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what or 'a condition'}")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 
 from tests.agent.brokers import Broker
 from tests.agent.conftest import failing, smart_json
+from tests.conftest import eventually
 
 #: The issue's scenario: the broker away for 30 s, the agent killed once in the middle.
 OUTAGE_S = 30.0
@@ -32,16 +33,6 @@ def seed(url: str) -> None:
         conn.execute("INSERT INTO customers (id, name) VALUES ('acme', 'Acme')")
         conn.execute("INSERT INTO hosts (id, customer_id, site_id, monthly_fee)"
                      " VALUES ('web-01', 'acme', 'iad1', 450)")
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if got := check():
-            return got
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def stored(url: str) -> list[tuple[int, str, Any]]:
@@ -103,7 +94,7 @@ def test_every_seq_arrives_once_through_outage_and_sigkill(
     logs = [tmp_path / "agent-1.log", tmp_path / "agent-2.log"]
     agent = start_agent(config, logs[0])
     try:
-        eventually(lambda: len(stored(pg_url)) >= 10, 30, "the first messages in the database")
+        eventually(lambda: len(stored(pg_url)) >= 10, 30, "the first messages in the database", 0.2)
         broker.stop()
         before = max(seq for seq, _, _ in stored(pg_url))
         outage_start = time.monotonic()
@@ -115,7 +106,7 @@ def test_every_seq_arrives_once_through_outage_and_sigkill(
         broker.start()
         # the backlog drains; then a few live collections more
         eventually(lambda: sum(k == "birth" for _, k, _ in stored(pg_url)) >= 2, 30,
-                   "the birth of the reconnected agent")
+                   "the birth of the reconnected agent", 0.2)
         time.sleep(5)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=20) == 0
@@ -130,7 +121,7 @@ def test_every_seq_arrives_once_through_outage_and_sigkill(
     spool.close()
     assert waiting == 0, "a clean stop flushes the spool"
     rows = eventually(lambda: (r := stored(pg_url)) and r[-1][0] == last and r, 30,
-                      f"seq {last} (the shutdown state) in the database")
+                      f"seq {last} (the shutdown state) in the database", 0.2)
     seqs = [seq for seq, _, _ in rows]
     assert seqs[0] == 1
     assert len(seqs) == len(set(seqs))

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.store import ensure_partitions
 from hourglass.config import mqtt_endpoint
-from tests.conftest import free_port
+from tests.conftest import eventually, free_port
 
 EXAMPLES = "schemas/mqtt/examples"
 HEALTH_PORT = free_port()
@@ -60,15 +60,6 @@ def publisher(url: str) -> mqtt.Client:
     return c
 
 
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if got := check():
-            return got
-        time.sleep(0.1)
-    pytest.fail("timed out")
-
-
 def test_stores_once_detects_and_dead_letters_bad_input(
     collector: subprocess.Popen[bytes], pg_url: str, mosquitto: str
 ) -> None:
@@ -98,7 +89,7 @@ def test_stores_once_detects_and_dead_letters_bad_input(
         assert row is not None
         return tuple(row) if row[0] == 3 and row[1] == 4 else None
 
-    dead, keys, incidents, readings, components = eventually(counts)
+    dead, keys, incidents, readings, components = eventually(counts, 15, "the batch stored", 0.1)
     assert (dead, keys, incidents) == (3, 4, 1)
     assert readings == 5 + 1  # the duplicate telemetry wrote nothing
     assert components == 6
@@ -134,11 +125,11 @@ def test_daily_partitions_are_made_ahead_and_dropped_past_retention(pg_url: str)
 
 def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) -> None:
     base = f"http://127.0.0.1:{HEALTH_PORT}"
-    eventually(lambda: httpx.get(base + "/readyz").status_code == 200)
+    eventually(lambda: httpx.get(base + "/readyz").status_code == 200, 15, "ready", 0.1)
     assert httpx.get(base + "/healthz").text == "ok\n"
     pub = publisher(mosquitto)
     pub.publish("hg/v1/iad1/web-01/telemetry", b"not json", qos=1).wait_for_publish(5)
     eventually(lambda: 'hourglass_collector_messages{outcome="dead"} 1.0'
-               in httpx.get(base + "/metrics").text)
+               in httpx.get(base + "/metrics").text, 15, "the dead letter counted", 0.1)
     assert "hourglass_collector_broker_connected 1.0" in httpx.get(base + "/metrics").text
     pub.loop_stop()

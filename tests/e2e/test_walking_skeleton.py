@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import free_port, wait_port
+from tests.conftest import eventually, free_port, wait_port
 
 FLEET = """
 sites:
@@ -96,17 +96,6 @@ def system(pg_url: str, mosquitto: str, tmp_path: Path,
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll until check() returns something truthy, or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from dispatcher import tokens
 from dispatcher.api import create_app
 from schemas.migrate import migrate
 from schemas.states import Role
+from tests.conftest import free_port
 
 ADMIN_URL = os.environ.get("HOURGLASS_TEST_ADMIN_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -129,17 +129,10 @@ def open_incident(db: psycopg.Connection[tuple[Any, ...]], fleet: Fleet) -> Open
     return make
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def base_url(web_db: str) -> Iterator[str]:
     """The app served by uvicorn in a background thread on a free local port."""
-    port = _free_port()
+    port = free_port()
     # Open event streams would hold a graceful shutdown forever; give them one second.
     config = uvicorn.Config(create_app(web_db), host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=1, lifespan="on")

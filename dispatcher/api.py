@@ -269,9 +269,17 @@ def _visible_incident(conn: DictConn, who: Principal, incident_id: int) -> dict[
     return row
 
 
+COMMON_JS_TAG = '<script src="/web/common.js"></script>'
+
+
 def _page(file: str) -> Any:
+    """Serve a page with web/common.js inlined: one request, even on a phone's weak signal."""
+    web = resources.files("dispatcher").joinpath("web")
+    common = web.joinpath("common.js").read_text(encoding="utf-8")
+    html = web.joinpath(file).read_text(encoding="utf-8").replace(
+        COMMON_JS_TAG, f"<script>\n{common}</script>")
+
     def serve() -> HTMLResponse:
-        html = resources.files("dispatcher").joinpath("web", file).read_text(encoding="utf-8")
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     return serve

@@ -65,3 +65,20 @@ class StaffRole(StrEnum):
     TECHNICIAN = "technician"
     MANAGER = "manager"
     EXECUTIVE = "executive"
+
+
+class ClaimState(StrEnum):
+    """A customer's claim that support failed: investigation, action plan, notice, exit."""
+
+    INVESTIGATING = "investigating"
+    PLAN_PRESENTED = "plan_presented"
+    PLAN_ACCEPTED = "plan_accepted"
+    PLAN_REJECTED = "plan_rejected"
+    RESOLVED = "resolved"
+    NOTICE_GIVEN = "notice_given"
+    EXITED = "exited"
+
+
+#: Claim states the executive on duty still has to watch (not resolved, not gone).
+OPEN_CLAIM_STATES: frozenset[ClaimState] = frozenset(set(ClaimState) - {
+    ClaimState.RESOLVED, ClaimState.EXITED})

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from dispatcher import jobs, views
+from dispatcher.api_spares import add_spares_routes
 from dispatcher.engine import event
 from dispatcher.pauses import add_pause_routes
 from dispatcher.tokens import Principal, lookup
@@ -156,6 +157,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
 
     jobs.add_job_routes(app, Db, Who)
     add_pause_routes(app, Db, Who)
+    add_spares_routes(app, Db, Who)
 
     @app.post("/api/v1/incidents/{incident_id}/confirm")
     def confirm(incident_id: int, conn: Db, who: Who) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class Site:
     name: str
     timezone: str = "UTC"
     manager: str | None = None
+    #: Minutes to walk to a rack by room ("*": any other room); the assignment scores with it.
+    walk_minutes: tuple[tuple[str, float], ...] = ()
+    spare_pickup_minutes: float = 3.0  # fetching a part from the store room
+    spares_low_stock: int = 1  # a part with this many available (or fewer) raises an alert
 
 
 @dataclass(frozen=True)
@@ -251,12 +255,27 @@ def _shift(value: Any, at: _At) -> tuple[time, time]:
 
 
 def _site(value: Any, at: _At) -> Site:
-    d = _mapping(value, at, ("id", "name"), ("timezone", "manager"))
+    d = _mapping(value, at, ("id", "name"), ("timezone", "manager", "walk_minutes",
+                                             "spare_pickup_minutes", "spares_low_stock"))
+    walk_at = at.key("walk_minutes")
+    walk = d.get("walk_minutes", {})
+    if not isinstance(walk, dict):
+        raise walk_at.error(f"expected a mapping, got {_show(walk)}",
+                            "write room: minutes pairs, e.g. {A: 4, B: 9, '*': 6}")
     return Site(
         id=_ident(d["id"], at.key("id")),
         name=_text(d["name"], at.key("name")),
         timezone=_zone(d["timezone"], at.key("timezone")) if "timezone" in d else "UTC",
         manager=_ident(d["manager"], at.key("manager")) if "manager" in d else None,
+        walk_minutes=tuple(
+            (_label(room, walk_at), float(_decimal(minutes, walk_at.key(str(room)),
+                                                   minimum=Decimal(0))))
+            for room, minutes in walk.items()),
+        spare_pickup_minutes=float(_decimal(d["spare_pickup_minutes"],
+                                            at.key("spare_pickup_minutes"), minimum=Decimal(0)))
+        if "spare_pickup_minutes" in d else Site.spare_pickup_minutes,
+        spares_low_stock=_count(d["spares_low_stock"], at.key("spares_low_stock"), 0)
+        if "spares_low_stock" in d else Site.spares_low_stock,
     )
 
 

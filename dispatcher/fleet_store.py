@@ -10,13 +10,17 @@ from datetime import time
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from dispatcher.fleet import END_OF_DAY, Fleet
 
 _SITES = (
-    "INSERT INTO sites (id, name, timezone, manager_id) VALUES (%s, %s, %s, %s)"
+    "INSERT INTO sites (id, name, timezone, manager_id, walk_minutes, spare_pickup_minutes,"
+    " spares_low_stock) VALUES (%s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone,"
-    " manager_id = EXCLUDED.manager_id"
+    " manager_id = EXCLUDED.manager_id, walk_minutes = EXCLUDED.walk_minutes,"
+    " spare_pickup_minutes = EXCLUDED.spare_pickup_minutes,"
+    " spares_low_stock = EXCLUDED.spares_low_stock"
 )
 _TECHNICIANS = (
     "INSERT INTO technicians (id, name, site_id, role, skills, shift_start, shift_end)"
@@ -56,7 +60,8 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
     """Upsert the whole fleet in one transaction; return the rows written per table."""
     rows: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
         # Order follows the foreign keys: technicians and hosts need sites, hosts customers.
-        "sites": (_SITES, [(s.id, s.name, s.timezone, s.manager) for s in fleet.sites]),
+        "sites": (_SITES, [(s.id, s.name, s.timezone, s.manager, Jsonb(dict(s.walk_minutes)),
+                            s.spare_pickup_minutes, s.spares_low_stock) for s in fleet.sites]),
         "technicians": (_TECHNICIANS, [
             (t.id, t.name, t.site, t.role.value, list(t.skills), pg_time(t.shift_start),
              pg_time(t.shift_end)) for t in fleet.technicians]),

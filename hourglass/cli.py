@@ -128,6 +128,34 @@ def cmd_credits_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spares(args: argparse.Namespace) -> int:
+    """Import, adjust or list the spare parts stock."""
+    import getpass
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from dispatcher import spares
+
+    now, actor = datetime.now(UTC), f"cli:{getpass.getuser()}"
+    try:
+        with psycopg.connect(_cfg(args).require_database(), autocommit=True) as conn:
+            if args.spares == "import":
+                n = spares.import_rows(conn, spares.read_spares_file(Path(args.file)), actor,
+                                       now)
+                print(f"{n} spare row(s) changed", file=sys.stderr)
+            elif args.spares == "adjust":
+                after = spares.adjust(conn, args.site, args.part, args.delta, args.reason, actor,
+                                      now)
+                print(f"{args.site}/{args.part}: {after} on the shelf", file=sys.stderr)
+            else:
+                sys.stdout.write(spares.render(spares.stock(conn, args.site)))
+    except spares.SpareError as exc:
+        print(f"hourglass: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run virtual agents over real MQTT."""
     from hourglass.simulate import main as simulate
@@ -178,6 +206,19 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--month", required=True, help="YYYY-MM (UTC, by issue time)")
     exp.add_argument("--format", choices=["csv", "json"], default="csv")
     exp.set_defaults(func=cmd_credits_export)
+    sp = add("spares", help="spare parts stock").add_subparsers(dest="spares", required=True)
+    sp_import = sp.add_parser("import", help="set counts from a CSV or YAML file "
+                              "(site, part, kind, count)")
+    sp_import.add_argument("file")
+    sp_adjust = sp.add_parser("adjust", help="add or remove parts of one (site, part)")
+    sp_adjust.add_argument("--site", required=True)
+    sp_adjust.add_argument("--part", required=True)
+    sp_adjust.add_argument("--delta", required=True, type=int, help="e.g. 3 or -1")
+    sp_adjust.add_argument("--reason", default="adjust", help="why, kept in the ledger")
+    sp_list = sp.add_parser("list", help="the stock, as a table")
+    sp_list.add_argument("--site")
+    for sp_cmd in (sp_import, sp_adjust, sp_list):
+        sp_cmd.set_defaults(func=cmd_spares)
     from hourglass.simulate import add_arguments as sim_args
 
     sim = add("simulate", help="virtual agents over real MQTT")

@@ -11,14 +11,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import timers
+from dispatcher import auditor, timers
 from dispatcher.domain import assign, credit, policy, sla, verify
 from dispatcher.store import CHANNEL, Conn, event, technicians, tz
 
@@ -169,7 +169,8 @@ class Engine:
     """Runs the passes in a loop, woken early by NOTIFY and by the soonest timer."""
 
     def __init__(self, url: str, tick_s: float, p: policy.TimerPolicy | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 audit_every_s: float = auditor.EVERY_S) -> None:
         self.url = url
         self.tick_s = tick_s
         self.policy = p or policy.TimerPolicy()
@@ -177,6 +178,8 @@ class Engine:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
         self.last_pass: datetime | None = None
+        self.audit_every = timedelta(seconds=audit_every_s)
+        self.last_audit: auditor.Audit | None = None
 
     def run(self) -> None:
         """Loop until stopped; a database outage is waited out, never fatal."""
@@ -202,6 +205,9 @@ class Engine:
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
             pass
         self.last_pass = now
+        # The auditor every few seconds: a stranded incident is logged as an ERROR.
+        if self.last_audit is None or now - self.last_audit.at >= self.audit_every:
+            self.last_audit = auditor.run(conn, self.clock())
 
     def sleep_s(self, conn: Conn) -> float:
         """Until the soonest timer is due, at most one tick (which bounds a missed NOTIFY)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from dispatcher import auditor
 
 
 def render(conn: Any) -> str:
@@ -24,4 +27,10 @@ def render(conn: Any) -> str:
     dead = Gauge("hourglass_dead_letters", "Refused MQTT payloads", registry=reg)
     row = conn.execute("SELECT count(*) AS n FROM dead_letters").fetchone()
     dead.set(row["n"] if row else 0)
+    audit = auditor.check(auditor.read_facts(conn), datetime.now(UTC))
+    Gauge("hourglass_incidents_without_next_action", "Open incidents with no pending timer,"
+          " no one assigned and no one told (must be 0)", registry=reg).set(len(audit.stranded))
+    Gauge("hourglass_incidents_without_next_action_oldest_seconds", "Seconds since the last"
+          " activity of the oldest incident without a next action (0 when none)",
+          registry=reg).set(audit.oldest_s)
     return generate_latest(reg).decode()

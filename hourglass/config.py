@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from agent.settings import load
 
 if TYPE_CHECKING:
+    from dispatcher.domain.credit import ClassPolicy
     from dispatcher.domain.policy import TimerPolicy
 
 
@@ -36,6 +37,68 @@ class CollectorConfig:
 
 
 @dataclass(frozen=True)
+class CreditClassConfig:
+    """Credit period per failure class and the slugs of each class (others are hardware)."""
+
+    hardware_minutes: float = 60.0  # the published terms: 5 % per started hour
+    power_minutes: float = 30.0  # power and network outages are credited per half hour
+    network_minutes: float = 30.0
+    power_failures: tuple[str, ...] = ("host_down", "power")  # docs/signals.md slugs
+    network_failures: tuple[str, ...] = ("nic_carrier_lost", "network")
+
+    def validate(self) -> None:
+        """Reject periods that cannot work and a slug in two classes."""
+        for key in ("hardware_minutes", "power_minutes", "network_minutes"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key 'dispatcher.credit.{key}': must be more than 0")
+        both = set(self.power_failures) & set(self.network_failures)
+        if both:
+            raise ValueError("keys 'dispatcher.credit.power_failures' and 'network_failures': "
+                             f"{', '.join(sorted(both))} listed in both; keep each in one")
+
+    def class_policy(self) -> ClassPolicy:
+        """The map as the pure credit module takes it."""
+        from dispatcher.domain.credit import ClassPolicy
+
+        return ClassPolicy(self.hardware_minutes, self.power_minutes, self.network_minutes,
+                           frozenset(self.power_failures), frozenset(self.network_failures))
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Where notifications go: the SMTP server, the billing webhook, the retry policy."""
+
+    smtp_host: str = ""  # empty: email is not sent (each attempt records why)
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "hourglass@localhost"
+    billing_webhook_url: str = ""  # empty: credits are not pushed (the export still works)
+    billing_webhook_secret: str = ""
+    max_attempts: int = 8  # 30 s doubling to the cap: about 1 h of tries before 'failed'
+    backoff_base_s: float = 30.0
+    backoff_cap_s: float = 3600.0  # at most an hour between two tries
+    timeout_s: float = 10.0  # one SMTP or HTTP attempt; an attempt's lease is 6x this
+    poll_s: float = 1.0  # the worker also wakes on NOTIFY
+
+    def validate(self) -> None:
+        """Reject values that cannot work; a webhook URL needs its secret."""
+        if self.max_attempts < 1:
+            raise ValueError("key 'notify.max_attempts': must be at least 1")
+        for key in ("backoff_base_s", "backoff_cap_s", "timeout_s", "poll_s"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key 'notify.{key}': must be more than 0")
+        url = urlparse(self.billing_webhook_url)
+        if self.billing_webhook_url and (url.scheme not in ("http", "https") or not url.hostname):
+            raise ValueError("key 'notify.billing_webhook_url': expected http(s)://host/path, "
+                             f"got {self.billing_webhook_url!r}")
+        if self.billing_webhook_url and not self.billing_webhook_secret:
+            raise ValueError("key 'notify.billing_webhook_secret': required when "
+                             "notify.billing_webhook_url is set (billing verifies the HMAC)")
+
+
+@dataclass(frozen=True)
 class DispatcherConfig:
     """Dispatcher timing."""
 
@@ -44,10 +107,15 @@ class DispatcherConfig:
     ack_window_minutes: float = 5.0  # design: a job is acknowledged within "three rings"
     risk_lead_minutes: float = 15.0  # design: no one on site at 45 min of a 60-min promise
     verify_window_minutes: float = 30.0  # "replaced" until telemetry must confirm the part
+    # Verified but not confirmed by the customer: closed as "auto" after this quiet period
+    # (three days: a weekend plus a working day to look).
+    auto_close_hours: float = 72.0
+    credit: CreditClassConfig = field(default_factory=CreditClassConfig)
 
     def validate(self) -> None:
         """Reject windows that cannot work."""
-        for key in ("tick_s", "ack_window_minutes", "risk_lead_minutes", "verify_window_minutes"):
+        for key in ("tick_s", "ack_window_minutes", "risk_lead_minutes", "verify_window_minutes",
+                    "auto_close_hours"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key 'dispatcher.{key}': must be more than 0")
 
@@ -74,6 +142,7 @@ class Config:
     http_addr: str = "127.0.0.1:8080"
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def validate(self) -> None:
         """Check URL shapes so a typo fails at start, not at first use."""

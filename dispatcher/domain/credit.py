@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,50 @@ def compute(deadline: datetime, fixed_at: datetime, monthly_fee: Decimal,
     percent = min(policy.percent * periods, policy.cap_percent)
     amount = (monthly_fee * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
     return CreditDecision(amount, percent, periods, late)
+
+
+class FailureClass(StrEnum):
+    """What kind of failure broke the promise; each class has its own credit period."""
+
+    HARDWARE = "hardware"
+    POWER = "power"
+    NETWORK = "network"
+
+
+@dataclass(frozen=True)
+class ClassPolicy:
+    """Credit period per failure class, and which failure slugs are power or network.
+
+    Defaults are the published terms: 60 min for hardware, 30 for power and network (a
+    facility outage takes every host of a rack, so it is credited twice as fast). Any slug
+    not listed is hardware. Slugs are docs/signals.md's.
+    """
+
+    hardware_minutes: float = 60.0
+    power_minutes: float = 30.0
+    network_minutes: float = 30.0
+    # A failed PSU is a part to replace (hardware); these are the host or rack losing power.
+    power_failures: frozenset[str] = frozenset({"host_down", "power"})
+    network_failures: frozenset[str] = frozenset({"nic_carrier_lost", "network"})
+
+    def failure_class(self, failure: str) -> FailureClass:
+        """The class of a failure slug."""
+        if failure in self.power_failures:
+            return FailureClass.POWER
+        if failure in self.network_failures:
+            return FailureClass.NETWORK
+        return FailureClass.HARDWARE
+
+    def period_minutes(self, failure: str) -> float:
+        """The credit period of a failure slug's class."""
+        return {FailureClass.HARDWARE: self.hardware_minutes,
+                FailureClass.POWER: self.power_minutes,
+                FailureClass.NETWORK: self.network_minutes}[self.failure_class(failure)]
+
+
+def policy_for(failure: str, classes: ClassPolicy, percent: Decimal,
+               contract_period_minutes: float | None, cap_percent: Decimal) -> CreditPolicy:
+    """The terms for one incident: a contract's own period wins, else its failure class's."""
+    period = contract_period_minutes if contract_period_minutes is not None \
+        else classes.period_minutes(failure)
+    return CreditPolicy(percent, period, cap_percent)

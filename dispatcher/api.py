@@ -17,7 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Str
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from dispatcher import jobs, views
+from dispatcher import jobs, reviews, views
+from dispatcher.api_claims import add_claim_routes
+from dispatcher.api_reviews import add_review_routes
 from dispatcher.api_spares import add_spares_routes
 from dispatcher.engine import event
 from dispatcher.pauses import add_pause_routes
@@ -136,6 +138,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
         out["job"] = views.job(job) if job else None
         if out["job"]:
             out["job"].pop("incident")
+        out["review"] = reviews.get(conn, incident_id)
         return out
 
     @app.get("/api/v1/jobs")
@@ -157,6 +160,8 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
 
     jobs.add_job_routes(app, Db, Who)
     add_pause_routes(app, Db, Who)
+    add_claim_routes(app, Db, Who)
+    add_review_routes(app, Db, Who)
     add_spares_routes(app, Db, Who)
 
     @app.post("/api/v1/incidents/{incident_id}/confirm")

@@ -64,3 +64,11 @@ def timeline_entry(row: dict[str, Any]) -> dict[str, Any]:
     """One incident event."""
     return {"at": ts(row["at"]), "actor": row["actor"], "kind": row["kind"],
             "detail": row["detail"]}
+
+
+def review(row: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The public shape of a breach review: the cause and who does what by when."""
+    return {"cause": row["cause"], "author": row["author"],
+            "created_at": ts(row["created_at"]), "updated_at": ts(row["updated_at"]),
+            "items": [{"n": i["n"], "text": i["text"], "owner": i["owner"],
+                       "due_at": ts(i["due_at"]), "done_at": ts(i["done_at"])} for i in items]}

@@ -72,3 +72,7 @@ CREATE TABLE exit_surveys (
 
 -- NPS by period reads surveys by time.
 CREATE INDEX surveys_at ON surveys (at);
+
+-- /ops asks for breached incidents still without a review; this keeps it off a full scan.
+CREATE INDEX incidents_breached ON incidents (deadline)
+    WHERE verified_at IS NULL OR verified_at > deadline;

@@ -1,0 +1,206 @@
+"""HTTP routes on how an incident went and what the people on it ask for: breach reviews,
+NPS per site, technician and customer, and a technician's request for a clock pause."""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from psycopg.rows import dict_row
+from pydantic import AwareDatetime, BaseModel, Field
+
+from dispatcher import outbox, reviews, views
+from dispatcher.domain import nps, policy
+from dispatcher.domain import reviews as review_rules
+from dispatcher.reviews import ReviewRefused
+from dispatcher.store import Conn, event, wake
+from dispatcher.tokens import Principal
+from schemas.states import Role
+
+STAFF = (Role.MANAGER, Role.ADMIN)
+
+
+class ItemIn(BaseModel):
+    """One action item of a review."""
+
+    text: str = Field(min_length=3, max_length=1000)
+    owner: str = Field(min_length=1, max_length=100)
+    due_at: AwareDatetime
+    done_at: AwareDatetime | None = None
+
+
+class ReviewIn(BaseModel):
+    """What went wrong and what we do about it."""
+
+    cause: str = Field(min_length=3, max_length=5000)
+    items: list[ItemIn] = Field(max_length=reviews.MAX_ITEMS)
+
+
+class ReviewPatch(BaseModel):
+    """A new cause and/or the full new list of items (mark done by setting done_at)."""
+
+    cause: str | None = Field(default=None, min_length=3, max_length=5000)
+    items: list[ItemIn] | None = Field(default=None, max_length=reviews.MAX_ITEMS)
+
+
+class PauseRequestIn(BaseModel):
+    """Why the technician asks for the clock to stop: a cause the policy excludes."""
+
+    reason: policy.PauseReason
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class By(StrEnum):
+    """How NPS figures are grouped."""
+
+    SITE = "site"
+    TECHNICIAN = "technician"
+    CUSTOMER = "customer"
+
+
+#: The incident column each grouping reads; the technician is the one assigned at the close.
+BY_COLUMN = {By.SITE: "i.site_id", By.TECHNICIAN: "coalesce(i.assignee, '(none)')",
+             By.CUSTOMER: "i.customer_id"}
+
+
+def _author(who: Principal) -> str:
+    """How a reviewer appears on the timeline."""
+    if who.role is not Role.MANAGER and who.role is not Role.ADMIN:
+        raise HTTPException(403, "breach reviews are written by managers")
+    return f"{who.role.value}:{who.person}" if who.person else who.role.value
+
+
+def _items(body: list[ItemIn]) -> list[reviews.Item]:
+    return [reviews.Item(i.text, i.owner, i.due_at, i.done_at) for i in body]
+
+
+def _figure(key: str | None, n: nps.Nps) -> dict[str, Any]:
+    return {"key": key, "nps": n.score, "responses": n.responses, "promoters": n.promoters,
+            "passives": n.passives, "detractors": n.detractors}
+
+
+def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+    """Register breach reviews, NPS and the technician's pause request."""
+
+    def write(conn: Conn, incident: int, step: Any) -> dict[str, Any]:
+        try:
+            with conn.transaction():
+                step(datetime.now(UTC))
+        except ReviewRefused as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        got = reviews.get(conn, incident)
+        assert got is not None  # just written
+        return got
+
+    @app.post("/api/v1/incidents/{incident_id}/review", status_code=201)
+    def create_review(incident_id: int, body: ReviewIn, conn: db,
+                      who: who_dep) -> dict[str, Any]:
+        """A manager writes the review of a breached incident; the customer sees it."""
+        author = _author(who)
+        return write(conn, incident_id, lambda now: reviews.create(
+            conn, incident_id, body.cause, _items(body.items), author, now))
+
+    @app.patch("/api/v1/incidents/{incident_id}/review")
+    def edit_review(incident_id: int, body: ReviewPatch, conn: db,
+                    who: who_dep) -> dict[str, Any]:
+        """A manager edits the cause or the items (an item is done when done_at is set)."""
+        author = _author(who)
+        items = None if body.items is None else _items(body.items)
+        return write(conn, incident_id, lambda now: reviews.edit(
+            conn, incident_id, body.cause, items, author, now))
+
+    @app.get("/api/v1/reviews/overdue")
+    def overdue_reviews(conn: db, who: who_dep) -> dict[str, Any]:
+        """Breached incidents whose review is overdue (managers and admins; /ops counts them)."""
+        if who.role not in STAFF:
+            raise HTTPException(403, "overdue reviews are for managers and admins")
+        return {"items": reviews.overdue(conn, datetime.now(UTC)),
+                "due_days": review_rules.REVIEW_DUE.days, "next": None}
+
+    @app.get("/api/v1/nps")
+    def nps_figures(conn: db, who: who_dep, by: By | None = None,
+                    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+                    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+                    ) -> dict[str, Any]:
+        """NPS of closed incidents' surveys in [from, to); a customer sees only its own."""
+        if who.role is Role.CUSTOMER:
+            if by not in (None, By.CUSTOMER):
+                raise HTTPException(403, "a customer sees only its own figure: use by=customer")
+            by = By.CUSTOMER
+        elif who.role not in STAFF:
+            raise HTTPException(403, "NPS figures are for managers, admins and the customer")
+        by = by or By.SITE
+        if since and until and since >= until:
+            raise HTTPException(422, "'from' must be before 'to'")
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
+        for sql, val in (("s.at >= %s", since), ("s.at < %s", until),
+                         ("i.customer_id = %s",
+                          who.customer if who.role is Role.CUSTOMER else None)):
+            if val is not None:
+                where.append(sql)
+                args.append(val)
+        rows = conn.cursor().execute(
+            f"SELECT {BY_COLUMN[by]}, s.score FROM surveys s JOIN incidents i ON"
+            f" i.id = s.incident_id WHERE {' AND '.join(where)}", args).fetchall()
+        answers = [(str(r[0]), int(r[1])) for r in rows]
+        return {"by": by.value, "from": views.ts(since), "to": views.ts(until),
+                "overall": _figure(None, nps.compute(s for _, s in answers)),
+                "items": [_figure(k, v) for k, v in nps.by_group(answers).items()],
+                "next": None}
+
+    @app.post("/api/v1/incidents/{incident_id}/pause-request", status_code=202)
+    def pause_request(incident_id: int, body: PauseRequestIn, conn: db,
+                      who: who_dep) -> dict[str, Any]:
+        """The assigned technician asks the site manager to pause; the clock keeps running."""
+        if who.role is not Role.TECHNICIAN:
+            raise HTTPException(403, "managers and the customer pause the clock directly: "
+                                     "POST .../pause")
+        now = datetime.now(UTC)
+        with conn.transaction():
+            repeated = _request_pause(conn, incident_id, who.person or "", body, now)
+        return {"incident": incident_id, "reason": body.reason.value, "note": body.note,
+                "requested_at": views.ts(now), "repeated": repeated,
+                "detail": "the site manager was asked; the clock runs until they or the "
+                          "customer pause it"}
+
+
+def _request_pause(conn: Conn, incident: int, tech: str, body: PauseRequestIn,
+                   now: datetime) -> bool:
+    """Record the request and tell the site manager; True when it repeats a pending one."""
+    cur = conn.cursor(row_factory=dict_row)
+    row = cur.execute(
+        "SELECT i.state, s.manager_id, i.host_id, i.component,"
+        " EXISTS (SELECT 1 FROM jobs j WHERE j.incident_id = i.id AND j.technician_id = %s"
+        "  AND j.state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')) AS mine"
+        " FROM incidents i JOIN sites s ON s.id = i.site_id WHERE i.id = %s FOR UPDATE OF i",
+        (tech, incident)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no incident {incident}")
+    if not row["mine"]:
+        raise HTTPException(403, "only the technician assigned to the incident's live job can "
+                                 "request a pause")
+    if row["state"] not in policy.RUNNING:
+        raise HTTPException(409, f"the incident is '{row['state']}': only a running clock can "
+                                 "be paused")
+    last = cur.execute(
+        "SELECT kind, detail->>'reason' AS reason FROM incident_events WHERE incident_id = %s"
+        " AND kind IN ('pause_requested', 'paused', 'resumed') ORDER BY at DESC, id DESC"
+        " LIMIT 1", (incident,)).fetchone()
+    if last and last["kind"] == "pause_requested" and last["reason"] == body.reason:
+        return True  # a repeated tap: the manager already has this request
+    manager = row["manager_id"]
+    event(conn, incident, now, f"technician:{tech}", "pause_requested",
+          {"reason": body.reason.value, "note": body.note, "to": manager})
+    wake(conn, f"incident:{incident}")
+    if manager:
+        outbox.enqueue(
+            conn, recipient=manager, reason="pause_requested",
+            subject=f"Pause requested on incident #{incident} ({row['host_id']})",
+            body=(f"Technician {tech} asks to pause the clock of incident #{incident} "
+                  f"({row['host_id']}, {row['component']}): {body.reason.value}.\n"
+                  f"Note: {body.note or '-'}\nThe clock keeps running until you or the customer "
+                  f"pause it: POST /api/v1/incidents/{incident}/pause.\n"),
+            ref=f"pause-request:{incident}:{now.isoformat()}", at=now)
+    return False

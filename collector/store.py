@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +13,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agent.messages import topic
-from collector import copybin, telemetry
+from collector import births, copybin, findings, telemetry
 from collector.model import DeadLetter, Detection, Message, parse_ts
 from collector.rules import detect, host_down_due
+from collector.stateful import RuleParams
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NOTIFY_CHANNEL = "hourglass"
@@ -65,10 +66,12 @@ class BatchResult:
     dead: int
     rows: int
     opened: list[int]
+    predicted: list[int] = field(default_factory=list)
 
 
 def write_batch(
-    conn: Conn, directory: Directory, messages: Sequence[Message], dead: Sequence[DeadLetter]
+    conn: Conn, directory: Directory, messages: Sequence[Message], dead: Sequence[DeadLetter],
+    params: RuleParams | None = None,
 ) -> BatchResult:
     """Store a batch in one transaction: claim keys, write only accepted messages' rows."""
     dead = list(dead)
@@ -89,15 +92,33 @@ def write_batch(
         fresh = [m for m in unique if (m.host, m.seq) in accepted]
         telemetry.lock_hosts(conn, (m.host for m in fresh))
         rows = _copy_readings(conn, fresh)
+        found: list[tuple[str, Detection]] = []
         for m in sorted(fresh, key=lambda m: (m.host, m.seq)):
             if m.kind != "telemetry":
-                _apply(conn, m)
-        telemetry.apply(conn, [m for m in fresh if m.kind == "telemetry"])
-        opened = [i for m in fresh for d in detect(m) if (i := open_incident(conn, directory, d))]
+                found += [("failure", d) for d in _apply(conn, m)]
+        tele = [m for m in fresh if m.kind == "telemetry"]
+        telemetry.apply(conn, tele)
+        found += [f for m in fresh for f in detect(m)]
+        found += findings.evaluate(conn, tele, params or RuleParams())
+        opened, predicted = _open(conn, directory, found)
         _dead_letters(conn, dead)
         if opened or fresh:
             conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
-    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened)
+    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted)
+
+
+def _open(conn: Conn, directory: Directory,
+          found: Sequence[tuple[str, Detection]]) -> tuple[list[int], list[int]]:
+    """Open an incident per failure and a prediction per prediction; the new ids of each."""
+    opened: list[int] = []
+    predicted: list[int] = []
+    for klass, d in found:
+        if klass == "failure":
+            if i := open_incident(conn, directory, d):
+                opened.append(i)
+        elif p := findings.open_prediction(conn, d):
+            predicted.append(p)
+    return opened, predicted
 
 
 def _refused(m: Message, reason: str) -> DeadLetter:
@@ -148,21 +169,23 @@ _UPSERT_EVENT_STATUS = _UPSERT_STATUS.rstrip() + """
 """
 
 
-def _apply(conn: Conn, m: Message) -> None:
+def _apply(conn: Conn, m: Message) -> list[Detection]:
     """Update inventory, component status and host state from one birth, event or state.
 
-    Telemetry is applied for the whole batch at once by collector.telemetry.apply.
+    Telemetry is applied for the whole batch at once by collector.telemetry.apply. Returns
+    the failures a birth proves (parts gone since the previous birth).
     """
     b = m.body
     if m.kind == "birth":
-        _birth(conn, m)
-    elif m.kind == "event":
+        return births.apply(conn, m)
+    if m.kind == "event":
         conn.execute(_UPSERT_EVENT_STATUS, (
             m.host, b["component"], b["component_kind"], b.get("slot"), b.get("serial"),
             b["status"], b.get("failure"), m.seq, parse_ts(b["detected_at"])))
         _touch_host(conn, m, "online", None, None)
     elif m.kind == "state":
         _state(conn, m)
+    return []
 
 
 def _state(conn: Conn, m: Message) -> None:
@@ -203,32 +226,6 @@ def _state(conn: Conn, m: Message) -> None:
         (m.host, f"host:{m.host}", "unknown" if reason == "shutdown" else "warning", m.seq,
          m.received_at),
     )
-
-
-def _birth(conn: Conn, m: Message) -> None:
-    b = m.body
-    conn.execute(
-        "INSERT INTO host_state (host_id, state, seq, ts, boot_id, agent_version, interval_s,"
-        " chassis, last_message) VALUES (%s, 'online', %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (host_id) DO UPDATE SET boot_id = EXCLUDED.boot_id,"
-        " agent_version = EXCLUDED.agent_version, interval_s = EXCLUDED.interval_s,"
-        " chassis = EXCLUDED.chassis,"
-        " last_message = GREATEST(host_state.last_message, EXCLUDED.last_message)",
-        (m.host, m.seq, m.ts, b["boot_id"], b["agent_version"], b["interval_s"],
-         Jsonb(b["chassis"]), m.received_at),
-    )
-    params = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("device"), c.get("model"),
-               c.get("serial"), c.get("size_bytes"), Jsonb(c.get("attrs", {})))
-              for c in b["components"]]
-    if params:
-        conn.cursor().executemany(
-            "INSERT INTO components (host_id, id, kind, slot, device, model, serial, size_bytes,"
-            " attrs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (host_id, id) DO UPDATE SET kind = EXCLUDED.kind, slot = EXCLUDED.slot,"
-            " device = EXCLUDED.device, model = EXCLUDED.model, serial = EXCLUDED.serial,"
-            " size_bytes = EXCLUDED.size_bytes, attrs = EXCLUDED.attrs, last_seen = now()",
-            params,
-        )
 
 
 def _touch_host(conn: Conn, m: Message, state: str, reason: str | None,

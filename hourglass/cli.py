@@ -99,7 +99,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from collector.rules import describe
 
     for r in describe():
-        print(f"{r['name']:<18} {r['component']:<6} {r['class']:<10} {r['condition']}")
+        print(f"{r['name']:<24} {r['component']:<21} {r['class']:<10} {r['condition']}"
+              f"  [evidence: {r['evidence']}]")
     return 0
 
 

@@ -82,3 +82,27 @@ class ClaimState(StrEnum):
 #: Claim states the executive on duty still has to watch (not resolved, not gone).
 OPEN_CLAIM_STATES: frozenset[ClaimState] = frozenset(set(ClaimState) - {
     ClaimState.RESOLVED, ClaimState.EXITED})
+
+
+class PredictionState(StrEnum):
+    """A proactive job the collector predicted: no SLA clock, one open per part and slug."""
+
+    OPEN = "open"
+    DISMISSED = "dismissed"
+    DONE = "done"
+
+
+class InventoryChange(StrEnum):
+    """What a birth changed in a slot since the host's previous birth."""
+
+    ADDED = "added"
+    REPLACED = "replaced"
+    MISSING = "missing"
+    RETURNED = "returned"
+
+
+class FacilityState(StrEnum):
+    """A facility incident (rack power or network): open until its hosts are back."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"

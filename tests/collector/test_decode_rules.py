@@ -70,25 +70,26 @@ def test_healthy_telemetry_detects_nothing() -> None:
 
 
 def test_failed_disk_state_opens_smart_failed_at_the_telemetry_time() -> None:
-    (d,) = detect(msg("telemetry-failed-disk.valid.json"))
+    ((klass, d),) = detect(msg("telemetry-failed-disk.valid.json"))
+    assert klass == "failure"
     assert (d.component, d.kind, d.failure, d.slot, d.serial, d.rule) == (
         "disk:ZL2ABCD1", "disk", "smart_failed", "sda", "ZL2ABCD1", "smart_failed")
     assert d.detected_at == datetime(2026, 11, 23, 9, 4, 30, tzinfo=UTC)
 
 
 def test_event_uses_its_detection_time_not_the_send_time() -> None:
-    (d,) = detect(msg("event.valid.json"))
+    ((_, d),) = detect(msg("event.valid.json"))
     assert d.failure == "smart_failed"
     assert d.detected_at == datetime(2026, 11, 23, 9, 4, 11, tzinfo=UTC)
 
 
-def test_fan_at_zero_rpm_is_a_failure_even_when_the_agent_did_not_say_so() -> None:
+def test_one_zero_rpm_reading_alone_is_not_a_failure_per_message() -> None:
+    """The collector's own 0 rpm rule needs two readings in a row (collector.stateful)."""
     body = example("telemetry.valid.json")
     body["readings"][2]["value"] = 0
     m = decode(received("hg/v1/iad1/web-01/telemetry", json.dumps(body).encode()))
     assert isinstance(m, Message)
-    (d,) = detect(m)
-    assert (d.component, d.failure, d.slot) == ("fan:fan1", "fan_stopped", "fan1")
+    assert detect(m) == []
 
 
 def test_one_detection_per_component_and_failure() -> None:
@@ -97,7 +98,7 @@ def test_one_detection_per_component_and_failure() -> None:
     body["components"][1].update(status="failed", failure="fan_stopped")
     m = decode(received("hg/v1/iad1/web-01/telemetry", json.dumps(body).encode()))
     assert isinstance(m, Message)
-    assert [d.failure for d in detect(m)] == ["fan_stopped"]
+    assert [d.failure for _, d in detect(m)] == ["fan_stopped"]
 
 
 @pytest.mark.parametrize(
@@ -130,5 +131,31 @@ def test_failures_the_agent_reports_open_incidents(kind: str, component: str,
                            "failure": failure}]
     m = decode(received("hg/v1/iad1/web-01/telemetry", json.dumps(body).encode()))
     assert isinstance(m, Message)
-    assert [(d.component, d.failure, d.rule) for d in detect(m)] == [(component, failure,
-                                                                      failure)]
+    assert [(k, d.component, d.failure, d.rule) for k, d in detect(m)] == [
+        ("failure", component, failure, failure)]
+
+
+@pytest.mark.parametrize(
+    ("status", "slug", "klass", "rule"),
+    [("warning", "nvme_wear", "prediction", "nvme_wear"),
+     ("warning", "brand_new_warning", "prediction", "reported_warning"),
+     ("failed", "brand_new_failure", "failure", "reported_failure"),
+     ("ok", None, None, None)],
+)
+def test_agent_verdicts_open_failures_or_predictions(status: str, slug: str | None,
+                                                     klass: str | None, rule: str | None) -> None:
+    body = example("telemetry.valid.json")
+    body["components"] = [{"id": "disk:S1", "kind": "disk", "status": status,
+                           **({"failure": slug} if slug else {})}]
+    m = decode(received("hg/v1/iad1/web-01/telemetry", json.dumps(body).encode()))
+    assert isinstance(m, Message)
+    got = [(k, d.failure, d.rule) for k, d in detect(m)]
+    assert got == ([(klass, slug, rule)] if klass else [])
+
+
+def test_every_rule_names_kind_class_condition_and_evidence() -> None:
+    rows = describe()
+    assert all(r["class"] in ("failure", "prediction") and r["component"] and r["condition"]
+               and r["evidence"] for r in rows)
+    names = [r["name"] for r in rows]
+    assert len(names) == len(set(names))

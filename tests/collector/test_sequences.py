@@ -59,6 +59,7 @@ def telemetry(step: Step) -> Message:
 HEALTHY = [Step(1, 0), Step(2, 30), Step(3, 60), Step(4, 90)]
 FAILING = [Step(1, 0), Step(2, 30, "failed"), Step(3, 60, "failed"), Step(4, 90, "failed")]
 FLAPPING_FAN = [Step(1, 0), Step(2, 30, rpm=0.0), Step(3, 60), Step(4, 90)]
+STOPPED_FAN = [Step(1, 0), Step(2, 30, rpm=0.0), Step(3, 60, rpm=0.0), Step(4, 90, rpm=0.0)]
 # seq 3 (failed) overtakes seq 2 (healthy): the stale healthy must not undo the failure
 STALE_HEALTHY = [Step(1, 0), Step(3, 60, "failed"), Step(2, 30)]
 # ... until a newer healthy report (the replaced disk) arrives
@@ -73,7 +74,10 @@ CASES = [
     # in s, or (one-by-one, one-batch) where the two differ)
     ("healthy", HEALTHY, [], "ok", 0),
     ("failing", FAILING, [(DISK, "smart_failed", 30)], "failed", 30),
-    ("flapping fan", FLAPPING_FAN, [(FAN, "fan_stopped", 30)], "ok", 0),
+    # one 0 rpm reading is a glitch (kept in telemetry as evidence); two in a row a stop,
+    # detected at the second, the reading that proved it
+    ("flapping fan", FLAPPING_FAN, [], "ok", 0),
+    ("stopped fan", STOPPED_FAN, [(FAN, "fan_stopped", 60)], "ok", 0),
     ("stale healthy", STALE_HEALTHY, [(DISK, "smart_failed", 60)], "failed", 60),
     ("stale then fixed", STALE_THEN_FIXED, [(DISK, "smart_failed", 60)], "ok", 90),
     # one by one the late event changes nothing; in one batch it lands before the newer

@@ -1,0 +1,73 @@
+"""Persists what the rules found: predictions (no SLA clock) and the stateful rules' state.
+
+One open prediction per (host, component, prediction) by a unique partial index; a repeat
+updates its last evidence, last_seen and count, never opens a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from collector import stateful
+from collector.model import Detection, Message
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+_PREDICTION = """
+INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction, rule, slot,
+                         serial, detected_at, last_seen, evidence, last_evidence)
+SELECT h.id, h.site_id, h.customer_id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+FROM hosts h WHERE h.id = %s
+ON CONFLICT (host_id, component, prediction) WHERE state = 'open' DO UPDATE SET
+    repeats = predictions.repeats + 1,
+    last_evidence = CASE WHEN EXCLUDED.last_seen >= predictions.last_seen
+                         THEN EXCLUDED.last_evidence ELSE predictions.last_evidence END,
+    last_seen = GREATEST(predictions.last_seen, EXCLUDED.last_seen),
+    detected_at = LEAST(predictions.detected_at, EXCLUDED.detected_at)
+RETURNING id, (xmax = 0)
+"""
+
+
+def open_prediction(conn: Conn, d: Detection) -> int | None:
+    """Open a prediction, or add this evidence to the open one; the id when newly opened."""
+    evidence = Jsonb({**d.evidence, "seq": d.seq})
+    row = conn.execute(_PREDICTION, (
+        d.component, d.kind, d.failure, d.rule, d.slot, d.serial, d.detected_at, d.detected_at,
+        evidence, evidence, d.host)).fetchone()
+    return int(row[0]) if row is not None and row[1] else None
+
+
+def evaluate(conn: Conn, messages: Sequence[Message],
+             params: stateful.RuleParams) -> list[tuple[str, Detection]]:
+    """Run the stateful rules over a batch's accepted telemetry; store the changed states.
+
+    The caller holds the hosts' locks, so the states read here are current.
+    """
+    if not messages:
+        return []
+    hosts = sorted({m.host for m in messages})
+    states: dict[stateful.Key, stateful.Stored] = {
+        (r[0], r[1], r[2]): (int(r[3]), r[4]) for r in conn.execute(
+            "SELECT host_id, component, rule, seq, state FROM rule_state WHERE host_id = ANY(%s)",
+            (hosts,)).fetchall()}
+    changed: dict[stateful.Key, stateful.Stored] = {}
+    found: list[tuple[str, Detection]] = []
+    for m in sorted(messages, key=lambda m: (m.host, m.seq)):
+        updates, got = stateful.evaluate(states, m, params)
+        states.update(updates)
+        changed.update(updates)
+        found.extend(got)
+    if changed:
+        keys = sorted(changed)
+        conn.execute(
+            "INSERT INTO rule_state (host_id, component, rule, seq, state)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::jsonb[])"
+            " ON CONFLICT (host_id, component, rule) DO UPDATE SET seq = EXCLUDED.seq,"
+            " state = EXCLUDED.state, updated_at = now() WHERE rule_state.seq < EXCLUDED.seq",
+            ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+             [changed[k][0] for k in keys], [Jsonb(changed[k][1]) for k in keys]))
+    return found

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatcher import outbox, reviews, views
@@ -141,7 +141,7 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
             if val is not None:
                 where.append(sql)
                 args.append(val)
-        rows = conn.cursor().execute(
+        rows = conn.cursor(row_factory=tuple_row).execute(
             f"SELECT {BY_COLUMN[by]}, s.score FROM surveys s JOIN incidents i ON"
             f" i.id = s.incident_id WHERE {' AND '.join(where)}", args).fetchall()
         answers = [(str(r[0]), int(r[1])) for r in rows]

@@ -206,3 +206,35 @@ def test_an_unknown_token_is_forgotten_with_a_message(phone: Any, base_url: str)
     phone.goto(f"{base_url}/tech#token=hg_not-a-real-token")
     expect(phone.locator("#help")).to_contain_text("no longer valid")
     assert phone.evaluate("localStorage.getItem('hourglass.token.tech')") is None
+
+
+def test_status_page_shows_what_went_wrong_on_a_late_fix(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    late = open_incident(host="web-01", slot="sdg", state="verified", minutes_left=-20)
+    db.execute("UPDATE incidents SET verified_at = deadline + interval '20 minutes' WHERE id = %s",
+               (late.incident,))
+    db.execute("INSERT INTO reviews (incident_id, cause, author, created_at, updated_at) VALUES"
+               " (%s, 'The spare disk was at another site.', 'manager:t-maria', now(), now())",
+               (late.incident,))
+    db.execute("INSERT INTO review_items (incident_id, n, text, owner, due_at, done_at) VALUES"
+               " (%s, 1, 'Two spares of this model at iad1', 't-maria', now(), now()),"
+               " (%s, 2, 'Low-stock alert per site', 't-maria', now() + interval '7 days', NULL)",
+               (late.incident, late.incident))
+    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    block = phone.locator(f'[data-review="{late.incident}"]')
+    expect(block).to_contain_text("What went wrong and what we are doing")
+    expect(block).to_contain_text("The spare disk was at another site.")
+    expect(block.locator("li.done")).to_contain_text("✓ Two spares of this model at iad1")
+    expect(block.locator("li:not(.done)")).to_contain_text("Low-stock alert per site")
+    phone.locator(f'[data-incident="{late.incident}"]').screenshot(
+        path=f"{SHOTS}/hg-status-review.png")
+
+
+def test_ops_page_counts_open_claims_and_overdue_reviews(
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    open_incident(host="web-01", slot="sdh", minutes_left=-3 * 24 * 60)  # 3 days late, no review
+    db.execute("INSERT INTO claims (customer_id, text, opened_at, updated_at)"
+               " VALUES ('acme', 'Nobody called back.', now(), now())")
+    desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+    expect(desktop.locator('[data-count="open claims"] b')).not_to_have_text("0")
+    expect(desktop.locator('[data-count="reviews overdue"]')).to_have_class(re.compile(r"\bred\b"))

@@ -1,6 +1,7 @@
-"""HTTP routes of the spare parts stock: `GET /api/v1/spares` (managers and admins)."""
+"""HTTP routes of the spare parts stock: `GET /api/v1/spares` (managers and admins).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI must see the dependency types.
+"""
 
 from typing import Any
 

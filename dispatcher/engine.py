@@ -13,68 +13,22 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import auditor, timers
-from dispatcher.domain import assign, credit, policy, sla, verify
-from dispatcher.store import CHANNEL, Conn, event, technicians, tz
+from dispatcher import assignment, auditor, timers
+from dispatcher.domain import credit, policy, sla, verify
+from dispatcher.store import CHANNEL, Conn, event
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
 
 
 def assign_new(conn: Conn, now: datetime) -> int:
-    """Dispatch every incident still waiting for a technician; escalate when none fits."""
-    done = 0
-    while True:
-        with conn.transaction():
-            row = conn.execute(
-                "SELECT i.id, i.kind, i.site_id, s.timezone, s.manager_id FROM incidents i"
-                " JOIN sites s ON s.id = i.site_id WHERE i.state = 'detected'"
-                " AND (i.next_assign_at IS NULL OR i.next_assign_at <= %s)"
-                " ORDER BY i.deadline LIMIT 1 FOR UPDATE OF i SKIP LOCKED",
-                (now,),
-            ).fetchone()
-            if row is None:
-                return done
-            _assign_one(conn, row, now)
-            done += 1
-
-
-def _assign_one(conn: Conn, row: tuple[Any, ...], now: datetime) -> None:
-    incident, kind, site, zone, manager = row
-    techs = technicians(conn, site)
-    previous = [r[0] for r in conn.execute(
-        "SELECT technician_id FROM jobs WHERE incident_id = %s ORDER BY id", (incident,))]
-    decision = assign.choose(kind, site, techs, previous, manager, now, tz(zone))
-    if isinstance(decision, assign.Assign):
-        conn.execute(
-            "INSERT INTO jobs (incident_id, technician_id, dispatched_at) VALUES (%s, %s, %s)",
-            (incident, decision.technician, now))
-        conn.execute(
-            "UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
-            " WHERE id = %s", (decision.technician, now, incident))
-        event(conn, incident, now, "dispatcher", "dispatched",
-              {"technician": decision.technician, "transfer": len(previous)})
-        log.info("incident %s dispatched to %s", incident, decision.technician)
-    else:
-        # Tried again every minute (someone may come on shift); escalated once, on record.
-        conn.execute("UPDATE incidents SET next_assign_at = %s + interval '1 minute'"
-                     " WHERE id = %s", (now, incident))
-        first = conn.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %s"
-            " AND kind = 'escalated' AND detail->>'step' = 'assignment')", (incident,)
-        ).fetchone()
-        if not first or not first[0]:
-            return
-        event(conn, incident, now, "dispatcher", "escalated",
-              {"step": "assignment", "to": decision.manager, "reason": decision.reason})
-        log.warning("incident %s escalated to %s: %s", incident, decision.manager,
-                    decision.reason)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+    """Dispatch every incident still waiting, a site's burst at once (min-cost matching),
+    with a spare reserved; settle spares of fixed or closed incidents; escalate when needed."""
+    return assignment.assign_bursts(conn, now)
 
 
 OPEN_SQL = "('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced', 'paused')"

@@ -1,0 +1,207 @@
+"""Assignment adapter: claims a site's waiting incidents, scores and matches them, persists.
+
+One transaction per site burst: the site's waiting incidents are locked (`SKIP LOCKED`) and a
+transaction-level advisory lock on the site keeps two dispatchers from handing the same
+technician two plans at once. Technicians' current load and learned repair times come from
+the jobs table; the decisions come from dispatcher.domain.score / matching; a fitting spare
+is reserved in the same transaction as the job, and a missing one escalates at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from dispatcher import spares
+from dispatcher.domain import assign, matching, score
+from dispatcher.fleet import SPARE_KINDS
+from dispatcher.store import CHANNEL, Conn, event, technicians, tz
+
+log = logging.getLogger(__name__)
+BURST_LIMIT = 50  # incidents of one site planned together; more wait for the next pass
+HISTORY = 25  # the latest jobs per technician and kind that the repair median learns from
+RETRY = timedelta(minutes=1)  # nobody fits: try again then (someone may come on shift)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A claimed incident with what the adapter needs beyond the scoring Job."""
+
+    job: score.Job
+    model: str | None
+    previous: tuple[str, ...]
+
+
+def assign_bursts(conn: Conn, now: datetime) -> int:
+    """Dispatch every waiting incident, one site burst per transaction; the number handled."""
+    done, busy_sites = 0, set[str]()
+    spares.settle(conn, now)
+    while True:
+        with conn.transaction():
+            site = _claim_site(conn, now, busy_sites)
+            if site is None:
+                return done
+            n = _assign_site(conn, site, now)
+        if n == 0:
+            busy_sites.add(site)
+        done += n
+
+
+def _claim_site(conn: Conn, now: datetime, skip: set[str]) -> str | None:
+    """The site of the most urgent waiting incident whose advisory lock this process got."""
+    for (site,) in conn.execute(
+            "SELECT site_id FROM incidents WHERE state = 'detected' AND (next_assign_at IS NULL"
+            " OR next_assign_at <= %s) GROUP BY site_id ORDER BY min(deadline)", (now,)
+            ).fetchall():
+        if site in skip:
+            continue
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('hourglass-assign:' || %s))",
+                           (site,)).fetchone()
+        if got and got[0]:
+            return str(site)
+        skip.add(site)  # another dispatcher is planning it right now
+    return None
+
+
+def _assign_site(conn: Conn, site: str, now: datetime) -> int:
+    """Plan and persist one site's burst; the number of incidents handled."""
+    info = conn.execute("SELECT timezone, manager_id, walk_minutes, spare_pickup_minutes"
+                        " FROM sites WHERE id = %s", (site,)).fetchone()
+    if info is None:
+        return 0
+    zone, manager, walk, pickup = tz(info[0]), info[1], info[2] or {}, float(info[3])
+    layout = score.Layout({str(k): float(v) for k, v in walk.items()}, pickup)
+    waiting = _waiting(conn, site, now)
+    if not waiting:
+        return 0
+    waiting = _with_spares(conn, site, waiting)
+    profiles = _profiles(conn, site, layout, now, zone)
+    ready = [w.job for w in waiting if len(w.previous) < assign.MAX_ASSIGNEES]
+    plan = matching.batch(ready, profiles, layout, site, now, zone)
+    for w in waiting:
+        _persist(conn, w, plan.get(w.job.id), site, manager, now)
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"site:{site}"))
+    return len(waiting)
+
+
+def _waiting(conn: Conn, site: str, now: datetime) -> list[Waiting]:
+    rows = conn.execute(
+        "SELECT i.id, i.kind, h.room, i.deadline, c.model, coalesce((SELECT array_agg("
+        " j.technician_id ORDER BY j.id) FROM jobs j WHERE j.incident_id = i.id), '{}')"
+        " FROM incidents i JOIN hosts h ON h.id = i.host_id LEFT JOIN components c ON"
+        " c.host_id = i.host_id AND c.id = i.component WHERE i.site_id = %s AND i.state ="
+        " 'detected' AND (i.next_assign_at IS NULL OR i.next_assign_at <= %s)"
+        " ORDER BY i.deadline, i.id LIMIT %s FOR UPDATE OF i SKIP LOCKED",
+        (site, now, BURST_LIMIT)).fetchall()
+    return [Waiting(score.Job(r[0], r[1], r[2], r[3], None, frozenset(r[5])), r[4],
+                    tuple(r[5])) for r in rows]
+
+
+def _with_spares(conn: Conn, site: str, waiting: list[Waiting]) -> list[Waiting]:
+    """Mark each job with whether a fitting spare is on site, soonest deadline first.
+
+    A site with no spares rows at all does not keep its stock in Hourglass: its jobs are
+    left unmarked (nothing reserved, nothing escalated) rather than all called short.
+    """
+    stock = spares.stock(conn, site)
+    if not stock:
+        return waiting
+    free = {s.part: s.available for s in stock}
+    kinds = {s.part: s.kind for s in stock}
+    held = {r[0]: r[1] for r in conn.execute(
+        "SELECT incident_id, part FROM spare_reservations WHERE site_id = %s AND"
+        " state = 'reserved'", (site,))}
+    out = []
+    for w in waiting:
+        if w.job.kind not in SPARE_KINDS:
+            out.append(w)
+            continue
+        has = w.job.id in held
+        if not has:
+            part = next((p for p, n in free.items() if n > 0 and kinds[p] == w.job.kind
+                         and spares.fits(p, w.model)), None)
+            if part is not None:
+                free[part] -= 1
+                has = True
+        out.append(replace(w, job=replace(w.job, spare=has)))
+    return out
+
+
+def _profiles(conn: Conn, site: str, layout: score.Layout, now: datetime,
+              zone: Any) -> list[score.Profile]:
+    """The site's technicians with learned repair times and when they are free."""
+    techs = technicians(conn, site)
+    samples: dict[tuple[str, str], list[timedelta]] = {}
+    for tid, kind, took in conn.execute(
+            "SELECT technician_id, kind, took FROM (SELECT j.technician_id, i.kind,"
+            " j.replaced_at - j.on_site_at AS took, row_number() OVER (PARTITION BY"
+            " j.technician_id, i.kind ORDER BY j.replaced_at DESC) AS n FROM jobs j JOIN"
+            " incidents i ON i.id = j.incident_id WHERE i.site_id = %s AND j.replaced_at >"
+            " j.on_site_at) t WHERE n <= %s", (site, HISTORY)):
+        samples.setdefault((tid, kind), []).append(took)
+    live: dict[str, list[tuple[str, str, datetime, str | None]]] = {}
+    for tid, kind, state, since, room in conn.execute(
+            "SELECT j.technician_id, i.kind, j.state, j.dispatched_at, h.room FROM jobs j"
+            " JOIN incidents i ON i.id = j.incident_id JOIN hosts h ON h.id = i.host_id"
+            " WHERE i.site_id = %s AND j.state IN ('dispatched', 'acknowledged', 'on_site',"
+            " 'replaced')", (site,)):
+        live.setdefault(tid, []).append((kind, state, since, room))
+    out = []
+    for t in techs:
+        learned = {k: v for (tid, k), s in samples.items() if tid == t.id
+                   if (v := score.learned(s, k)) is not None}
+        p = score.Profile(t, now, learned, score.shift_end(t, now, zone))
+        left = sum((score.remaining(k, st, since, p, layout, room, now)
+                    for k, st, since, room in live.get(t.id, [])), timedelta(0))
+        out.append(replace(p, busy_until=now + left))
+    return out
+
+
+def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
+             manager: str | None, now: datetime) -> None:
+    """Write one incident's outcome: job and spare, or a retry; escalations once each."""
+    incident = w.job.id
+    if w.job.spare is False:
+        _escalate_once(conn, incident, now, "no_spare", manager,
+                       f"no spare {w.job.kind}{f' {w.model}' if w.model else ''} on site at "
+                       f"{site}: a part must come from the depot")
+    if choice is None:
+        conn.execute("UPDATE incidents SET next_assign_at = %s WHERE id = %s",
+                     (now + RETRY, incident))
+        _escalate_once(conn, incident, now, "assignment", manager, _why_nobody(w, site))
+        return
+    part = spares.reserve(conn, incident, site, w.job.kind, w.model, now) \
+        if w.job.spare else None
+    conn.execute("INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
+                 " VALUES (%s, %s, %s)", (incident, choice.technician, now))
+    conn.execute("UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
+                 " WHERE id = %s", (choice.technician, now, incident))
+    event(conn, incident, now, "dispatcher", "dispatched", {
+        "technician": choice.technician, "transfer": len(w.previous), "spare": part,
+        "predicted_fix": choice.finish.isoformat(),
+        "slack_minutes": round(choice.slack.total_seconds() / 60, 1)})
+    log.info("incident %s dispatched to %s (slack %s)", incident, choice.technician,
+             choice.slack)
+
+
+def _why_nobody(w: Waiting, site: str) -> str:
+    if len(w.previous) >= assign.MAX_ASSIGNEES:
+        return "already transferred once; a third technician is never tried"
+    skill = assign.SKILL_FOR_KIND.get(w.job.kind)
+    need = f"skill '{skill}'" if skill else "any skill"
+    return f"no technician on shift at {site} with {need} who can finish before the shift ends"
+
+
+def _escalate_once(conn: Conn, incident: int, now: datetime, step: str, manager: str | None,
+                   reason: str) -> None:
+    """Tell the site manager, once per incident and step, on the timeline: who, why, when."""
+    first = conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %s"
+        " AND kind = 'escalated' AND detail->>'step' = %s)", (incident, step)).fetchone()
+    if not first or not first[0]:
+        return
+    event(conn, incident, now, "dispatcher", "escalated",
+          {"step": step, "to": manager, "reason": reason})
+    log.warning("incident %s escalated to %s: %s", incident, manager, reason)

@@ -71,3 +71,31 @@ def evaluate(conn: Conn, messages: Sequence[Message],
             ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
              [changed[k][0] for k in keys], [Jsonb(changed[k][1]) for k in keys]))
     return found
+
+
+_BMC_POWER = """
+INSERT INTO bmc_power (host_id, power_on, ts, reporter)
+SELECT DISTINCT ON (srv.host_id) srv.host_id, u.p, u.t, u.r
+FROM unnest(%s::text[], %s::boolean[], %s::timestamptz[]) AS u(r, p, t)
+JOIN host_state bmc ON bmc.host_id = u.r
+JOIN host_state srv ON srv.chassis->>'serial' = bmc.chassis->>'serial' AND srv.host_id <> u.r
+WHERE bmc.chassis->>'serial' IS NOT NULL
+ORDER BY srv.host_id, u.t DESC
+ON CONFLICT (host_id) DO UPDATE SET power_on = EXCLUDED.power_on, ts = EXCLUDED.ts,
+    reporter = EXCLUDED.reporter
+WHERE bmc_power.ts <= EXCLUDED.ts
+"""
+
+
+def bmc_power(conn: Conn, messages: Sequence[Message]) -> None:
+    """Record each BMC's newest bmc.power_on for the servers of its chassis (by serial)."""
+    words: dict[str, tuple[bool, Any]] = {}
+    for m in messages:
+        for r in m.body["readings"]:
+            if r["metric"] == "bmc.power_on" and (
+                    m.host not in words or words[m.host][1] < m.ts):
+                words[m.host] = (r["value"] != 0, m.ts)
+    if words:
+        hosts = sorted(words)
+        conn.execute(_BMC_POWER, (hosts, [words[h][0] for h in hosts],
+                                  [words[h][1] for h in hosts]))

@@ -13,8 +13,10 @@ import psycopg
 
 from collector import health, store
 from collector.decode import decode
+from collector.facility import FacilityParams
 from collector.model import DeadLetter, Message
 from collector.mqtt import Item, Subscriber
+from collector.stateful import RuleParams
 from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,14 @@ class Collector:
         self.stop = threading.Event()
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
         self.database_ok = False
+        c = cfg.collector
+        self.rule_params = RuleParams(
+            ecc_ce_per_24h=c.ecc_ce_per_24h, temp_high_minutes=c.temp_high_minutes,
+            raid_rebuild_limit_minutes=c.raid_rebuild_limit_minutes,
+            smart_timeout_jump=c.smart_timeout_jump, nic_errors_per_hour=c.nic_errors_per_hour,
+            fan_zero_readings=c.fan_zero_readings)
+        self.facility_params = FacilityParams(c.facility_min_hosts, c.facility_rack_fraction,
+                                              c.facility_window_s)
 
     def snapshot(self) -> health.Snapshot:
         """Health and counters for /readyz and /metrics."""
@@ -68,7 +78,7 @@ class Collector:
                 if now >= next_sweep:
                     store.sweep_host_down(conn, self.directory,
                                           self.cfg.collector.offline_grace_intervals,
-                                          datetime.now(UTC))
+                                          datetime.now(UTC), self.facility_params)
                     next_sweep = now + SWEEP_S
                 if not pending:
                     pending = self._next_batch()
@@ -112,7 +122,7 @@ class Collector:
     def _write(self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Item]) -> None:
         messages = [item for _, item in batch if isinstance(item, Message)]
         dead = [item for _, item in batch if isinstance(item, DeadLetter)]
-        result = store.write_batch(conn, self.directory, messages, dead)
+        result = store.write_batch(conn, self.directory, messages, dead, self.rule_params)
         for raw, _ in batch:
             self.sub.ack(raw)
         for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),

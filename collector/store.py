@@ -13,9 +13,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agent.messages import topic
-from collector import births, copybin, findings, telemetry
+from collector import births, copybin, findings, sweep, telemetry
+from collector.facility import FacilityParams
 from collector.model import DeadLetter, Detection, Message, parse_ts
-from collector.rules import detect, host_down_due
+from collector.rules import detect
 from collector.stateful import RuleParams
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -100,6 +101,7 @@ def write_batch(
         telemetry.apply(conn, tele)
         found += [f for m in fresh for f in detect(m)]
         found += findings.evaluate(conn, tele, params or RuleParams())
+        findings.bmc_power(conn, tele)
         opened, predicted = _open(conn, directory, found)
         _dead_letters(conn, dead)
         if opened or fresh:
@@ -283,27 +285,16 @@ def _dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> None:
         )
 
 
-def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime) -> list[int]:
-    """Open host_down incidents for hosts silent for `grace` intervals (lost, not shut down)."""
-    rows = conn.execute(
-        "SELECT host_id, last_message, interval_s FROM host_state"
-        " WHERE interval_s IS NOT NULL AND (offline_reason IS NULL OR offline_reason = 'lost')"
-        " AND last_message < %s - make_interval(secs => interval_s * %s)",
-        (now, grace),
-    ).fetchall()
-    opened = []
-    for host, last, interval in rows:
-        due = host_down_due(last, float(interval), grace, now)
-        if due is None or directory.lookup(conn, host) is None:
-            continue
-        with conn.transaction():
-            i = open_incident(conn, directory, Detection(
-                host, f"host:{host}", "host", "host_down", due, "host_down", None, None,
-                {"source": "sweep", "last_message": last.isoformat(), "missed_intervals": grace}))
-            if i:
-                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
-                opened.append(i)
-    return opened
+def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime,
+                    params: FacilityParams | None = None) -> list[int]:
+    """Open host_down incidents for hosts silent for `grace` intervals (lost, not shut down).
+
+    Racks whose hosts went silent together get one facility incident instead (collector.sweep).
+    """
+    result = sweep.run(conn, lambda d: open_incident(conn, directory, d),
+                       lambda host: directory.lookup(conn, host) is not None, grace, now,
+                       params or FacilityParams())
+    return result.host_down
 
 
 def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:

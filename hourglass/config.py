@@ -27,6 +27,18 @@ class CollectorConfig:
     retention_days: int = 90
     offline_grace_intervals: int = 3  # design: confirmed down after 3 missed intervals
     http_addr: str = "127.0.0.1:9464"  # /healthz, /readyz, /metrics ("" turns them off)
+    # Rule thresholds; the reasons for the defaults are in collector.stateful.RuleParams.
+    ecc_ce_per_24h: int = 24
+    temp_high_minutes: float = 10.0
+    raid_rebuild_limit_minutes: float = 720.0
+    smart_timeout_jump: float = 5.0
+    nic_errors_per_hour: float = 100.0
+    fan_zero_readings: int = 2
+    # Facility correlation (collector.facility): this many hosts of one rack, or this
+    # share of its hosts, going silent within the window make one facility incident.
+    facility_min_hosts: int = 5
+    facility_rack_fraction: float = 0.5
+    facility_window_s: float = 60.0  # design: "within a minute"
 
     def validate(self) -> None:
         """Reject sizes that cannot work."""
@@ -34,6 +46,13 @@ class CollectorConfig:
             raise ValueError("key 'collector.batch_messages': must be at least 1")
         if self.batch_ms < 1:
             raise ValueError("key 'collector.batch_ms': must be at least 1")
+        for key in ("ecc_ce_per_24h", "temp_high_minutes", "raid_rebuild_limit_minutes",
+                    "smart_timeout_jump", "nic_errors_per_hour", "fan_zero_readings",
+                    "facility_min_hosts", "facility_window_s"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key 'collector.{key}': must be more than 0")
+        if not 0 < self.facility_rack_fraction <= 1:
+            raise ValueError("key 'collector.facility_rack_fraction': must be in (0, 1]")
 
 
 @dataclass(frozen=True)

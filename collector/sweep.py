@@ -1,0 +1,181 @@
+"""The host-down sweep: silence, then missed intervals, then the BMC's word; racks correlated.
+
+Each pass reads the silent hosts once. A confirmed-down host in a rack whose hosts went
+silent together joins that rack's facility incident (opened once, by a unique key);
+otherwise it gets its own host_down incident, unless a fresh BMC word says it is powered
+on (the OS or the network is gone, not the hardware). Facility incidents resolve when
+half their hosts are back; hosts still down then fall back to host_down from that time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from collector import facility
+from collector.facility import FacilityParams, Silent
+from collector.model import Detection
+from collector.rules import host_down_due
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+NOTIFY_CHANNEL = "hourglass"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one pass opened."""
+
+    host_down: list[int]
+    facilities: list[int]
+
+
+@dataclass(frozen=True)
+class _Row:
+    silent: Silent
+    customer: str
+    room: str | None
+    interval_s: float
+    due: datetime | None
+    facility: int | None  # the open facility incident it is linked to
+    resolved_at: datetime | None  # the last facility that covered it resolved then
+
+
+_SILENT = """
+SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id, h.room,
+       CASE WHEN b.ts >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
+            THEN b.power_on END,
+       (SELECT f.id FROM facility_incident_hosts fh JOIN facility_incidents f
+         ON f.id = fh.facility_id WHERE fh.host_id = s.host_id AND f.state = 'open' LIMIT 1),
+       (SELECT max(f.resolved_at) FROM facility_incident_hosts fh JOIN facility_incidents f
+         ON f.id = fh.facility_id WHERE fh.host_id = s.host_id AND fh.back_at IS NULL
+         AND f.state = 'resolved')
+FROM host_state s JOIN hosts h ON h.id = s.host_id
+LEFT JOIN bmc_power b ON b.host_id = s.host_id
+WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason = 'lost')
+  AND s.last_message < %(now)s - make_interval(secs => s.interval_s * %(suspect)s)
+"""
+
+
+def _silent(conn: Conn, grace: int, now: datetime) -> list[_Row]:
+    rows = conn.execute(_SILENT, {"now": now, "grace": grace,
+                                  "suspect": facility.SUSPECT_INTERVALS}).fetchall()
+    return [_Row(Silent(r[0], r[1], r[2], r[3], r[7]), r[5], r[6], float(r[4]),
+                 host_down_due(r[3], float(r[4]), grace, now), r[8], r[9]) for r in rows]
+
+
+OpenIncident = Callable[[Detection], "int | None"]
+
+
+def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], grace: int,
+        now: datetime, params: FacilityParams) -> SweepResult:
+    """One pass: resolve facilities whose hosts are back, then decide each confirmed-down host.
+
+    open_incident opens a host_down incident in the caller's terms (store.open_incident).
+    """
+    _resolve(conn, now)
+    rows = _silent(conn, grace, now)
+    # a host a resolved facility left behind is down on its own: never clustered again
+    silent = [r.silent for r in rows if not _left_behind(r)]
+    by_host = {r.silent.host: r for r in rows}
+    opened: list[int] = []
+    facilities: list[int] = []
+    for r in sorted(rows, key=lambda r: (r.silent.last_message, r.silent.host)):
+        if r.due is None or not known(r.silent.host):
+            continue
+        if r.facility is not None:
+            continue  # covered by its rack's facility incident
+        if r.silent.rack is not None and not _left_behind(r):
+            fid = _facility_for(conn, r, silent, by_host, params, now, facilities)
+            if fid is not None:
+                continue
+        if r.silent.bmc_on:
+            continue  # the BMC says it is powered on: not a hardware host_down
+        detected = max(r.due, r.resolved_at) if r.resolved_at else r.due
+        if i := _host_down(conn, r, open_incident, detected, grace):
+            opened.append(i)
+    return SweepResult(opened, facilities)
+
+
+def _left_behind(r: _Row) -> bool:
+    """Still silent since before the facility that covered it was resolved."""
+    return r.resolved_at is not None and r.resolved_at > r.silent.last_message
+
+
+def _facility_for(conn: Conn, r: _Row, silent: Sequence[Silent], by_host: dict[str, _Row],
+                  params: FacilityParams, now: datetime, opened: list[int]) -> int | None:
+    """Join the rack's open facility incident, or open one if its hosts went down together."""
+    s = r.silent
+    row = conn.execute("SELECT id FROM facility_incidents WHERE site_id = %s AND rack = %s"
+                       " AND state = 'open'", (s.site, s.rack)).fetchone()
+    group = facility.cluster(s, silent, params.window_s)
+    if row is None:
+        (total,) = conn.execute("SELECT count(*) FROM hosts WHERE site_id = %s AND rack = %s",
+                                (s.site, s.rack)).fetchone() or (0,)
+        if not facility.is_facility(len(group), int(total), params):
+            return None
+        with conn.transaction():
+            got = conn.execute(
+                "INSERT INTO facility_incidents (site_id, room, rack, cause, detected_at,"
+                " deadline, rack_hosts, evidence) VALUES (%s, %s, %s, %s, %s,"
+                " %s + make_interval(mins => 60), %s, %s)"
+                " ON CONFLICT (site_id, rack) WHERE state = 'open' DO NOTHING RETURNING id",
+                (s.site, r.room, s.rack, facility.cause(group), now, now, total, Jsonb({
+                    "source": "sweep", "silent_hosts": len(group), "rack_hosts": total,
+                    "window_s": params.window_s,
+                    "first_silent": group[0].last_message.isoformat(),
+                    "last_silent": group[-1].last_message.isoformat()}))).fetchone()
+            if got is not None:
+                opened.append(int(got[0]))
+                _link(conn, int(got[0]), [by_host[g.host] for g in group])
+                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{got[0]}"))
+                return int(got[0])
+        # another collector opened it this instant (the insert waited for its commit)
+        row = conn.execute("SELECT id FROM facility_incidents WHERE site_id = %s AND rack = %s"
+                           " AND state = 'open'", (s.site, s.rack)).fetchone()
+        if row is None:
+            return None
+    fid = int(row[0])
+    _link(conn, fid, [r])
+    return fid
+
+
+def _link(conn: Conn, fid: int, rows: Sequence[_Row]) -> None:
+    conn.cursor().executemany(
+        "INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id, last_message)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [(fid, x.silent.host, x.customer, x.silent.last_message) for x in rows])
+
+
+def _resolve(conn: Conn, now: datetime) -> None:
+    """Mark hosts that spoke again as back; resolve facilities with half their hosts back."""
+    conn.execute(
+        "UPDATE facility_incident_hosts fh SET back_at = s.last_message FROM host_state s,"
+        " facility_incidents f WHERE s.host_id = fh.host_id AND f.id = fh.facility_id"
+        " AND f.state = 'open' AND fh.back_at IS NULL AND s.last_message > fh.last_message")
+    for fid, linked, back, last_back in conn.execute(
+            "SELECT f.id, count(*), count(fh.back_at), max(fh.back_at) FROM facility_incidents f"
+            " JOIN facility_incident_hosts fh ON fh.facility_id = f.id WHERE f.state = 'open'"
+            " GROUP BY f.id").fetchall():
+        if facility.resolved(linked, back):
+            conn.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = %s"
+                         " WHERE id = %s AND state = 'open'", (last_back or now, fid))
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{fid}"))
+
+
+def _host_down(conn: Conn, r: _Row, open_incident: OpenIncident, detected: datetime,
+               grace: int) -> int | None:
+    """A host_down incident for one confirmed-down host, detected when it was confirmed."""
+    s = r.silent
+    d = Detection(s.host, f"host:{s.host}", "host", "host_down", detected, "host_down", None,
+                  None, {"source": "sweep", "last_message": s.last_message.isoformat(),
+                         "missed_intervals": grace, "bmc_power_on": s.bmc_on})
+    with conn.transaction():
+        i = open_incident(d)
+        if i:
+            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+    return i

@@ -6,10 +6,12 @@ assign, present plans and mark items done. Technicians have no part in claims.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query
+from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatcher import claims
@@ -100,6 +102,28 @@ def _owner(conn: Conn, who: Principal, claim: int) -> claims.Loaded:
     return loaded
 
 
+def _open_once(conn: Conn, who: Principal, key: str | None, body: ClaimIn) -> int:
+    """Open the claim, or return the one this token's Idempotency-Key already opened."""
+    request = json.dumps({"claim": body.text, "incident": body.incident}, sort_keys=True)
+    if key:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{who.token_id}:{key}",))
+        old = claims.query(conn, "SELECT request, response FROM idempotency_keys"
+                                 " WHERE token_id = %s AND key = %s", (who.token_id, key)
+                           ).fetchone()
+        if old is not None:
+            if old["request"] != request:
+                raise ClaimRefused(422, "this Idempotency-Key was already used for another "
+                                        "request; send a new key for each new claim")
+            return int(old["response"]["claim"])
+    claim = claims.open_claim(conn, who.customer or "", body.incident, body.text, actor(who),
+                              datetime.now(UTC))
+    if key:
+        conn.execute("INSERT INTO idempotency_keys (token_id, key, request, status_code, response)"
+                     " VALUES (%s, %s, %s, 201, %s)",
+                     (who.token_id, key, request, Jsonb({"claim": claim})))
+    return claim
+
+
 def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
     """Register the claim routes."""
 
@@ -113,22 +137,18 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
             raise HTTPException(exc.status, exc.detail) from None
 
     @app.post("/api/v1/claims", status_code=201)
-    def raise_claim(body: ClaimIn, conn: db, who: who_dep) -> dict[str, Any]:
-        """The customer says support failed; an investigation opens."""
+    def raise_claim(body: ClaimIn, conn: db, who: who_dep,
+                    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+                    = None) -> dict[str, Any]:
+        """The customer says support failed; an investigation opens (once per Idempotency-Key)."""
         if who.role is not Role.CUSTOMER:
             raise HTTPException(403, "a claim is raised by the customer")
-        made: list[int] = []
-
-        def step(now: datetime) -> None:
-            made.append(claims.open_claim(conn, who.customer or "", body.incident, body.text,
-                                          actor(who), now))
-
         try:
             with conn.transaction():
-                step(datetime.now(UTC))
+                claim = _open_once(conn, who, key, body)
         except ClaimRefused as exc:
             raise HTTPException(exc.status, exc.detail) from None
-        return claims.shown(conn, made[0])
+        return claims.shown(conn, claim)
 
     @app.get("/api/v1/claims")
     def list_claims(conn: db, who: who_dep,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -301,3 +302,21 @@ def test_bad_requests_get_a_4xx_with_a_message(
     r = call(base_url, getattr(fleet, token), method, path.format(c=c), json=body)
     assert r.status_code == status, r.text
     assert words in r.json()["detail"]
+
+
+def test_a_retried_claim_with_the_same_key_opens_one_investigation(
+        base_url: str, db: Conn, fleet: Fleet, who: dict[str, str | None]) -> None:
+    body = {"text": "Asked three times for an update, no answer."}
+
+    def post(json: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{base_url}/api/v1/claims", json=json, headers={
+            "Authorization": f"Bearer {fleet.acme}", "Idempotency-Key": "claim-k1"})
+
+    first, again = post(body), post(body)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    row = db.execute("SELECT count(*) FROM claims WHERE text = %s", (body["text"],)).fetchone()
+    assert row == (1,)
+    other = post({"text": "different"})
+    assert other.status_code == 422
+    assert "already used" in other.json()["detail"]

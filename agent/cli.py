@@ -17,8 +17,8 @@ from types import FrameType
 
 from agent import __version__
 from agent.config import AgentConfig, load_config
-from agent.core import Outgoing, Reporter
-from agent.probes import ProbeContext, default_registry
+from agent.core import Outgoing, Reporter, probe_context
+from agent.probes import default_registry
 from agent.publisher import Publisher, Will
 from agent.root import Root
 from agent.sdnotify import Watchdog
@@ -40,7 +40,8 @@ def utcnow() -> datetime:
 
 def _reporter(cfg: AgentConfig, root: Root, next_seq: itertools.count[int] | Spool) -> Reporter:
     """A Reporter over the enabled probes."""
-    ctx = ProbeContext(cfg.host, smart_interval_s=cfg.smart_interval_s)
+    # the daemon's probes keep their durable state (EDAC offsets, baselines) in the spool
+    ctx = probe_context(cfg, next_seq if isinstance(next_seq, Spool) else None)
     probes = default_registry().build(cfg.probes, ctx)
     # the spool commits each seq with its message's row, so a kill in between leaves no hole
     seq = next_seq.draft_seq if isinstance(next_seq, Spool) else next_seq.__next__

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent.probes.base import Limits
 from agent.settings import load
 
 ENV_PREFIX = "HOURGLASS_AGENT_"
@@ -65,6 +66,8 @@ class AgentConfig:
     telemetry_drain_per_s: float = 10.0
     #: The longest wait between connection attempts (exponential backoff with jitter).
     backoff_max_s: float = 60.0
+    #: Thresholds of the probes' predictions (ECC rate, sustained heat, slow rebuild, ...).
+    limits: Limits = field(default_factory=Limits)
 
     def validate(self) -> None:
         """Reject values the agent cannot run with; the message names the key."""

@@ -12,15 +12,28 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__, messages
 from agent.messages import ComponentState
-from agent.probes import Probe, ProbeResult
+from agent.probes import MemoryState, Probe, ProbeContext, ProbeResult, StateStore
 from agent.probes import system as system_probe
 from agent.root import Root
 
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+
 log = logging.getLogger(__name__)
+
+
+def probe_context(cfg: AgentConfig, state: StateStore | None = None) -> ProbeContext:
+    """What the probes are built with, from the config; ``state`` is the spool when running."""
+    return ProbeContext(
+        cfg.host,
+        smart_interval_s=cfg.smart_interval_s,
+        limits=cfg.limits,
+        state=state if state is not None else MemoryState(),
+    )
 
 
 @dataclass(frozen=True)

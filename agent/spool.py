@@ -10,6 +10,10 @@ A message's seq is committed in the same transaction as its row (``draft_seq`` t
 that seq after a restart instead of leaving a hole. Only a seq that must be promised
 before its message exists (the last will's) is committed alone, by ``reserve_seq``.
 One process owns one host's rows at a time.
+
+The same file keeps the probes' small durable state (``probe_state``: EDAC counter
+offsets across reboots, per-serial SMART baselines, a NIC's usual speed), so an agent has
+one database file, not two.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (host, prio, id);
+CREATE TABLE IF NOT EXISTS probe_state (
+    host TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (host, key)
+);
 """
 
 
@@ -207,6 +217,22 @@ class Spool:
         """How many messages of this host wait."""
         row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE host = ?", (self.host,))
         return int(row.fetchone()[0])
+
+    def load_state(self, key: str) -> str | None:
+        """A probe's stored value under ``key`` for this host, or None."""
+        row = self._db.execute(
+            "SELECT value FROM probe_state WHERE host = ? AND key = ?", (self.host, key)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def save_state(self, key: str, value: str) -> None:
+        """Store a probe's value under ``key`` for this host (committed at once)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO probe_state (host, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (host, key) DO UPDATE SET value = excluded.value",
+                (self.host, key, value),
+            )
 
     def close(self) -> None:
         """Close the file."""

@@ -17,7 +17,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import assignment, auditor, timers
+from dispatcher import assignment, auditor, outbox, timers
 from dispatcher.domain import credit, policy, sla, verify
 from dispatcher.store import CHANNEL, Conn, event
 
@@ -34,7 +34,7 @@ def assign_new(conn: Conn, now: datetime) -> int:
 OPEN_SQL = "('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced', 'paused')"
 
 
-def verify_open(conn: Conn, now: datetime) -> int:
+def verify_open(conn: Conn, now: datetime, classes: credit.ClassPolicy | None = None) -> int:
     """Mark verified every open incident whose part telemetry shows healthy; credit late ones."""
     ids = [r[0] for r in conn.execute(
         f"SELECT i.id FROM incidents i WHERE i.state IN {OPEN_SQL}"
@@ -44,15 +44,15 @@ def verify_open(conn: Conn, now: datetime) -> int:
     n = 0
     for incident in ids:
         with conn.transaction():
-            n += _verify_one(conn, incident, now)
+            n += _verify_one(conn, incident, now, classes or credit.ClassPolicy())
     return n
 
 
-def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
+def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassPolicy) -> int:
     row = conn.execute(
         "SELECT i.host_id, i.component, i.kind, i.slot, i.serial, i.detected_at, i.sla_minutes,"
         " i.customer_id, h.monthly_fee, h.currency, c.credit_percent, c.credit_period_minutes,"
-        " c.credit_cap_percent FROM incidents i JOIN hosts h ON h.id = i.host_id"
+        " c.credit_cap_percent, i.failure FROM incidents i JOIN hosts h ON h.id = i.host_id"
         f" JOIN customers c ON c.id = i.customer_id WHERE i.id = %s AND i.state IN {OPEN_SQL}"
         " FOR UPDATE OF i SKIP LOCKED", (incident,)).fetchone()
     if row is None:
@@ -73,7 +73,9 @@ def _verify_one(conn: Conn, incident: int, now: datetime) -> int:
                  (now, incident))
     event(conn, incident, fixed, "telemetry", "verified",
           {"component": new.id, "serial": new.serial})
-    policy_ = credit.CreditPolicy(Decimal(row[10]), float(row[11]), Decimal(row[12]))
+    # The contract's own period when it names one, else the failure class's (power 30 min).
+    policy_ = credit.policy_for(row[13], classes, Decimal(row[10]),
+                                None if row[11] is None else float(row[11]), Decimal(row[12]))
     decision = credit.compute(due, fixed, Decimal(fee), policy_)
     if decision is not None:
         issue_credit(conn, incident, customer, currency, decision, policy_, now)
@@ -111,12 +113,39 @@ def issue_credit(conn: Conn, incident: int, customer: str, currency: str,
                "percent": str(decision.percent), "periods": decision.periods})
 
 
-def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str) -> None:
-    """One pass of every duty at one `now`: verify, assign, plan timers, fire due ones."""
-    verify_open(conn, now)
+def auto_close(conn: Conn, p: policy.TimerPolicy, now: datetime, limit: int = 50) -> int:
+    """Close verified incidents the customer left unconfirmed past the quiet period."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, state, verified_at FROM incidents WHERE state = 'verified'"
+            " AND verified_at <= %s ORDER BY verified_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now - p.auto_close_after, limit)).fetchall()
+        for incident, state, verified_at in rows:
+            if not policy.should_auto_close(state, verified_at, p, now):
+                continue
+            # Closed at the end of the quiet period, a recorded time, however late the pass.
+            closed = policy.auto_close_at(verified_at, p)
+            conn.execute("UPDATE incidents SET state = 'closed', closed_at = %s, updated_at = %s"
+                         " WHERE id = %s", (closed, now, incident))
+            hours = p.auto_close_after.total_seconds() / 3600
+            event(conn, incident, closed, "auto", "closed",
+                  {"reason": f"not confirmed by the customer within {hours:g} h of the "
+                             "verified fix", "quiet_hours": hours,
+                   "verified_at": verified_at.isoformat()})
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+            log.info("incident %s closed automatically after %g h unconfirmed", incident, hours)
+    return len(rows)
+
+
+def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str,
+             billing_url: str = "") -> None:
+    """One pass of every duty at one `now`: verify, assign, plan and fire timers, notify."""
+    verify_open(conn, now, p.credit_classes)
     assign_new(conn, now)
     timers.plan_pending(conn, p, now)
     timers.fire_due(conn, p, now, worker)
+    auto_close(conn, p, now)
+    outbox.notify_pass(conn, now, billing_url)
 
 
 class Engine:
@@ -124,8 +153,9 @@ class Engine:
 
     def __init__(self, url: str, tick_s: float, p: policy.TimerPolicy | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 audit_every_s: float = auditor.EVERY_S) -> None:
+                 audit_every_s: float = auditor.EVERY_S, billing_url: str = "") -> None:
         self.url = url
+        self.billing_url = billing_url
         self.tick_s = tick_s
         self.policy = p or policy.TimerPolicy()
         self.clock = clock
@@ -153,10 +183,14 @@ class Engine:
     def run_once(self, conn: Conn) -> None:
         """One pass of every duty; timers fire in batches, each batch at a fresh `now`."""
         now = self.clock()
-        verify_open(conn, now)
+        verify_open(conn, now, self.policy.credit_classes)
         assign_new(conn, now)
         timers.plan_pending(conn, self.policy, now)
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
+            pass
+        # After the clock's work, each in its own short transaction; never network I/O here.
+        auto_close(conn, self.policy, self.clock())
+        while outbox.notify_pass(conn, self.clock(), self.billing_url) == outbox.BATCH:
             pass
         self.last_pass = now
         # The auditor every few seconds: a stranded incident is logged as an ERROR.

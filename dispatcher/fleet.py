@@ -70,7 +70,9 @@ class Contract:
 
     sla_minutes: float = 60.0
     credit_percent: Decimal = Decimal(5)
-    credit_period_minutes: float = 60.0
+    # None: the period of the failure's class (dispatcher.credit config: hardware 60 min,
+    # power and network 30); a contract that names one uses it for every class.
+    credit_period_minutes: float | None = None
     credit_cap_percent: Decimal = Decimal(100)
 
 
@@ -312,7 +314,7 @@ def _contract(value: Any, at: _At) -> Contract:
     return Contract(
         sla_minutes=minutes("sla_minutes", base.sla_minutes),
         credit_percent=percent("credit_percent", base.credit_percent),
-        credit_period_minutes=minutes("credit_period_minutes", base.credit_period_minutes),
+        credit_period_minutes=minutes("credit_period_minutes", 0.0) or None,
         credit_cap_percent=percent("credit_cap_percent", base.credit_cap_percent),
     )
 

@@ -110,7 +110,7 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     cfg = _cfg(args)
     return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
-                 cfg.dispatcher.timer_policy())
+                 cfg.dispatcher.timer_policy(), cfg.notify)
 
 
 def cmd_credits_export(args: argparse.Namespace) -> int:

@@ -144,7 +144,9 @@ class DispatcherConfig:
 
         return TimerPolicy(timedelta(minutes=self.ack_window_minutes),
                            timedelta(minutes=self.risk_lead_minutes),
-                           timedelta(minutes=self.verify_window_minutes))
+                           timedelta(minutes=self.verify_window_minutes),
+                           auto_close_after=timedelta(hours=self.auto_close_hours),
+                           credit_classes=self.credit.class_policy())
 
 
 @dataclass(frozen=True)

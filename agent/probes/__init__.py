@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from agent.probes.base import (
+    Limits,
+    Memo,
+    MemoryState,
     Probe,
     ProbeContext,
     ProbeFactory,
     ProbeResult,
     Registry,
+    StateStore,
     component_id,
 )
 
@@ -26,11 +30,15 @@ def default_registry() -> Registry:
 
 
 __all__ = [
+    "Limits",
+    "Memo",
+    "MemoryState",
     "Probe",
     "ProbeContext",
     "ProbeFactory",
     "ProbeResult",
     "Registry",
+    "StateStore",
     "component_id",
     "default_registry",
 ]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dispatcher.domain import assign, sla
+from dispatcher.domain import assign, credit, sla
 
 
 class TimerKind(StrEnum):
@@ -47,6 +47,10 @@ class TimerPolicy:
     # a contract not longer than this lead has no risk step (its breach comes first).
     risk_lead: timedelta = timedelta(minutes=15)
     verify_window: timedelta = timedelta(minutes=30)  # "replaced" until telemetry proves it
+    # Verified but not confirmed by the customer: closed as "auto" after this quiet period
+    # (three days: a weekend plus a working day to look).
+    auto_close_after: timedelta = timedelta(hours=72)
+    credit_classes: credit.ClassPolicy = credit.ClassPolicy()  # period per failure class
 
 
 @dataclass(frozen=True)
@@ -234,3 +238,15 @@ def executive_on_duty(execs: Sequence[tuple[assign.Technician, ZoneInfo]], site:
 def resume_state(job_state: str | None) -> str:
     """The incident's state after a pause: its live job's state, or waiting for one."""
     return job_state if job_state in RUNNING else "detected"
+
+
+def auto_close_at(verified_at: datetime, p: TimerPolicy) -> datetime:
+    """When a verified incident the customer has not confirmed closes by itself."""
+    return verified_at + p.auto_close_after
+
+
+def should_auto_close(state: str, verified_at: datetime | None, p: TimerPolicy,
+                      now: datetime) -> bool:
+    """Verified, unconfirmed, and the quiet period is over (the closing instant included)."""
+    return state == "verified" and verified_at is not None \
+        and auto_close_at(verified_at, p) <= now

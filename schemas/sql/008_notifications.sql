@@ -62,9 +62,11 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_outbox ON deliveries (outbox_id, attempt);
 
--- The notifier reads the timeline in (xid, id) order, only events of transactions older
--- than every running one (pg_snapshot_xmin), so an event committed late with a lower id is
--- never skipped; its cursor moves in the transaction that writes the outbox rows.
+-- The notifier reads the timeline in (xid, id) order. Its cursor moves only over events of
+-- transactions older than every running one (pg_snapshot_xmin), whose set is final, so an
+-- event committed late with a lower id is never skipped; events above the cursor that are
+-- already visible are notified at once and marked in notified_events (pruned behind the
+-- cursor). Both move in the transaction that writes the outbox rows.
 ALTER TABLE incident_events ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX incident_events_xid ON incident_events (xid, id);
 CREATE TABLE notifier_cursor (
@@ -72,6 +74,20 @@ CREATE TABLE notifier_cursor (
     xid       xid8 NOT NULL,
     event_id  bigint NOT NULL
 );
+CREATE TABLE notified_events (
+    event_id  bigint PRIMARY KEY
+);
 -- Events from before this migration (all stamped with its xid) are not notified again.
 INSERT INTO notifier_cursor (name, xid, event_id)
 SELECT 'events', pg_current_xact_id(), coalesce(max(id), 0) FROM incident_events;
+
+-- Low-stock alerts (spare_alerts, 007) already turned into messages: one row per alert.
+CREATE TABLE notified_alerts (
+    alert_id  bigint PRIMARY KEY,
+    at        timestamptz NOT NULL
+);
+
+-- A contract's credit period is optional: NULL takes the failure class's period from the
+-- dispatcher's configuration (hardware 60 min, power and network 30 by default).
+ALTER TABLE customers ALTER COLUMN credit_period_minutes DROP NOT NULL;
+ALTER TABLE customers ALTER COLUMN credit_period_minutes DROP DEFAULT;

@@ -80,3 +80,15 @@ def test_a_drafted_seq_is_committed_only_with_its_row(tmp_path: Path) -> None:
     assert again.reserve_seq() == 3  # a will's seq is kept without a row
     again.close()
     assert Spool(path, "h").draft_seq() == 4
+
+
+def test_probe_state_survives_reopen_per_host(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    a, b = Spool(path, "a"), Spool(path, "b")
+    a.save_state("edac:dimm:A1", '{"offset_ce": 3}')
+    a.save_state("edac:dimm:A1", '{"offset_ce": 4}')
+    assert b.load_state("edac:dimm:A1") is None  # another host's state is not b's
+    a.close()
+    again = Spool(path, "a")
+    assert again.load_state("edac:dimm:A1") == '{"offset_ce": 4}'
+    assert again.load_state("missing") is None

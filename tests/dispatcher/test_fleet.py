@@ -234,7 +234,8 @@ def test_valid_fleet_values_and_defaults() -> None:
     assert fleet.technicians[0].role is StaffRole.TECHNICIAN
     assert fleet.technicians[0].skills == ("disk", "memory")
     assert fleet.technicians[1].skills == ()
-    assert fleet.customers[0].contract == Contract(0.1, Decimal(5), 60.0, Decimal(100))
+    # No credit period in the contract: None, the failure class's period applies.
+    assert fleet.customers[0].contract == Contract(0.1, Decimal(5), None, Decimal(100))
     assert fleet.customers[1].contract == Contract()
     assert fleet.customers[1].account_manager is None
     assert fleet.hosts[0] == Host("web-01", "acme", "iad1", Decimal("450.0"))

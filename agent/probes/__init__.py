@@ -18,7 +18,7 @@ from agent.probes.base import (
 
 def default_registry() -> Registry:
     """A registry holding every built-in probe."""
-    from agent.probes import edac, ipmi, mdstat, smart, system
+    from agent.probes import edac, ipmi, mce, mdstat, smart, system
 
     reg = Registry()
     reg.register(system.SystemProbe.name, system.SystemProbe)
@@ -26,6 +26,7 @@ def default_registry() -> Registry:
     reg.register(edac.EdacProbe.name, edac.EdacProbe)
     reg.register(mdstat.MdstatProbe.name, mdstat.MdstatProbe)
     reg.register(ipmi.IpmiProbe.name, ipmi.IpmiProbe)
+    reg.register(mce.MceProbe.name, mce.MceProbe)
     return reg
 
 

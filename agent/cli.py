@@ -56,8 +56,25 @@ def _reporter(cfg: AgentConfig, root: Root, next_seq: itertools.count[int] | Spo
     )
 
 
+def cmd_once_proxy(cfg: AgentConfig) -> int:
+    """Proxy mode: poll each target once and print its messages; 1 if any target failed."""
+    from agent.proxy import collect_once
+
+    status = 0
+    for target, got in collect_once(cfg.proxy.targets, utcnow):
+        if not isinstance(got, list):
+            print(f"hourglass-agent: target {target.host}: {got}", file=sys.stderr)
+            status = 1
+            continue
+        for msg in got:
+            print(json.dumps({"topic": msg.topic, "payload": msg.payload}), flush=True)
+    return status
+
+
 def cmd_once(cfg: AgentConfig, root_dir: str | None) -> int:
     """Collect once and print each message as {"topic", "payload"}; no broker, no spool."""
+    if cfg.proxy.targets and root_dir is None:
+        return cmd_once_proxy(cfg)
     root = Root(root_dir or cfg.root)
     rep = _reporter(cfg, root, itertools.count(1))  # a private seq: the spool is untouched
     result = rep.refresh()  # first, so the birth carries this collection's inventory
@@ -72,6 +89,13 @@ def cmd_once(cfg: AgentConfig, root_dir: str | None) -> int:
 def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
     """The daemon: collect every interval, spool, publish; stop on SIGTERM/SIGINT."""
     stop = stop or _stop_on_signals()
+    if cfg.proxy.targets:
+        from agent.proxy import Proxy
+
+        log.info("hourglass-agent %s: proxy for %s, broker %s", __version__,
+                 ", ".join(t.host for t in cfg.proxy.targets), cfg.mqtt_url)
+        Proxy(cfg, utcnow).run(stop)
+        return 0
     spool = Spool(cfg.spool_path, cfg.host, cap_bytes=cfg.spool_cap_bytes)
     rep = _reporter(cfg, Root(cfg.root), spool)
 
@@ -143,8 +167,10 @@ def cmd_check(cfg: AgentConfig, file: Path) -> int:
         print(f"hourglass-agent: {file}: key '{key}': {why}", file=sys.stderr)
     if found:
         return 2
+    proxied = f", proxy for {', '.join(t.host for t in cfg.proxy.targets)}" if (
+        cfg.proxy.targets) else ""
     print(f"{file}: ok (host {cfg.host}, site {cfg.site}, broker {cfg.mqtt_url}, "
-          f"probes {', '.join(cfg.probes)})")
+          f"probes {', '.join(cfg.probes)}{proxied})")
     return 0
 
 

@@ -1,0 +1,424 @@
+"""Proxy mode: BMCs and PDUs polled over SNMP, each published as its own host.
+
+Two halves. Profiles are data plus pure functions: a walk (dotted OID -> value, from
+``agent.snmp``) becomes readings, component states and inventory, the same ProbeResult a
+local probe returns, so the collector cannot tell a proxied host from an agent's. The
+runner polls each target at its interval (and at once when a trap about it arrives) on
+an asyncio thread, and hands each result to that target's own Reporter, Spool and
+Publisher: its own seq, spool file, MQTT session and last will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agent import __version__, messages
+from agent.config import AgentConfig, ProxyTarget
+from agent.core import Outgoing, Reporter, changes
+from agent.messages import Component, ComponentState, Reading
+from agent.probes.base import ProbeResult
+from agent.publisher import Publisher, Will
+from agent.root import Root
+from agent.snmp import Credentials, Poller, Scalar, SnmpError, Trap, TrapReceiver
+from agent.spool import Spool
+
+log = logging.getLogger(__name__)
+
+Walk = Mapping[str, Scalar]
+Table = dict[str, dict[int, Scalar]]
+
+
+def table(walk: Walk, entry: str) -> Table:
+    """Rows of a conceptual table: index -> column number -> value."""
+    prefix = entry + "."
+    rows: Table = {}
+    for oid, value in walk.items():
+        if oid.startswith(prefix):
+            column, _, index = oid[len(prefix):].partition(".")
+            rows.setdefault(index, {})[int(column)] = value
+    return rows
+
+
+def _int(row: Mapping[int, Scalar], column: int, default: int = -1) -> int:
+    """A column as an int (absent or not a number: ``default``)."""
+    try:
+        return int(row.get(column, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one kind of device is read: the subtrees to walk and what they mean."""
+
+    name: str
+    roots: tuple[str, ...]
+    parse: Callable[[Walk], ProbeResult]
+    chassis: Callable[[Walk], dict[str, str | None]]
+
+
+# -- HP BladeSystem Onboard Administrator (CPQRACK-MIB) -----------------------------------
+# Columns from CPQRACK-MIB; the recording in tests/fixtures/snmp is a real c7000 G2.
+_RACK = "1.3.6.1.4.1.232.22.2"
+_ENCLOSURE = _RACK + ".3.1.1.1"  # 3 model, 7 serial, 8 firmware
+_TEMP = _RACK + ".3.1.2.1"  # 5 location, 6 current C, 7 threshold C, 8 condition
+_FAN = _RACK + ".3.1.3.1"  # 6 part, 8 present, 11 condition
+_POWER = _RACK + ".3.3.1.1"  # 5 redundant, 9 condition
+#: 5 serial, 6 part, 10 output W, 14 status, 15 input line, 16 present, 17 condition
+_PSU = _RACK + ".5.1.1.1"
+#: cpqRack*Condition: other(1) ok(2) degraded(3) failed(4).
+_CONDITION = {1: "other", 2: "ok", 3: "degraded", 4: "failed"}
+_PRESENT = 3  # cpqRack*Present: other(1) absent(2) present(3)
+_NOT_REDUNDANT = 2  # cpqRackPowerEnclosureRedundant: other(1) notRedundant(2) redundant(3)
+_PSU_STATUS = {1: "noError", 2: "generalFailure", 3: "bistFailure", 4: "fanFailure",
+               5: "tempFailure", 6: "interlockOpen", 7: "epromFailed", 8: "vrefFailed",
+               9: "dacFailed", 10: "ramTestFailed", 11: "voltageChannelFailed",
+               12: "orringdiodeFailed", 13: "brownOut", 14: "giveupOnStartup",
+               15: "nvramInvalid", 16: "calibrationTableInvalid"}
+_INPUT_LINE = {1: "noError", 2: "lineOverVoltage", 3: "lineUnderVoltage", 4: "lineHit",
+               5: "brownOut", 6: "linePowerLoss"}
+
+
+def _judge(condition: int, failure: str) -> tuple[str, str | None]:
+    """A CPQRACK condition as (status, slug): failed -> ``failure``, degraded -> warning."""
+    if condition == 4:
+        return "failed", failure
+    if condition == 3:
+        return "warning", "bmc_warning"
+    return "ok", None
+
+
+_Parts = tuple[list[Reading], list[ComponentState], list[Component], dict[str, Any]]
+
+
+def _hp_psus(walk: Walk) -> _Parts:
+    """Power supplies: lost when failed, not noError, or without input line."""
+    readings: list[Reading] = []
+    states: list[ComponentState] = []
+    inventory: list[Component] = []
+    evidence: dict[str, Any] = {}
+    for index, row in sorted(table(walk, _PSU).items()):
+        if _int(row, 16) != _PRESENT:
+            continue  # an empty bay is not a part
+        cid, serial = f"psu:{index}", str(row.get(5, "")).strip() or None
+        status_code, line_code = _int(row, 14), _int(row, 15)
+        status, slug = _judge(_int(row, 17), "psu_lost")
+        if status_code not in (-1, 1) or line_code not in (-1, 1):
+            status, slug = "failed", "psu_lost"
+        detail = None
+        if status != "ok":
+            detail = (f"condition {_CONDITION.get(_int(row, 17), '?')}, status "
+                      f"{_PSU_STATUS.get(status_code, status_code)}, input "
+                      f"{_INPUT_LINE.get(line_code, line_code)}")
+            evidence[cid] = {"snmp": {"cpqRackPowerSupplyStatus": status_code,
+                                      "cpqRackPowerSupplyInputLineStatus": line_code,
+                                      "cpqRackPowerSupplyCondition": _int(row, 17)}}
+        states.append(ComponentState(cid, "psu", status, slot=index, serial=serial,
+                                     failure=slug, detail=detail))
+        readings.append(Reading(cid, "psu.output_watts", float(_int(row, 10, 0))))
+        inventory.append(Component(cid, "psu", slot=index, model=str(row.get(6, "")) or None,
+                                   serial=serial))
+    return readings, states, inventory, evidence
+
+
+def _hp_parse(walk: Walk) -> ProbeResult:
+    """An Onboard Administrator's walk as readings, states and inventory."""
+    readings, states, inventory, evidence = _hp_psus(walk)
+    for index, row in sorted(table(walk, _POWER).items()):
+        redundant = _int(row, 5) != _NOT_REDUNDANT
+        states.append(ComponentState(
+            "psu:redundancy", "psu", "ok" if redundant else "failed",
+            failure=None if redundant else "psu_redundancy_lost",
+            detail=None if redundant else f"power enclosure {index} not redundant"))
+        status, slug = _judge(_int(row, 9), "bmc_critical")
+        states.append(ComponentState("bmc:power", "bmc", status, failure=slug,
+                                     detail=f"power subsystem {_CONDITION.get(_int(row, 9))}"
+                                     if slug else None))
+    for index, row in sorted(table(walk, _FAN).items()):
+        if _int(row, 8) != _PRESENT:
+            continue
+        status, slug = _judge(_int(row, 11), "fan_failed")
+        states.append(ComponentState(f"fan:{index}", "fan", status, slot=index, failure=slug))
+        inventory.append(Component(f"fan:{index}", "fan", slot=index,
+                                   model=str(row.get(6, "")) or None))
+    for index, row in sorted(table(walk, _TEMP).items()):
+        current = _int(row, 6)
+        if current < 0:
+            continue  # -1: no sensor behind this row
+        cid = f"temp:{index}"
+        readings.append(Reading(cid, "temp.celsius", float(current)))
+        if _int(row, 7) > 0:
+            readings.append(Reading(cid, "temp.crit_celsius", float(_int(row, 7))))
+        status, slug = _judge(_int(row, 8), "temp_critical")
+        states.append(ComponentState(cid, "temp", status, slot=str(row.get(5, "")) or None,
+                                     failure=slug))
+    watts = sum(r.value for r in readings if r.metric == "psu.output_watts")
+    # The enclosure has no power-state object: it is on when its supplies deliver power.
+    readings += [Reading("bmc:power", "bmc.power_watts", watts),
+                 Reading("bmc:power", "bmc.power_on", 1.0 if watts > 0 else 0.0)]
+    return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence)
+
+
+def _hp_chassis(walk: Walk) -> dict[str, str | None]:
+    """Vendor, model and serial of the enclosure."""
+    row = table(walk, _ENCLOSURE).get("1", {})
+    return {"vendor": "HP", "model": str(row.get(3, "")).strip() or None,
+            "serial": str(row.get(7, "")).strip() or None}
+
+
+PROFILES: dict[str, Profile] = {
+    "hp-onboard-administrator": Profile(
+        "hp-onboard-administrator",
+        (_ENCLOSURE, _TEMP, _FAN, _POWER, _PSU),
+        _hp_parse,
+        _hp_chassis,
+    ),
+}
+
+
+def credentials(target: ProxyTarget) -> Credentials:
+    """The SNMP side of a target's configuration."""
+    return Credentials(
+        address=target.address, port=target.port, version=target.version,
+        community=target.community, user=target.user, auth_protocol=target.auth_protocol,
+        auth_key=target.auth_key, priv_protocol=target.priv_protocol,
+        priv_key=target.priv_key, context=target.context, timeout_s=target.timeout_s,
+        retries=target.retries,
+    )
+
+
+class TargetReporter(Reporter):
+    """A Reporter for a proxied device: inventory and chassis come from its walk."""
+
+    def __init__(self, target: ProxyTarget, next_seq: Callable[[], int],
+                 clock: Callable[[], datetime]) -> None:
+        """No probes and no root of its own: results are handed in."""
+        super().__init__(host=target.host, site=target.site or "", interval_s=target.interval_s,
+                         probes=(), root=Root("/nonexistent"), next_seq=next_seq, clock=clock)
+        self.profile = PROFILES[target.profile]
+        self.chassis: dict[str, str | None] = {"vendor": None, "model": None, "serial": None}
+
+    def take(self, walk: Walk) -> ProbeResult:
+        """Map one walk and keep it as the latest (the next birth's inventory)."""
+        self.latest = self.profile.parse(walk)
+        self.chassis = self.profile.chassis(walk)
+        return self.latest
+
+    def birth(self, session: str | None = None) -> Outgoing:
+        """The birth message of the device, from its latest walk."""
+        inventory = self.latest.inventory if self.latest else ()
+        return self._out("birth", lambda seq, ts: messages.birth(
+            self.host, self.site, seq, ts, agent_version=__version__,
+            boot_id=f"snmp-{self.profile.name}"[:64], interval_s=self.interval_s,
+            chassis=self.chassis, components=inventory, session=session))
+
+    def report_at(self, result: ProbeResult, detected: datetime) -> list[Outgoing]:
+        """Events (stamped ``detected``) for every change, then the telemetry."""
+        out = [self._event(s, detected, result.evidence.get(s.id, {}))
+               for s in changes(self._statuses, result.states)]
+        self._statuses = {s.id: s.status for s in result.states}
+        out.append(self._out("telemetry", lambda seq, ts: messages.telemetry(
+            self.host, self.site, seq, ts, interval_s=self.interval_s,
+            readings=result.readings, components=result.states)))
+        return out
+
+
+class Loop:
+    """An asyncio loop on its own thread: the SNMP side of the proxy."""
+
+    def __init__(self) -> None:
+        """Start the thread and its Poller."""
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="snmp", daemon=True)
+        self.thread.start()
+        self.poller: Poller = self.call(Poller).result()
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn()`` on the loop (objects bound to it must be created there)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop)
+
+    def walk(self, target: ProxyTarget) -> Future[dict[str, Scalar]]:
+        """Start a walk of ``target``; the future holds the values or an SnmpError."""
+        return asyncio.run_coroutine_threadsafe(
+            self.poller.walk(credentials(target), PROFILES[target.profile].roots), self.loop)
+
+    def close(self) -> None:
+        """Close the engine and stop the thread."""
+        self.call(self.poller.close).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class _Target:
+    """One proxied device in the running proxy."""
+
+    target: ProxyTarget
+    reporter: TargetReporter
+    spool: Spool
+    publisher: Publisher
+    next_poll: float = 0.0
+    walking: Future[dict[str, Scalar]] | None = None
+    started: datetime | None = None
+    trapped_at: datetime | None = None
+    last_error: str | None = field(default=None)
+
+
+def spool_path(cfg: AgentConfig, host: str) -> Path:
+    """One spool file per proxied host, beside the agent's own spool."""
+    return Path(cfg.spool_path).parent / "proxy" / f"{host}.db"
+
+
+class Proxy:
+    """Polls every target and publishes each as its own host."""
+
+    def __init__(self, cfg: AgentConfig, clock: Callable[[], datetime],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """Open a spool and a publisher per target; nothing is sent before ``run``."""
+        self.cfg, self.clock, self.monotonic = cfg, clock, monotonic
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        self.targets = [self._open(t) for t in cfg.proxy.targets]
+        self.snmp: Loop | None = None
+        self.traps: TrapReceiver | None = None
+
+    def _open(self, target: ProxyTarget) -> _Target:
+        """Spool, reporter and publisher of one target."""
+        spool = Spool(spool_path(self.cfg, target.host), target.host,
+                      cap_bytes=self.cfg.spool_cap_bytes)
+        rep = TargetReporter(target, spool.draft_seq, self.clock)
+
+        def put(msg: Outgoing) -> None:
+            spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
+                      seq=msg.payload["seq"])
+
+        def will_for(session: str) -> Will:
+            msg = rep.state(False, reason="lost", session=session)
+            spool.keep_seq(msg.payload["seq"])
+            return Will(msg.topic, msg.encode())
+
+        def on_session(session: str) -> None:
+            put(rep.birth(session))
+            put(rep.state(True, session=session))
+
+        host_cfg = dataclasses.replace(self.cfg, host=target.host, site=target.site or "")
+        pub = Publisher(host_cfg, spool, will_for=will_for, on_session=on_session)
+        return _Target(target, rep, spool, pub)
+
+    def on_trap(self, trap: Trap) -> None:
+        """A trap from a known target's address makes that target due now."""
+        about = str(trap.var_binds.get("1.3.6.1.6.3.18.1.3.0", trap.source))  # snmpTrapAddress
+        hit = [t for t in self.targets if t.target.address in (trap.source, about)]
+        if not hit:
+            log.info("trap %s from %s matches no target; ignored", trap.trap_oid, trap.source)
+            return
+        with self.lock:
+            for t in hit:
+                t.trapped_at = t.trapped_at or self.clock()
+        self.wake.set()
+
+    def start(self) -> None:
+        """Start the SNMP thread and, when configured, the trap receiver."""
+        self.snmp = Loop()
+        if self.cfg.proxy.traps:
+            host, _, port = self.cfg.proxy.traps.rpartition(":")
+            self.traps = self.snmp.call(lambda: TrapReceiver(
+                (host, int(port)), self.cfg.proxy.trap_community, self.on_trap)).result(10)
+            log.info("receiving SNMP traps on %s", self.cfg.proxy.traps)
+
+    def step(self) -> None:
+        """Start due polls, take finished ones, move MQTT traffic."""
+        assert self.snmp is not None
+        now = self.monotonic()
+        for t in self.targets:
+            with self.lock:
+                due, trapped = t.walking is None and (now >= t.next_poll or t.trapped_at), None
+                if due:
+                    trapped, t.trapped_at = t.trapped_at, None
+            if due:
+                t.started = trapped or self.clock()
+                t.walking = self.snmp.walk(t.target)
+                t.walking.add_done_callback(lambda _f: self.wake.set())
+            elif t.walking is not None and t.walking.done():
+                self._finish(t, now)
+            t.publisher.step(timeout=0.0)
+
+    def _finish(self, t: _Target, now: float) -> None:
+        """Turn a finished walk into spooled messages."""
+        assert t.walking is not None
+        assert t.started is not None
+        future, t.walking = t.walking, None
+        t.next_poll = max(t.next_poll + t.target.interval_s, now)
+        try:
+            walk = future.result()
+        except SnmpError as exc:
+            if str(exc) != t.last_error:
+                log.warning("%s: %s", t.target.host, exc)
+            t.last_error = str(exc)
+            return
+        t.last_error = None
+        for msg in t.reporter.report_at(t.reporter.take(walk), t.started):
+            t.spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
+                        seq=msg.payload["seq"])
+
+    def run(self, stop: threading.Event, step_s: float = 0.2) -> None:
+        """Until ``stop``: poll, publish; then say offline, flush and close."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step()
+                self.wake.wait(step_s)  # a trap or a finished walk wakes the loop at once
+                self.wake.clear()
+            for t in self.targets:
+                msg = t.reporter.state(False, reason="shutdown", session=t.publisher.session)
+                t.spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
+                            seq=msg.payload["seq"])
+                t.publisher.flush(2.0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close publishers, spools, the trap receiver and the SNMP thread."""
+        if self.snmp is not None:
+            if self.traps is not None:
+                self.snmp.call(self.traps.close).result(timeout=5)
+            self.snmp.close()
+        for t in self.targets:
+            t.publisher.close()
+            t.spool.close()
+
+
+def collect_once(targets: Sequence[ProxyTarget], clock: Callable[[], datetime]
+                 ) -> list[tuple[ProxyTarget, list[Outgoing] | SnmpError]]:
+    """Poll each target once (no broker, no spool): its birth, state and report, or its error."""
+    import itertools
+
+    snmp = Loop()
+    out: list[tuple[ProxyTarget, list[Outgoing] | SnmpError]] = []
+    try:
+        for target in targets:
+            rep = TargetReporter(target, itertools.count(1).__next__, clock)
+            started = clock()
+            try:
+                result = rep.take(snmp.walk(target).result())
+            except SnmpError as exc:
+                out.append((target, exc))
+                continue
+            out.append((target, [rep.birth(), rep.state(True), *rep.report_at(result, started)]))
+    finally:
+        snmp.close()
+    return out

@@ -57,9 +57,12 @@ HOSTS_PER_SITE = 3  # per customer
 KILLS_EACH = 4
 KILL_WINDOW_S = (2.0, FEED_S + 8.0)  # kills land while incidents open and timers fall due
 LATE_HEAL_S = (1.0, 9.0)  # a late fix lands this long after the deadline
-# A stale timer is justified by a change at most this long after it fired: the firing
-# process read its clock before it waited for the incident's row lock.
-TOL = timedelta(seconds=1)
+# Clocks of different processes meet here: a dispatcher reads `now` once per batch of ten
+# fires and the API once per tap before it takes the row lock, so on two busy cores a change
+# and a fire may be recorded up to a few seconds out of their commit order. A stale timer
+# must be justified by a change at most this long after it fired (a lost escalation has
+# none at all), and a timer must not act this long after the incident moved on.
+TOL = timedelta(seconds=3)
 HTTP_TIMEOUT_S = 3.0
 SETTLE_S = 25.0  # after the last planned move, the dispatchers catch up within this
 
@@ -299,18 +302,20 @@ def dispatchers(soak_db: str, tmp_path: Path) -> Iterator[Dispatchers]:
                 p.wait()
 
 
-def settled(conn: psycopg.Connection[Any]) -> bool:
-    """Every due timer fired, every change planned, every reported fix verified."""
+def unsettled(conn: psycopg.Connection[Any]) -> str:
+    """What the dispatchers still owe: due timers unfired, changes unplanned, fixes unverified."""
     row = conn.execute(
         "SELECT (SELECT count(*) FROM timers WHERE fired_at IS NULL"
-        "        AND due_at < now() - interval '1 second')"
-        " + (SELECT count(*) FROM incidents WHERE planned_at IS DISTINCT FROM updated_at"
-        "    AND state NOT IN ('verified', 'closed'))"
-        " + (SELECT count(*) FROM incidents i WHERE state NOT IN ('verified', 'closed')"
-        "    AND EXISTS (SELECT 1 FROM components c WHERE c.host_id = i.host_id"
-        "    AND c.status = 'ok' AND c.slot = i.slot AND c.status_ts > i.detected_at))"
+        "        AND due_at < now() - interval '1 second'),"
+        " (SELECT count(*) FROM incidents WHERE planned_at IS DISTINCT FROM updated_at"
+        "  AND state NOT IN ('verified', 'closed')),"
+        " (SELECT count(*) FROM incidents i WHERE state NOT IN ('verified', 'closed')"
+        "  AND EXISTS (SELECT 1 FROM components c WHERE c.host_id = i.host_id"
+        "  AND c.status = 'ok' AND c.slot = i.slot AND c.status_ts > i.detected_at))"
     ).fetchone()
-    return row is not None and row[0] == 0
+    assert row is not None
+    owed = zip(("due timers unfired", "changes unplanned", "fixes unverified"), row, strict=True)
+    return ", ".join(f"{n} {what}" for what, n in owed if n)
 
 
 @pytest.mark.timeout(150)
@@ -331,8 +336,7 @@ def test_two_dispatchers_killed_at_random_keep_every_promise_once(
         stop.set()
         killer.join(timeout=15)
     wait_until = time.monotonic() + SETTLE_S
-    while not settled(driver.conn):
-        assert time.monotonic() < wait_until, "the dispatchers did not catch up in time"
+    while (behind := unsettled(driver.conn)) and time.monotonic() < wait_until:
         time.sleep(0.25)
     for port in dispatchers.ports:
         wait_port(port, timeout=30)  # a dispatcher restarted at the end is serving again
@@ -347,7 +351,8 @@ def test_two_dispatchers_killed_at_random_keep_every_promise_once(
     print("\n" + summary)
     (tmp_path / "summary.txt").write_text(summary)
 
-    problems = (fired_once(facts) + steps_once(facts) + acted_where_due(facts, ended)
+    problems = [f"not caught up {SETTLE_S:g} s after the last move: {behind}"] if behind else []
+    problems += (fired_once(facts) + steps_once(facts) + acted_where_due(facts, ended)
                 + credits_exact(facts, driver) + owned(facts) + http_sane(driver))
     logs = "".join((tmp_path / f"dispatcher-{k}.log").read_text() for k in (0, 1))
     problems += [f"dispatcher log: {line}" for line in logs.splitlines()

@@ -14,6 +14,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -62,6 +63,18 @@ class Technician:
     skills: tuple[str, ...] = ()
     shift_start: time = time(0)
     shift_end: time = END_OF_DAY
+    email: str | None = None  # notification channels (dispatcher/outbox.py)
+    webhook: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountPerson:
+    """An account manager or team member: not on a site, reached by email or webhook."""
+
+    id: str
+    name: str
+    email: str | None = None
+    webhook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class Customer:
     account_manager: str | None = None
     contract: Contract = Contract()
     hosts: tuple[Host, ...] = ()
+    account_team: tuple[str, ...] = ()  # ids of account people or technicians
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,7 @@ class Fleet:
     technicians: tuple[Technician, ...] = ()
     customers: tuple[Customer, ...] = ()
     spares: tuple[Spare, ...] = ()
+    account_people: tuple[AccountPerson, ...] = ()
 
     @property
     def hosts(self) -> tuple[Host, ...]:
@@ -282,7 +297,8 @@ def _site(value: Any, at: _At) -> Site:
 
 
 def _technician(value: Any, at: _At) -> Technician:
-    d = _mapping(value, at, ("id", "name", "site"), ("role", "skills", "shift"))
+    d = _mapping(value, at, ("id", "name", "site"), ("role", "skills", "shift", "email",
+                                                     "webhook"))
     skills_at = at.key("skills")
     skills = [_choice(s, skills_at.item(i), SKILLS)
               for i, s in enumerate(_list(d.get("skills"), skills_at))]
@@ -293,8 +309,34 @@ def _technician(value: Any, at: _At) -> Technician:
     return Technician(
         id=_ident(d["id"], at.key("id")), name=_text(d["name"], at.key("name")),
         site=_ident(d["site"], at.key("site")), role=StaffRole(role),
-        skills=tuple(skills), shift_start=start, shift_end=end,
+        skills=tuple(skills), shift_start=start, shift_end=end, **_channels(d, at),
     )
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _channels(d: Mapping[str, Any], at: _At) -> dict[str, str]:
+    """The optional `email` and `webhook` keys of a person, checked."""
+    out: dict[str, str] = {}
+    if "email" in d:
+        if not isinstance(d["email"], str) or not _EMAIL.match(d["email"]):
+            raise at.key("email").error(f"not an email address: {d['email']!r}",
+                                        "write it as name@domain")
+        out["email"] = d["email"]
+    if "webhook" in d:
+        url = urlparse(d["webhook"]) if isinstance(d["webhook"], str) else None
+        if url is None or url.scheme not in ("http", "https") or not url.hostname:
+            raise at.key("webhook").error(f"not an http(s) URL: {d['webhook']!r}",
+                                          "write it as https://host/path")
+        out["webhook"] = d["webhook"]
+    return out
+
+
+def _account_person(value: Any, at: _At) -> AccountPerson:
+    d = _mapping(value, at, ("id", "name"), ("email", "webhook"))
+    return AccountPerson(id=_ident(d["id"], at.key("id")), name=_text(d["name"], at.key("name")),
+                         **_channels(d, at))
 
 
 def _contract(value: Any, at: _At) -> Contract:
@@ -340,9 +382,10 @@ def _host(value: Any, at: _At, customer: str) -> Host:
 
 
 def _customer(value: Any, at: _At) -> Customer:
-    d = _mapping(value, at, ("id", "name"), ("account_manager", "contract", "hosts"))
+    d = _mapping(value, at, ("id", "name"), ("account_manager", "contract", "hosts",
+                                             "account_team"))
     cid = _ident(d["id"], at.key("id"))
-    hosts_at = at.key("hosts")
+    hosts_at, team_at = at.key("hosts"), at.key("account_team")
     return Customer(
         id=cid, name=_text(d["name"], at.key("name")),
         account_manager=_text(d["account_manager"], at.key("account_manager"))
@@ -350,6 +393,8 @@ def _customer(value: Any, at: _At) -> Customer:
         contract=_contract(d["contract"], at.key("contract")) if "contract" in d else Contract(),
         hosts=tuple(_host(h, hosts_at.item(i), cid)
                     for i, h in enumerate(_list(d.get("hosts"), hosts_at))),
+        account_team=tuple(_ident(p, team_at.item(i))
+                           for i, p in enumerate(_list(d.get("account_team"), team_at))),
     )
 
 
@@ -400,6 +445,19 @@ def _check(fleet: Fleet, root: _At) -> None:
         _known(h.site, at.key("site"), sites, "site", "sites")
     for i, p in enumerate(fleet.spares):
         _known(p.site, root.key("spares").item(i).key("site"), sites, "site", "sites")
+    a_at = root.key("account_people")
+    _unique(((a.id, a_at.item(i).key("id")) for i, a in enumerate(fleet.account_people)),
+            "person id")
+    reachable: dict[str, object] = {a.id: a for a in fleet.account_people}
+    for i, t in enumerate(fleet.technicians):
+        if t.id in reachable:
+            raise t_at.item(i).key("id").error(f"{t.id!r} is also under account_people",
+                                               "declare each person in one section")
+    reachable.update(people)
+    for ci, c in enumerate(fleet.customers):
+        team_at = c_at.item(ci).key("account_team")
+        for i, member in enumerate(c.account_team):
+            _known(member, team_at.item(i), reachable, "person", "account_people")
 
 
 def parse_fleet(data: Any, source: str) -> Fleet:
@@ -408,7 +466,8 @@ def parse_fleet(data: Any, source: str) -> Fleet:
     if data is None:
         raise root.error("the file is empty", "declare sites, technicians, customers and "
                          "spares (see docs/fleet.example.yaml)")
-    top = _mapping(data, root, (), ("sites", "technicians", "customers", "spares"))
+    top = _mapping(data, root, (), ("sites", "technicians", "customers", "spares",
+                                    "account_people"))
 
     def section(name: str) -> list[tuple[Any, _At]]:
         at = root.key(name)
@@ -419,6 +478,7 @@ def parse_fleet(data: Any, source: str) -> Fleet:
         technicians=tuple(_technician(v, at) for v, at in section("technicians")),
         customers=tuple(_customer(v, at) for v, at in section("customers")),
         spares=tuple(_spare(v, at) for v, at in section("spares")),
+        account_people=tuple(_account_person(v, at) for v, at in section("account_people")),
     )
     _check(fleet, root)
     return fleet

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher.fleet import END_OF_DAY, Fleet
+from dispatcher.fleet import END_OF_DAY, AccountPerson, Fleet, Technician
 
 _SITES = (
     "INSERT INTO sites (id, name, timezone, manager_id, walk_minutes, spare_pickup_minutes,"
@@ -78,4 +78,26 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
         for sql, params in rows.values():
             if params:
                 cur.executemany(sql, params)
-    return {table: len(params) for table, (_, params) in rows.items()}
+        people = _apply_people(cur, fleet)
+    return {**{table: len(params) for table, (_, params) in rows.items()}, **people}
+
+
+def _apply_people(cur: psycopg.Cursor[Any], fleet: Fleet) -> dict[str, int]:
+    """Account people, contact channels and account teams: the file is the truth for each
+    person and customer it declares (a channel or team member it drops is removed)."""
+    cur.executemany("INSERT INTO account_people (id, name) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
+                    [(a.id, a.name) for a in fleet.account_people])
+    persons: list[Technician | AccountPerson] = [*fleet.technicians, *fleet.account_people]
+    channels = [(p.id, channel, address) for p in persons
+                for channel, address in (("email", p.email), ("webhook", p.webhook)) if address]
+    cur.execute("DELETE FROM contacts WHERE person_id = ANY(%s)", ([p.id for p in persons],))
+    cur.executemany("INSERT INTO contacts (person_id, channel, address) VALUES (%s, %s, %s)",
+                    channels)
+    team = [(c.id, member) for c in fleet.customers for member in c.account_team]
+    cur.execute("DELETE FROM account_team WHERE customer_id = ANY(%s)",
+                ([c.id for c in fleet.customers],))
+    cur.executemany("INSERT INTO account_team (customer_id, person_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING", team)
+    return {"account_people": len(fleet.account_people), "contacts": len(channels),
+            "account_team": len(team)}

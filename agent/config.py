@@ -21,7 +21,7 @@ ENV_PREFIX = "HOURGLASS_AGENT_"
 #: The envelope's `ident` pattern (schemas/mqtt/envelope.json): host and site are topic levels.
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 #: Probes run when the file names none; the others must be enabled on purpose.
-DEFAULT_PROBES = ("system", "smart", "edac", "mdstat", "ipmi")
+DEFAULT_PROBES = ("system", "smart", "edac", "mdstat", "ipmi", "mce", "nic", "hwmon")
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 

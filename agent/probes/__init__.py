@@ -18,7 +18,7 @@ from agent.probes.base import (
 
 def default_registry() -> Registry:
     """A registry holding every built-in probe."""
-    from agent.probes import edac, ipmi, mce, mdstat, smart, system
+    from agent.probes import edac, hwmon, ipmi, mce, mdstat, nic, smart, system
 
     reg = Registry()
     reg.register(system.SystemProbe.name, system.SystemProbe)
@@ -27,6 +27,8 @@ def default_registry() -> Registry:
     reg.register(mdstat.MdstatProbe.name, mdstat.MdstatProbe)
     reg.register(ipmi.IpmiProbe.name, ipmi.IpmiProbe)
     reg.register(mce.MceProbe.name, mce.MceProbe)
+    reg.register(nic.NicProbe.name, nic.NicProbe)
+    reg.register(hwmon.HwmonProbe.name, hwmon.HwmonProbe)
     return reg
 
 

@@ -2,17 +2,25 @@
 
 Each chip is ``hwmonN`` with a ``name``; its attributes live in the directory itself or,
 for older drivers such as applesmc, in its ``device`` directory. Values follow the
-kernel's sysfs-interface: fanN_input in RPM, tempN_input in millidegrees Celsius.
+kernel's sysfs-interface (Documentation/hwmon/sysfs-interface.rst): fanN_input in RPM,
+tempN_input/_max/_crit in millidegrees Celsius, ``*_alarm`` and ``*_fault`` 0 or 1.
+
+A fan at 0 rpm, below its minimum, with its alarm or fault set fails (``fan_stopped``);
+a temperature at or above critical (or its crit alarm) fails (``temp_critical``); one
+above its high limit (tempN_max, or its max alarm) for ``limits.temp_high_sustained_s``
+on the injected monotonic clock warns (``temp_high_sustained``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from agent.messages import Component, ComponentState, Reading
-from agent.probes.base import ProbeResult, component_id
+from agent.probes.base import ProbeContext, ProbeResult, component_id
 from agent.root import Root
 
 HWMON = "sys/class/hwmon"
@@ -66,8 +74,45 @@ def _attr(root: Root, chip: Chip, attr: str) -> int | None:
     return None
 
 
-def collect(root: Root) -> ProbeResult:
-    """Fan and temperature readings and states of every hwmon chip."""
+class HwmonProbe:
+    """Fans and temperatures; remembers since when each temperature has been high."""
+
+    name: ClassVar[str] = "hwmon"
+
+    def __init__(self, ctx: ProbeContext) -> None:
+        """The sustained-heat limit and the monotonic clock it is measured on."""
+        self.sustained_s = ctx.limits.temp_high_sustained_s
+        self.monotonic = ctx.monotonic
+        self._high_since: dict[str, float] = {}  # temp component -> first seen above high
+
+    def collect(self, root: Root) -> ProbeResult:
+        """Fan and temperature readings and states of every hwmon chip."""
+        return collect(root, self._high_for, self.sustained_s)
+
+    def _high_for(self, cid: str, high: bool) -> float:
+        """Seconds ``cid`` has been above its high limit (0 when it is not)."""
+        if not high:
+            self._high_since.pop(cid, None)
+            return 0.0
+        now = self.monotonic()
+        return now - self._high_since.setdefault(cid, now)
+
+
+def _never_high(cid: str, high: bool) -> float:
+    """One look has no history: nothing has been high for any time."""
+    return 0.0
+
+
+def collect(
+    root: Root,
+    high_for: Callable[[str, bool], float] = _never_high,
+    sustained_s: float = float("inf"),
+) -> ProbeResult:
+    """Fan and temperature readings and states of every hwmon chip.
+
+    ``high_for(cid, high)`` says how long a temperature has been above its high limit;
+    ``sustained_s`` of that is a warning.
+    """
     parts = []
     for chip in chips(root):
         sensors = sorted(
@@ -79,12 +124,16 @@ def collect(root: Root) -> ProbeResult:
             }
         )
         for kind, index in sensors:
-            parts.append(_fan(root, chip, index) if kind == "fan" else _temp(root, chip, index))
+            parts.append(
+                _fan(root, chip, index)
+                if kind == "fan"
+                else _temp(root, chip, index, high_for, sustained_s)
+            )
     return ProbeResult.merge(p for p in parts if p is not None)
 
 
 def _fan(root: Root, chip: Chip, n: int) -> ProbeResult | None:
-    """One fan: RPM reading; stopped is failed, below its minimum is a warning."""
+    """One fan: RPM reading; stopped, below its minimum, alarm or fault set is failed."""
     rpm = _attr(root, chip, f"fan{n}_input")
     if rpm is None:
         return None
@@ -93,39 +142,74 @@ def _fan(root: Root, chip: Chip, n: int) -> ProbeResult | None:
     cid = component_id("fan", f"{chip.label}-fan{n}")
     label = _first_text(root, [f"{d}/fan{n}_label" for d in chip.dirs])
     low = _attr(root, chip, f"fan{n}_min")
+    alarm = _attr(root, chip, f"fan{n}_alarm") or _attr(root, chip, f"fan{n}_min_alarm")
+    fault = _attr(root, chip, f"fan{n}_fault")
     readings = [Reading(cid, "fan.rpm", float(rpm))]
     if low is not None:
         readings.append(Reading(cid, "fan.min_rpm", float(low)))
-    status, failure, detail = "ok", None, None
+    detail = None
     if rpm == 0:
-        status, failure, detail = "failed", "fan_stopped", "fan reports 0 rpm"
+        detail = "fan reports 0 rpm"
     elif low and rpm < low:
-        status, failure, detail = "warning", "fan_slow", f"{rpm} rpm below minimum {low}"
+        detail = f"{rpm} rpm below minimum {low}"
+    elif fault:
+        detail = f"fan{n}_fault is set"
+    elif alarm:
+        detail = f"fan{n} alarm is set at {rpm} rpm"
+    status, failure = ("failed", "fan_stopped") if detail else ("ok", None)
     slot = label or f"{chip.label} fan{n}"
     return ProbeResult(
         readings=tuple(readings),
         states=(ComponentState(cid, "fan", status, slot=slot, failure=failure, detail=detail),),
         inventory=(Component(cid, "fan", slot=slot, attrs={"chip": chip.label}),),
-        evidence={cid: {"source": "hwmon", "chip": chip.label, "rpm": rpm, "min_rpm": low}},
+        evidence={
+            cid: {
+                "source": "hwmon",
+                "chip": chip.label,
+                "rpm": rpm,
+                "min_rpm": low,
+                "alarm": alarm,
+                "fault": fault,
+            }
+        },
     )
 
 
-def _temp(root: Root, chip: Chip, n: int) -> ProbeResult | None:
-    """One temperature: degrees C; at or above its critical limit is a warning."""
+def _temp(
+    root: Root,
+    chip: Chip,
+    n: int,
+    high_for: Callable[[str, bool], float],
+    sustained_s: float,
+) -> ProbeResult | None:
+    """One temperature in degrees C: critical fails, high for long enough warns."""
     milli = _attr(root, chip, f"temp{n}_input")
     if milli is None:
         return None
     cid = component_id("temp", f"{chip.label}-temp{n}")
     label = _first_text(root, [f"{d}/temp{n}_label" for d in chip.dirs])
     crit = _attr(root, chip, f"temp{n}_crit")
+    high = _attr(root, chip, f"temp{n}_max")
+    crit_alarm = _attr(root, chip, f"temp{n}_crit_alarm")
+    max_alarm = _attr(root, chip, f"temp{n}_max_alarm")
     readings = [Reading(cid, "temp.celsius", milli / 1000)]
-    status, failure, detail = "ok", None, None
+    # drivers report 0 (or nothing) for a limit they do not have
+    if high is not None and high > 0:
+        readings.append(Reading(cid, "temp.high_celsius", high / 1000))
     if crit is not None and crit > 0:
         readings.append(Reading(cid, "temp.crit_celsius", crit / 1000))
-        if milli >= crit:
-            # Overheating is a cooling problem, not (yet) a part to replace.
-            status, failure = "warning", "over_temperature"
-            detail = f"{milli / 1000:g} C at or above critical {crit / 1000:g} C"
+    above = bool(max_alarm) or (high is not None and high > 0 and milli > high)
+    lasted = high_for(cid, above)
+    status, failure, detail = "ok", None, None
+    if crit_alarm or (crit is not None and crit > 0 and milli >= crit):
+        status, failure = "failed", "temp_critical"
+        detail = f"{milli / 1000:g} C at or above critical" + (
+            f" {crit / 1000:g} C" if crit else " (alarm)"
+        )
+    elif above and lasted >= sustained_s:
+        status, failure = "warning", "temp_high_sustained"
+        limit = f"high {high / 1000:g} C" if high else "its high limit (alarm)"
+        detail = f"{milli / 1000:g} C above {limit} for {lasted:.0f} s"
     return ProbeResult(
         readings=tuple(readings),
         states=(ComponentState(cid, "temp", status, slot=label, failure=failure, detail=detail),),
@@ -134,7 +218,9 @@ def _temp(root: Root, chip: Chip, n: int) -> ProbeResult | None:
                 "source": "hwmon",
                 "chip": chip.label,
                 "millicelsius": milli,
+                "high_millicelsius": high,
                 "crit_millicelsius": crit,
+                "high_for_s": lasted,
             }
         },
     )

@@ -1,4 +1,6 @@
-"""The host itself: CPU, load, memory, filesystems, NICs, and (via hwmon) fans and temperatures.
+"""The host itself: CPU, load, memory, filesystems and the CPU packages' inventory.
+
+Network ports are the ``nic`` probe's, fans and temperatures the ``hwmon`` probe's.
 
 Everything is parsed from /proc and /sys through the Root, so a replay root gives the same
 numbers as the live host did. psutil is used only where no file holds the figure: the
@@ -13,7 +15,6 @@ from typing import ClassVar
 import psutil
 
 from agent.messages import Component, ComponentState, Reading
-from agent.probes import hwmon
 from agent.probes.base import ProbeContext, ProbeResult, component_id
 from agent.root import Root
 
@@ -21,12 +22,10 @@ from agent.root import Root
 FS_FULL_PERCENT = 95.0
 #: Filesystem types that are not storage to watch (read-only images).
 _SKIP_FS = frozenset({"squashfs", "iso9660", "udf"})
-#: /sys/class/net/X/flags bit IFF_UP: the administrator brought the interface up.
-_IFF_UP = 0x1
 
 
 class SystemProbe:
-    """Host-level readings plus hwmon fans and temperatures."""
+    """Host-level readings and the CPU inventory."""
 
     name: ClassVar[str] = "system"
 
@@ -36,14 +35,12 @@ class SystemProbe:
         self._last_cpu: tuple[int, int] | None = None
 
     def collect(self, root: Root) -> ProbeResult:
-        """Collect host, filesystem, NIC, CPU inventory and hwmon data."""
+        """Collect host and filesystem readings and the CPU inventory."""
         return ProbeResult.merge(
             [
                 self._host(root),
                 filesystems(root),
-                nics(root),
                 ProbeResult(inventory=cpus(root)),
-                hwmon.collect(root),
             ]
         )
 
@@ -165,62 +162,6 @@ def filesystems(root: Root) -> ProbeResult:
             )
         )
     return ProbeResult(readings=tuple(readings), states=tuple(states))
-
-
-def net_counters(root: Root) -> dict[str, list[int]]:
-    """/proc/net/dev counters per interface: 8 receive then 8 transmit fields."""
-    out = {}
-    for line in (root.read_text("proc/net/dev") or "").splitlines()[2:]:
-        # "  eth0: 1234 10 0 0 0 0 0 0 5678 20 0 0 0 0 0 0"
-        name, _, rest = line.partition(":")
-        values = rest.split()
-        if len(values) >= 16:
-            out[name.strip()] = [int(v) for v in values[:16]]
-    return out
-
-
-def nics(root: Root) -> ProbeResult:
-    """Physical NICs (those with a device link): counters, link state, inventory."""
-    counters = net_counters(root)
-    readings, states, inventory = [], [], []
-    for name in root.listdir("sys/class/net"):
-        base = f"sys/class/net/{name}"
-        if not root.exists(f"{base}/device"):
-            continue  # loopback, bridges, veths, bonds: not hardware to replace
-        cid = component_id("nic", name)
-        oper = (root.read_text(f"{base}/operstate") or "unknown").strip()
-        speed = root.read_int(f"{base}/speed")
-        flags = int((root.read_text(f"{base}/flags") or "0x1").strip(), 16)
-        if name in counters:
-            c = counters[name]
-            for metric, idx in (
-                ("rx_bytes", 0),
-                ("rx_errors", 2),
-                ("rx_dropped", 3),
-                ("tx_bytes", 8),
-                ("tx_errors", 10),
-                ("tx_dropped", 11),
-            ):
-                readings.append(Reading(cid, f"nic.{metric}", float(c[idx])))
-        readings.append(Reading(cid, "nic.up", 1.0 if oper == "up" else 0.0))
-        if speed is not None and speed > 0:
-            readings.append(Reading(cid, "nic.speed_mbps", float(speed)))
-        # Only a port the administrator brought up and that has no link is a problem.
-        down = oper != "up" and bool(flags & _IFF_UP)
-        states.append(
-            ComponentState(
-                cid,
-                "nic",
-                "warning" if down else "ok",
-                slot=name,
-                failure="link_down" if down else None,
-                detail=f"operstate {oper}" if down else None,
-            )
-        )
-        mac = (root.read_text(f"{base}/address") or "").strip()
-        attrs = {k: v for k, v in (("mac", mac), ("speed_mbps", speed)) if v}
-        inventory.append(Component(cid, "nic", slot=name, attrs=attrs))
-    return ProbeResult(tuple(readings), tuple(states), tuple(inventory))
 
 
 def chassis(root: Root) -> dict[str, str | None]:

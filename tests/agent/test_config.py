@@ -22,7 +22,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_sample_loads() -> None:
     cfg = load_config(SAMPLE, env={})
     assert cfg.site == "iad1"
-    assert cfg.probes == ("system", "smart", "edac", "mdstat", "ipmi")
+    assert cfg.probes == ("system", "smart", "edac", "mdstat", "ipmi", "mce", "nic", "hwmon")
 
 
 def test_defaults(tmp_path: Path) -> None:

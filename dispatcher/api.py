@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 from dispatcher import jobs, reviews, views
 from dispatcher.api_claims import add_claim_routes
 from dispatcher.api_facility import router as facility_router
+from dispatcher.api_notifications import router as notifications_router
 from dispatcher.api_reviews import add_review_routes
 from dispatcher.api_spares import add_spares_routes
 from dispatcher.engine import event
@@ -165,6 +166,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
     add_review_routes(app, Db, Who)
     add_spares_routes(app, Db, Who)
     app.include_router(facility_router(Db, Who))
+    app.include_router(notifications_router(Db, Who))
 
     @app.post("/api/v1/incidents/{incident_id}/confirm")
     def confirm(incident_id: int, conn: Db, who: Who) -> dict[str, Any]:

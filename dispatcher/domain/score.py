@@ -97,6 +97,12 @@ def duration(job: Job, p: Profile, layout: Layout) -> timedelta:
     return layout.walk_time(job.room) + extra + p.repair_time(job.kind) + VERIFY_LAG
 
 
+def busy_time(job: Job, p: Profile, layout: Layout) -> timedelta:
+    """How long the job keeps the technician's hands busy (not the courier, not telemetry)."""
+    extra = timedelta(minutes=layout.pickup_minutes) if job.spare else timedelta(0)
+    return layout.walk_time(job.room) + extra + p.repair_time(job.kind)
+
+
 def remaining(kind: str, state: str, dispatched_at: datetime, p: Profile, layout: Layout,
               room: str | None, now: datetime) -> timedelta:
     """What a live job still needs of its technician (nothing once the part is replaced)."""
@@ -129,7 +135,7 @@ def can_take(job: Job, p: Profile, site: str, now: datetime, tz: ZoneInfo) -> bo
 def finish(job: Job, p: Profile, layout: Layout, start: datetime) -> datetime | None:
     """Predicted verified fix when started at `start`; None when the shift ends first."""
     done = start + duration(job, p, layout)
-    if p.shift_end is not None and done - VERIFY_LAG > p.shift_end:
+    if p.shift_end is not None and start + busy_time(job, p, layout) > p.shift_end:
         return None  # a part must not be left half-fitted at the end of a shift
     return done
 

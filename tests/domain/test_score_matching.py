@@ -40,7 +40,8 @@ def test_one_technician_takes_several_in_sequence_soonest_deadline_first() -> No
 @pytest.mark.parametrize(("profiles", "jobs", "planned", "broken"), [
     ([], [job(1)], set(), 1),
     ([prof("a", "memory")], [job(1), job(2, kind="dimm")], {2}, 1),
-    ([prof("a")], [job(i, deadline=200) for i in range(1, 7)], {1, 2, 3, 4}, 2),  # 4 slots
+    ([prof("a")], [job(i, deadline=200) for i in range(1, 7)], {1, 2, 3, 4, 5, 6}, 0),
+    ([prof("a")], [job(i, deadline=100) for i in range(1, 7)], {1, 2, 3, 4, 5, 6}, 2),
     ([prof("a"), prof("b")], [job(1, spare=False), job(2)], {1, 2}, 1),  # no part: late anyway
 ])
 def test_who_is_left_out(profiles: list[Profile], jobs: list[Job], planned: set[int],
@@ -65,3 +66,27 @@ def test_single_job_matches_greedy() -> None:
     jobs = [job(1)]
     assert plan_of(matching.batch(jobs, profiles, LAYOUT, "iad1", NOW, UTC_TZ)) == \
         plan_of(matching.greedy(jobs, profiles, LAYOUT, "iad1", NOW, UTC_TZ))
+
+
+@pytest.mark.parametrize(("slack", "busy", "low", "high"), [
+    (0, 20, 0.5, 0.5),  # no margin: a coin toss
+    (6, 20, 0.15, 0.17),  # one sigma (30 % of 20 min) of margin
+    (-6, 20, 0.83, 0.85),
+    (30, 20, 0.0, 1e-6),
+    (0.5, 1, 0.30, 0.31),  # a short job still slips by about a minute (the floor)
+])
+def test_breach_chance(slack: float, busy: float, low: float, high: float) -> None:
+    j = job(1, deadline=60)
+    got = matching.breach_chance(j, j.deadline - m(slack), m(busy))
+    assert low <= got <= high
+
+
+def test_batch_never_plans_more_breaches_than_greedy() -> None:
+    # Many jobs, one slow and one fast technician: the slot estimate alone would be off, the
+    # exact one-at-a-time plan is kept when it breaks fewer promises.
+    profiles = [prof("a", repair=5), prof("b", "disk,memory", repair=28, busy=10)]
+    jobs = [job(i, deadline=20 + 7 * i, kind="dimm" if i % 3 == 0 else "disk")
+            for i in range(1, 8)]
+    g = matching.greedy(jobs, profiles, LAYOUT, "iad1", NOW, UTC_TZ)
+    b = matching.batch(jobs, profiles, LAYOUT, "iad1", NOW, UTC_TZ)
+    assert matching.breaches(jobs, b) <= matching.breaches(jobs, g)

@@ -93,19 +93,35 @@ def check(facts: Iterable[Facts], now: datetime) -> Audit:
     return Audit(now, len(rows), stranded)
 
 
+# Set-based (one pass over each table's rows of open incidents, joined by hash): a query
+# per incident cost seconds with 5,000 open incidents.
 FACTS_SQL = """
-SELECT i.id, i.state, i.updated_at,
-       greatest(i.updated_at, (SELECT max(t.fired_at) FROM timers t WHERE t.incident_id = i.id)),
-       (SELECT min(t.due_at) FROM timers t WHERE t.incident_id = i.id AND t.fired_at IS NULL),
-       i.planned_at IS DISTINCT FROM i.updated_at,
-       EXISTS (SELECT 1 FROM pauses p WHERE p.incident_id = i.id AND p.ended_at IS NULL),
-       EXISTS (SELECT 1 FROM jobs j WHERE j.incident_id = i.id
-               AND j.state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')),
-       i.next_assign_at,
-       (SELECT e.detail->>'to' FROM incident_events e WHERE e.incident_id = i.id
-        AND e.kind = 'escalated' AND e.detail->>'to' IS NOT NULL
-        ORDER BY e.at DESC, e.id DESC LIMIT 1)
-FROM incidents i WHERE i.state NOT IN ('verified', 'closed') ORDER BY i.id
+WITH open AS (
+    SELECT id, state, updated_at, planned_at, next_assign_at FROM incidents
+    WHERE state NOT IN ('verified', 'closed')),
+t AS (
+    SELECT incident_id, max(fired_at) AS last_fired,
+           min(due_at) FILTER (WHERE fired_at IS NULL) AS next_due
+    FROM timers WHERE incident_id IN (SELECT id FROM open) GROUP BY incident_id),
+p AS (
+    SELECT DISTINCT incident_id FROM pauses
+    WHERE ended_at IS NULL AND incident_id IN (SELECT id FROM open)),
+j AS (
+    SELECT DISTINCT incident_id FROM jobs
+    WHERE state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')
+    AND incident_id IN (SELECT id FROM open)),
+e AS (
+    SELECT DISTINCT ON (incident_id) incident_id, detail->>'to' AS person
+    FROM incident_events
+    WHERE kind = 'escalated' AND detail->>'to' IS NOT NULL
+    AND incident_id IN (SELECT id FROM open)
+    ORDER BY incident_id, at DESC, id DESC)
+SELECT o.id, o.state, o.updated_at, greatest(o.updated_at, t.last_fired), t.next_due,
+       o.planned_at IS DISTINCT FROM o.updated_at, p.incident_id IS NOT NULL,
+       j.incident_id IS NOT NULL, o.next_assign_at, e.person
+FROM open o LEFT JOIN t ON t.incident_id = o.id LEFT JOIN p ON p.incident_id = o.id
+LEFT JOIN j ON j.incident_id = o.id LEFT JOIN e ON e.incident_id = o.id
+ORDER BY o.id
 """
 
 

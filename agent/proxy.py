@@ -288,11 +288,11 @@ class Proxy:
 
     def __init__(self, cfg: AgentConfig, clock: Callable[[], datetime],
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        """Open a spool and a publisher per target; nothing is sent before ``run``."""
+        """Nothing opens before ``start`` (SQLite wants the thread that runs the loop)."""
         self.cfg, self.clock, self.monotonic = cfg, clock, monotonic
         self.wake = threading.Event()
         self.lock = threading.Lock()
-        self.targets = [self._open(t) for t in cfg.proxy.targets]
+        self.targets: list[_Target] = []
         self.snmp: Loop | None = None
         self.traps: TrapReceiver | None = None
 
@@ -332,7 +332,8 @@ class Proxy:
         self.wake.set()
 
     def start(self) -> None:
-        """Start the SNMP thread and, when configured, the trap receiver."""
+        """Open each target's spool and publisher, the SNMP thread and the trap receiver."""
+        self.targets = [self._open(t) for t in self.cfg.proxy.targets]
         self.snmp = Loop()
         if self.cfg.proxy.traps:
             host, _, port = self.cfg.proxy.traps.rpartition(":")

@@ -440,6 +440,17 @@ def steps_once(f: Facts) -> list[str]:
         techs.setdefault(j["incident_id"], []).append(j["technician_id"])
     out += [f"incident {i}: technicians {t}" for i, t in techs.items()
             if len(t) > 2 or len(set(t)) != len(t)]
+    for e in f.events:
+        step = e["detail"].get("step")
+        if e["kind"] == "escalated" and step != "breach":
+            want = f"m-{f.incidents[e['incident_id']]['site_id']}"  # the site's manager
+        elif e["kind"] == "escalated":
+            want = "x-1"  # the executive on duty
+        else:
+            continue
+        if e["detail"].get("to") != want:
+            out.append(f"incident {e['incident_id']}: {step} escalation went to"
+                       f" {e['detail'].get('to')}, not {want}")
     for (i, kind, step), _ in steps.items():
         if kind == "escalated" and step == "ack_timeout" and len(techs.get(i, [])) < 2:
             # Allowed only when the one transfer found no one; this fleet always has someone.

@@ -125,7 +125,11 @@ def read_spares_file(path: Path) -> list[SpareRow]:
 # -- the ledger ------------------------------------------------------------------------------
 
 def _locked(conn: Conn, site: str, part: str) -> tuple[str, int, int, int] | None:
-    """(kind, count, reserved, threshold) of a (site, part), its row locked; None if absent."""
+    """(kind, count, reserved, threshold) of a (site, part), its row locked; None if absent.
+
+    Also tells the database trigger that this transaction writes its own movements.
+    """
+    conn.execute("SELECT set_config('hourglass.ledger', 'on', true)")
     row = conn.execute(
         "SELECT p.kind, p.count, (SELECT count(*) FROM spare_reservations r WHERE r.site_id ="
         " p.site_id AND r.part = p.part AND r.state = 'reserved'), s.spares_low_stock"

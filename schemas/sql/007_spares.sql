@@ -23,6 +23,24 @@ END $$;
 CREATE TRIGGER spare_movements_no_change BEFORE UPDATE OR DELETE ON spare_movements
     FOR EACH ROW EXECUTE FUNCTION spare_movements_append_only();
 
+-- A count changed outside dispatcher/spares.py (the fleet file's `spares:`, hand-written SQL)
+-- is still a movement: the ledger cannot be bypassed. spares.py writes its own movements,
+-- with reason and actor, and says so with the transaction-local setting hourglass.ledger.
+CREATE FUNCTION spares_out_of_band() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('hourglass.ledger', true) IS DISTINCT FROM 'on'
+       AND (TG_OP = 'INSERT' OR NEW.count <> OLD.count) THEN
+        INSERT INTO spare_movements (site_id, part, delta, count_after, reason, actor, at)
+        VALUES (NEW.site_id, NEW.part,
+                NEW.count - CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE OLD.count END,
+                NEW.count, 'set outside the spares commands (fleet file or SQL)',
+                current_user, now());
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER spares_ledger AFTER INSERT OR UPDATE OF count ON spares
+    FOR EACH ROW EXECUTE FUNCTION spares_out_of_band();
+
 -- The spare held for an incident from dispatch until the verified fix (consumed) or the
 -- incident ends without it (released). One per incident, enforced by the key.
 CREATE TABLE spare_reservations (

@@ -91,3 +91,34 @@ def test_ledger_is_append_only(url: str, tmp_path: Path) -> None:
     assert main(["spares", "import", str(f)]) == 0
     with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.RaiseException):
         conn.execute("UPDATE spare_movements SET delta = 99")
+
+
+def test_fleet_file_counts_reach_the_ledger_too(pg_url: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOURGLASS_DATABASE_URL", pg_url)
+    fleet = tmp_path / "fleet.yaml"
+    site = ("sites: [{id: iad1, name: A, walk_minutes: {A: 4, '*': 7}, spare_pickup_minutes: 2,"
+            " spares_low_stock: 0}]\n")
+    fleet.write_text(site + "spares: [{site: iad1, part: D1, kind: disk, count: 4}]\n")
+    assert main(["load", str(fleet)]) == 0
+    assert main(["load", str(fleet)]) == 0  # unchanged: nothing new in the ledger
+    fleet.write_text(site + "spares: [{site: iad1, part: D1, kind: disk, count: 3}]\n")
+    assert main(["load", str(fleet)]) == 0
+    assert [r[:3] for r in ledger(pg_url)] == [("D1", 4, 4), ("D1", -1, 3)]
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT walk_minutes, spare_pickup_minutes, spares_low_stock"
+                            " FROM sites").fetchone() == ({"A": 4.0, "*": 7.0}, 2.0, 0)
+
+
+@pytest.mark.parametrize(("site", "says"), [
+    ("walk_minutes: 5", "sites[0].walk_minutes: expected a mapping"),
+    ("walk_minutes: {A: -1}", "sites[0].walk_minutes.A: must be >= 0"),
+    ("spares_low_stock: -1", "sites[0].spares_low_stock: expected a whole number >= 0"),
+    ("spare_pickup_minutes: soon", "sites[0].spare_pickup_minutes: expected a number"),
+])
+def test_bad_site_scoring_keys_name_the_key(tmp_path: Path, site: str, says: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"sites: [{{id: iad1, name: A, {site}}}]\n")
+    assert main(["load", str(fleet)]) == 2
+    assert says in capsys.readouterr().err

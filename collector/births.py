@@ -81,6 +81,12 @@ def _record(conn: Conn, m: Message, changes: list[Change], prev_seq: int | None)
         elif c.change in ("returned", "replaced") and c.part.kind != "disk":
             # a disk is proved by its own SMART status in telemetry, not by being listed
             conn.execute(_STATUS, ("ok", None, m.seq, m.ts, m.host, c.part.id, m.seq))
+        if c.change == "replaced":
+            # the part a prediction was about is gone: the proactive job is done
+            conn.execute(
+                "UPDATE predictions SET state = 'done', closed_at = %s WHERE host_id = %s"
+                " AND state = 'open' AND (component = %s OR (kind = %s AND slot = %s))",
+                (m.ts, m.host, c.part.id, c.part.kind, c.part.slot))
 
 
 def _missing(m: Message, c: Change, prev_seq: int | None) -> Detection:

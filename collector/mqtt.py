@@ -25,7 +25,10 @@ from collector.model import DeadLetter, Message, Received
 log = logging.getLogger(__name__)
 SUBSCRIPTION = "$share/hg-collectors/hg/v1/+/+/+"
 PLAIN_SUBSCRIPTION = "hg/v1/+/+/+"  # MQTT 3.1.1 brokers without shared subscriptions
-SESSION_EXPIRY_S = 300  # a restarted collector finds its queued messages for 5 minutes
+# The broker keeps a stopped collector's session and queue this long: 30 minutes cover a
+# restart, a deploy or a database failover (bench/ingest drains a 10-minute backlog); 5
+# minutes lost the whole backlog of a collector down for 10.
+SESSION_EXPIRY_S = 1800
 Item = tuple[Received, Message | DeadLetter]
 
 

@@ -106,3 +106,17 @@ def test_a_disk_gone_is_disk_missing_once(db: psycopg.Connection[tuple[object, .
         run(db, [birth(1, 0, [A1, D1]), birth(2, 60, [A1]), birth(3, 120, [A1])])
         got = db.execute("SELECT failure, detected_at FROM incidents").fetchall()
     assert got == [("disk_missing", T0 + timedelta(seconds=60))]
+
+
+def test_a_replacement_closes_the_parts_predictions(
+        db: psycopg.Connection[tuple[object, ...]]) -> None:
+    d2 = Part("disk:D2", "disk", "sda", "D2")
+    with db:
+        run(db, [birth(1, 0, [A1, D1])])
+        db.execute("INSERT INTO predictions (host_id, site_id, customer_id, component, kind,"
+                   " prediction, rule, slot, detected_at, last_seen) VALUES ('h-01', 's1', 'c1',"
+                   " 'disk:D1', 'disk', 'smart_counter_rising', 'smart_baseline', 'sda', %s, %s)",
+                   (T0, T0))
+        run(db, [birth(4, 900, [A1, d2])])
+        got = db.execute("SELECT state, closed_at FROM predictions").fetchall()
+    assert got == [("done", T0 + timedelta(seconds=900))]

@@ -1,4 +1,10 @@
-"""Linux software RAID from /proc/mdstat: degraded arrays, faulty members, rebuilds."""
+"""Linux software RAID from /proc/mdstat: degraded arrays, faulty members, rebuilds.
+
+A rebuild (recovery, resync or reshape) running longer than ``limits.raid_rebuild_limit_s``
+warns (``raid_rebuild_slow``): when each began is kept in the agent's durable state on the
+wall clock, so an agent restart does not start the count again. Scheduled checks and
+repairs are not rebuilds and are not timed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from agent.messages import Component, ComponentState, Reading
-from agent.probes.base import ProbeContext, ProbeResult, component_id
+from agent.probes.base import Memo, ProbeContext, ProbeResult, component_id
 from agent.root import Root
 
 # "md6 : active raid1 sdb2[2](F) sdc[1](S) sda2[0]"
@@ -18,6 +24,8 @@ _MEMBER = re.compile(r"^([\w.-]+)\[(\d+)\]((?:\([A-Z]\))*)$")
 _COUNTS = re.compile(r"\[(\d+)/(\d+)\]\s+\[([U_]+)\]")
 # "[=>....]  recovery =  8.5% (16775552/195310144) finish=17.0min"
 _SYNC = re.compile(r"\b(recovery|resync|check|reshape|repair)\s*=\s*([\d.]+)%")
+#: The sync actions that mean the array is rebuilding redundancy (not a scheduled check).
+REBUILDS = frozenset({"recovery", "resync", "reshape"})
 
 
 @dataclass
@@ -86,7 +94,24 @@ class MdstatProbe:
     name: ClassVar[str] = "mdstat"
 
     def __init__(self, ctx: ProbeContext) -> None:
-        """No state: /proc/mdstat is read whole each time."""
+        """The rebuild limit, the wall clock and where rebuild start times are kept."""
+        self.limit_s = ctx.limits.raid_rebuild_limit_s
+        self.wall = ctx.wall
+        self.started = Memo(ctx.state, "mdstat")
+
+    def _rebuild_for(self, arr: Array) -> float | None:
+        """Seconds this array has been rebuilding (first seen by this agent), else None."""
+        rebuilding = arr.sync is not None and arr.sync[0] in REBUILDS
+        since = self.started.get(arr.name)
+        if not rebuilding:
+            if since is not None:
+                self.started.put(arr.name, None)
+            return None
+        now = self.wall()
+        if since is None:
+            self.started.put(arr.name, now)
+            return 0.0
+        return now - float(since)
 
     def collect(self, root: Root) -> ProbeResult:
         """One raid component per array."""
@@ -108,6 +133,10 @@ class MdstatProbe:
             if arr.sync is not None:
                 readings.append(Reading(cid, "md.sync_percent", arr.sync[1]))
             status, failure, detail = judge(arr)
+            rebuild_s = self._rebuild_for(arr)
+            if status == "ok" and arr.sync and rebuild_s is not None and rebuild_s >= self.limit_s:
+                status, failure = "warning", "raid_rebuild_slow"
+                detail = f"{arr.sync[0]} at {arr.sync[1]:g}% after {rebuild_s / 3600:.1f} h"
             states.append(
                 ComponentState(cid, "raid", status, slot=arr.name, failure=failure, detail=detail)
             )
@@ -126,5 +155,6 @@ class MdstatProbe:
                 "wanted": arr.wanted,
                 "working": arr.working,
                 "sync": list(arr.sync) if arr.sync else None,
+                "rebuilding_for_s": rebuild_s,
             }
         return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence)

@@ -153,9 +153,8 @@ class Engine:
 
     def __init__(self, url: str, tick_s: float, p: policy.TimerPolicy | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 audit_every_s: float = auditor.EVERY_S, billing_url: str = "") -> None:
+                 audit_every_s: float = auditor.EVERY_S) -> None:
         self.url = url
-        self.billing_url = billing_url
         self.tick_s = tick_s
         self.policy = p or policy.TimerPolicy()
         self.clock = clock
@@ -188,10 +187,9 @@ class Engine:
         timers.plan_pending(conn, self.policy, now)
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
             pass
-        # After the clock's work, each in its own short transaction; never network I/O here.
+        # After the clock's work, in its own short transaction. Messages are queued and sent
+        # by the delivery thread (dispatcher/notify.py), never from this loop.
         auto_close(conn, self.policy, self.clock())
-        while outbox.notify_pass(conn, self.clock(), self.billing_url) == outbox.BATCH:
-            pass
         self.last_pass = now
         # The auditor every few seconds: a stranded incident is logged as an ERROR.
         if self.last_audit is None or now - self.last_audit.at >= self.audit_every:

@@ -1,4 +1,4 @@
-"""Delivery worker: sends due outbox rows by SMTP or HTTP POST, records every attempt.
+"""Delivery worker: queues new timeline events, sends due outbox rows, records every attempt.
 
 Owns the `deliveries` table and the outbox's state after enqueue. A claim is one short
 transaction (`FOR UPDATE SKIP LOCKED`) that leases the rows by moving their due time; the
@@ -30,7 +30,7 @@ from email.utils import make_msgid
 
 import psycopg
 
-from dispatcher import outbox
+from dispatcher import outbox, store
 from dispatcher.domain.notify import backoff_s
 from dispatcher.store import Conn
 from hourglass.config import NotifyConfig
@@ -66,15 +66,19 @@ class Result:
     duration_ms: float
 
 
-def claim(conn: Conn, now: datetime, lease: timedelta, limit: int = CLAIM) -> list[Claimed]:
+ALL_CHANNELS = ("email", "webhook", "billing")
+
+
+def claim(conn: Conn, now: datetime, lease: timedelta, limit: int = CLAIM,
+          channels: tuple[str, ...] = ALL_CHANNELS) -> list[Claimed]:
     """Lease up to `limit` due rows: count the attempt and push their due time past the lease."""
     with conn.transaction():
         rows = conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, due_at = %s WHERE id IN ("
             " SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s"
-            " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " AND channel = ANY(%s) ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " RETURNING id, ref, recipient, channel, address, reason, subject, body, attempts,"
-            " created_at", (now + lease, now, limit)).fetchall()
+            " created_at", (now + lease, now, list(channels), limit)).fetchall()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
@@ -160,10 +164,11 @@ def record(conn: Conn, c: Claimed, r: Result, started: datetime, now: datetime,
 
 
 def deliver_due(conn: Conn, cfg: NotifyConfig, clock: Callable[[], datetime], worker: str,
-                jitter: Callable[[], float] = random.random) -> int:  # noqa: S311 - spreading
+                jitter: Callable[[], float] = random.random,  # noqa: S311 - spreading
+                channels: tuple[str, ...] = ALL_CHANNELS) -> int:
     """Claim, send and record one batch of due rows; how many were attempted."""
     lease = timedelta(seconds=cfg.timeout_s * LEASE_TIMEOUTS)
-    batch = claim(conn, clock(), lease)
+    batch = claim(conn, clock(), lease, channels=channels)
     for c in batch:
         started = clock()
         r = send(c, cfg)
@@ -171,21 +176,26 @@ def deliver_due(conn: Conn, cfg: NotifyConfig, clock: Callable[[], datetime], wo
     return len(batch)
 
 
-def next_due(conn: Conn) -> datetime | None:
+def next_due(conn: Conn, channels: tuple[str, ...] = ALL_CHANNELS) -> datetime | None:
     """The soonest pending row's due time."""
-    row = conn.execute("SELECT min(due_at) FROM outbox WHERE state = 'pending'").fetchone()
+    row = conn.execute("SELECT min(due_at) FROM outbox WHERE state = 'pending'"
+                       " AND channel = ANY(%s)", (list(channels),)).fetchone()
     return row[0] if row else None
 
 
 class Deliverer:
-    """The worker loop in its own thread: woken by NOTIFY, by the soonest due row, by poll_s."""
+    """A worker loop in its own thread: the notifier pass (events to outbox rows) and/or the
+    delivery of some channels; woken by NOTIFY, by the soonest due row, by poll_s."""
 
     def __init__(self, url: str, cfg: NotifyConfig,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 channels: tuple[str, ...] = ALL_CHANNELS, queue_events: bool = True) -> None:
         self.url = url
         self.cfg = cfg
         self.clock = clock
-        self.name = f"{socket.gethostname()}:{os.getpid()}:deliver"
+        self.channels = channels
+        self.queue_events = queue_events
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{'+'.join(channels) or 'queue'}"
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -195,8 +205,14 @@ class Deliverer:
                 with psycopg.connect(self.url, autocommit=True) as conn, \
                         psycopg.connect(self.url, autocommit=True) as listen:
                     listen.execute(f"LISTEN {outbox.CHANNEL}")
+                    listen.execute(f"LISTEN {store.CHANNEL}")  # timeline changes
                     while not self.stop.is_set():
-                        while deliver_due(conn, self.cfg, self.clock, self.name) == CLAIM:
+                        while self.queue_events and outbox.notify_pass(
+                                conn, self.clock(), self.cfg.billing_webhook_url) == outbox.BATCH:
+                            pass
+                        while self.channels and deliver_due(
+                                conn, self.cfg, self.clock, self.name,
+                                channels=self.channels) == CLAIM:
                             pass
                         for _ in listen.notifies(timeout=self._sleep_s(conn), stop_after=1):
                             pass
@@ -205,13 +221,24 @@ class Deliverer:
                 self.stop.wait(1.0)
 
     def _sleep_s(self, conn: Conn) -> float:
-        due = next_due(conn)
+        due = next_due(conn, self.channels) if self.channels else None
         if due is None:
             return self.cfg.poll_s
         return max(0.0, min(self.cfg.poll_s, (due - self.clock()).total_seconds()))
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread."""
-        thread = threading.Thread(target=self.run, name="deliver", daemon=True)
+        thread = threading.Thread(target=self.run, name=f"deliver-{self.name}", daemon=True)
         thread.start()
         return thread
+
+
+def start_workers(url: str, cfg: NotifyConfig) -> list[Deliverer]:
+    """The dispatcher process's three: one queues events, one sends email, one POSTs (so a
+    wedged SMTP server delays neither the webhooks nor the queueing, and none the clock)."""
+    workers = [Deliverer(url, cfg, channels=()),
+               Deliverer(url, cfg, channels=("email",), queue_events=False),
+               Deliverer(url, cfg, channels=("webhook", "billing"), queue_events=False)]
+    for w in workers:
+        w.start()
+    return workers

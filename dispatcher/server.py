@@ -10,7 +10,7 @@ import uvicorn
 from dispatcher.api import create_app
 from dispatcher.domain.policy import TimerPolicy
 from dispatcher.engine import Engine
-from dispatcher.notify import Deliverer
+from dispatcher.notify import start_workers
 from hourglass.config import NotifyConfig
 
 
@@ -18,13 +18,12 @@ def serve(url: str, host: str, port: int, tick_s: float,
           timer_policy: TimerPolicy | None = None, notify: NotifyConfig | None = None) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn handles the signals); stop the loop after."""
     notify = notify or NotifyConfig()
-    engine = Engine(url, tick_s, timer_policy, billing_url=notify.billing_webhook_url)
+    engine = Engine(url, tick_s, timer_policy)
     thread = threading.Thread(target=engine.run, name="engine", daemon=True)
     thread.start()
-    # Notifications go out from their own thread and connection: a dead SMTP server or a
-    # slow webhook never delays the clock's loop.
-    deliverer = Deliverer(url, notify)
-    deliverer.start()
+    # Notifications are queued and sent from their own threads and connections: a backlog of
+    # events, a dead SMTP server or a slow webhook never delays the clock's loop.
+    workers = start_workers(url, notify)
 
     def alive() -> bool:
         last = engine.last_pass
@@ -33,6 +32,7 @@ def serve(url: str, host: str, port: int, tick_s: float,
     app = create_app(url, engine_alive=alive)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     engine.stop.set()
-    deliverer.stop.set()
+    for w in workers:
+        w.stop.set()
     thread.join(timeout=5)
     return 0

@@ -176,7 +176,50 @@ def _hp_chassis(walk: Walk) -> dict[str, str | None]:
             "serial": str(row.get(7, "")).strip() or None}
 
 
+# -- APC rack PDU, PowerNet-MIB rPDU2 (AP79xx, AP86xx, AP89xx) ---------------------------
+_RPDU2 = "1.3.6.1.4.1.318.1.1.26"
+_PDU_IDENT = _RPDU2 + ".2.1"  # 8 model, 9 serial
+#: 5 low-load, 6 near-overload, 7 overload thresholds (A)
+_PHASE_CONFIG = _RPDU2 + ".6.1.1"
+_PHASE = _RPDU2 + ".6.3.1"  # 4 load state, 5 current (tenths of A), 6 voltage (V)
+#: rPDU2PhaseStatusLoadState: lowLoad(1) normal(2) nearOverload(3) overload(4)
+_LOAD_STATE = {1: "lowLoad", 2: "normal", 3: "nearOverload", 4: "overload"}
+
+
+def _apc_parse(walk: Walk) -> ProbeResult:
+    """Phases of an APC rack PDU: overload is critical, near overload a warning."""
+    readings: list[Reading] = []
+    states: list[ComponentState] = []
+    inventory: list[Component] = []
+    config = table(walk, _PHASE_CONFIG)
+    for index, row in sorted(table(walk, _PHASE).items()):
+        # the schema's component kinds have no "pdu": a PDU's phases are parts of its chassis
+        cid, load = f"chassis:phase{index}", _int(row, 4)
+        readings.append(Reading(cid, "pdu.phase_amps", _int(row, 5, 0) / 10))  # tenths of A
+        if _int(row, 6) > 0:
+            readings.append(Reading(cid, "pdu.phase_volts", float(_int(row, 6))))
+        limit = _int(config.get(index, {}), 7)
+        if limit > 0:
+            readings.append(Reading(cid, "pdu.phase_overload_amps", float(limit)))
+        status, slug = {4: ("failed", "bmc_critical"), 3: ("warning", "bmc_warning")}.get(
+            load, ("ok", None))
+        states.append(ComponentState(cid, "chassis", status, slot=index, failure=slug,
+                                     detail=f"phase load {_LOAD_STATE.get(load, load)}"
+                                     if slug else None))
+        inventory.append(Component(cid, "chassis", slot=index))
+    return ProbeResult(tuple(readings), tuple(states), tuple(inventory))
+
+
+def _apc_chassis(walk: Walk) -> dict[str, str | None]:
+    """Vendor, model and serial of the PDU."""
+    row = table(walk, _PDU_IDENT).get("1", {})
+    return {"vendor": "APC", "model": str(row.get(8, "")).strip() or None,
+            "serial": str(row.get(9, "")).strip() or None}
+
+
 PROFILES: dict[str, Profile] = {
+    "apc-rpdu2": Profile("apc-rpdu2", (_PDU_IDENT, _PHASE_CONFIG, _PHASE), _apc_parse,
+                         _apc_chassis),
     "hp-onboard-administrator": Profile(
         "hp-onboard-administrator",
         (_ENCLOSURE, _TEMP, _FAN, _POWER, _PSU),
@@ -184,6 +227,17 @@ PROFILES: dict[str, Profile] = {
         _hp_chassis,
     ),
 }
+
+
+#: The proxy's own view of the device: ok when it answered the last poll.
+SNMP_COMPONENT = "bmc:snmp"
+
+
+def unreachable(error: SnmpError) -> ProbeResult:
+    """What a failed poll reports: the device's SNMP state unknown, nothing else (no stale
+    readings, so no fresh ``bmc.power_on`` either: the collector must not trust an old one)."""
+    return ProbeResult(states=(ComponentState(SNMP_COMPONENT, "bmc", "unknown",
+                                              detail=str(error)[:1024]),))
 
 
 def credentials(target: ProxyTarget) -> Credentials:
@@ -210,7 +264,9 @@ class TargetReporter(Reporter):
 
     def take(self, walk: Walk) -> ProbeResult:
         """Map one walk and keep it as the latest (the next birth's inventory)."""
-        self.latest = self.profile.parse(walk)
+        parsed = self.profile.parse(walk)
+        answered = ComponentState(SNMP_COMPONENT, "bmc", "ok")
+        self.latest = dataclasses.replace(parsed, states=(*parsed.states, answered))
         self.chassis = self.profile.chassis(walk)
         return self.latest
 
@@ -365,14 +421,15 @@ class Proxy:
         future, t.walking = t.walking, None
         t.next_poll = max(t.next_poll + t.target.interval_s, now)
         try:
-            walk = future.result()
+            result = t.reporter.take(future.result())
         except SnmpError as exc:
             if str(exc) != t.last_error:
                 log.warning("%s: %s", t.target.host, exc)
             t.last_error = str(exc)
-            return
-        t.last_error = None
-        for msg in t.reporter.report_at(t.reporter.take(walk), t.started):
+            result = unreachable(exc)
+        else:
+            t.last_error = None
+        for msg in t.reporter.report_at(result, t.started):
             t.spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
                         seq=msg.payload["seq"])
 

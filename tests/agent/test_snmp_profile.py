@@ -31,6 +31,8 @@ from schemas.mqtt_contract import errors
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snmp"
 HEALTHY = FIXTURES / "hp-c7000-oa.snmprec"
 FAILED = FIXTURES / "hp-c7000-oa-psu2-failed.snmprec"
+PDU = FIXTURES / "apc-ap7902b.snmprec"
+PDU_OVERLOAD = FIXTURES / "apc-ap7902b-overload.snmprec"
 #: The SNMPv3 user snmpsim accepts (keys of at least 8 characters, RFC 3414).
 V3 = {"user": "hg-proxy", "auth_key": "auth-secret-1", "priv_key": "priv-secret-1"}
 
@@ -46,11 +48,11 @@ class Simulator:
     """snmpsim-command-responder on 127.0.0.1: one community (data file) per recording."""
 
     def __init__(self, workdir: Path) -> None:
-        """Copy the recordings in: community ``healthy``, ``failed``, ``trap-a``, ``trap-b``."""
+        """Copy the recordings in, one community (data file name) each."""
         self.data = workdir / "data"
         self.data.mkdir(parents=True)
-        for community, src in (("healthy", HEALTHY), ("failed", FAILED),
-                               ("trap-a", HEALTHY), ("trap-b", HEALTHY)):
+        for community, src in (("healthy", HEALTHY), ("failed", FAILED), ("trap-a", HEALTHY),
+                               ("pdu", PDU), ("pdu-overload", PDU_OVERLOAD)):
             shutil.copyfile(src, self.data / f"{community}.snmprec")
         self.port = free_udp_port()
         self.log = workdir / "snmpsim.log"
@@ -170,6 +172,27 @@ def test_failing_variant_fails_psu_and_redundancy_with_events_on_first_poll(
     readings = {(r["component"], r["metric"]): r["value"] for r in tele["readings"]}
     assert readings[("psu:2", "psu.output_watts")] == 0.0
     assert readings[("bmc:power", "bmc.power_on")] == 1.0  # five supplies still deliver
+
+
+def test_pdu_recording_gives_phase_readings_and_overload_is_critical(
+    snmpsim: Simulator,
+) -> None:
+    healthy = once(target(snmpsim, "pdu", host="pdu-r01", profile="apc-rpdu2"))
+    (birth,) = by_kind(healthy, "birth")
+    assert birth["chassis"] == {"vendor": "APC", "model": "AP7902B", "serial": "5A1551F39430"}
+    (tele,) = by_kind(healthy, "telemetry")
+    readings = {(r["component"], r["metric"]): r["value"] for r in tele["readings"]}
+    assert readings[("chassis:phase1", "pdu.phase_amps")] == 1.6
+    assert readings[("chassis:phase1", "pdu.phase_overload_amps")] == 24.0
+    assert {c["status"] for c in tele["components"]} == {"ok"}
+    assert by_kind(healthy, "event") == []
+    overload = once(target(snmpsim, "pdu-overload", host="pdu-r01", profile="apc-rpdu2"))
+    for m in overload:
+        assert errors(m.kind, m.payload) == [], m.payload
+    (event,) = by_kind(overload, "event")
+    assert (event["component"], event["status"], event["failure"]) == (
+        "chassis:phase1", "failed", "bmc_critical")
+    assert "overload" in event["evidence"]["detail"]
 
 
 def test_snmpv3_auth_and_privacy_work(snmpsim: Simulator) -> None:

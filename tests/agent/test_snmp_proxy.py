@@ -76,8 +76,8 @@ def watcher(mosquitto: str) -> Iterator[Watcher]:
 
 
 def config(tmp_path: Path, url: str, sim: Simulator, targets: dict[str, str],
-           interval_s: float, traps: str | None = None) -> AgentConfig:
-    """A proxy config: host -> community on the simulator."""
+           interval_s: float, traps: str | None = None, extra: str = "") -> AgentConfig:
+    """A proxy config: host -> community on the simulator (``extra``: more keys each)."""
     lines = [f"site: iad1\nhost: mgmt-01\nmqtt_url: {url}\n"
              f"spool_path: {tmp_path / 'spool' / 'spool.db'}\nproxy:\n"]
     if traps:
@@ -85,7 +85,7 @@ def config(tmp_path: Path, url: str, sim: Simulator, targets: dict[str, str],
     lines.append("  targets:\n")
     for host, community in targets.items():
         lines.append(f"    - {{host: {host}, address: 127.0.0.1, port: {sim.port}, "
-                     f"community: {community}, interval_s: {interval_s}}}\n")
+                     f"community: {community}, interval_s: {interval_s}{extra}}}\n")
     path = tmp_path / "proxy.yaml"
     path.write_text("".join(lines))
     return load_config(path, env={})
@@ -173,10 +173,17 @@ def test_two_targets_publish_as_two_hosts_each_with_its_own_seq(
     snmpsim: Simulator, mosquitto: str, watcher: Watcher, tmp_path: Path,
     run_proxy: Callable[[AgentConfig], Callable[[], None]],
 ) -> None:
-    cfg = config(tmp_path, mosquitto, snmpsim, {"c7000-a": "healthy", "c7000-b": "failed"}, 1)
+    # c7000-c answers nothing (a community snmpsim does not serve): it is reported, not silent
+    cfg = config(tmp_path, mosquitto, snmpsim, {"c7000-a": "healthy", "c7000-b": "failed",
+                                                 "c7000-c": "nothing"}, 1,
+                 extra=", timeout_s: 0.3, retries: 0")
     halt = run_proxy(cfg)
-    for host in ("c7000-a", "c7000-b"):
+    for host in ("c7000-a", "c7000-b", "c7000-c"):
         eventually(lambda h=host: len(watcher.of(h, "telemetry")) >= 2, 20, f"{host} telemetry")
+    (silent,) = watcher.of("c7000-c", "telemetry")[0]["components"]
+    assert (silent["id"], silent["status"]) == ("bmc:snmp", "unknown")
+    assert "no answer" in silent["detail"]
+    assert watcher.of("c7000-c", "telemetry")[0]["readings"] == []  # no stale bmc.power_on
     halt()
     eventually(lambda: all(any(p.get("state") == "offline" for p in watcher.of(h, "state"))
                            for h in ("c7000-a", "c7000-b")), 10, "both offline states")

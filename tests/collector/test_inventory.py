@@ -120,3 +120,18 @@ def test_a_replacement_closes_the_parts_predictions(
         run(db, [birth(4, 900, [A1, d2])])
         got = db.execute("SELECT state, closed_at FROM predictions").fetchall()
     assert got == [("done", T0 + timedelta(seconds=900))]
+
+
+def test_the_dispatcher_verifies_a_missing_dimm_by_the_birth_that_lists_it_again(
+        db: psycopg.Connection[tuple[object, ...]]) -> None:
+    from dispatcher.engine import verify_open
+
+    with db:
+        run(db, [birth(1, 0, [A1, A2]), birth(2, 60, [A1])])
+        verify_open(db, T0 + timedelta(seconds=100))  # type: ignore[arg-type]
+        before = db.execute("SELECT state FROM incidents").fetchone()
+        run(db, [birth(3, 120, [A1, Part("dimm:A2", "dimm", "A2", "M-7")])])
+        verify_open(db, T0 + timedelta(seconds=200))  # type: ignore[arg-type]
+        after = db.execute("SELECT state, verified_at FROM incidents").fetchone()
+    assert before == ("detected",)
+    assert after == ("verified", T0 + timedelta(seconds=120))

@@ -38,7 +38,8 @@ def enqueue(conn: Conn, *, recipient: str, reason: str, subject: str, body: str,
     if cur.rowcount > 0:
         conn.execute("SELECT pg_notify(%s, 'new')", (CHANNEL,))
     elif not has_contact(conn, recipient):
-        log.info("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
+        # Someone who must act cannot be reached: loud, so the fleet file gets fixed.
+        log.warning("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
 
 
 def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetime) -> None:

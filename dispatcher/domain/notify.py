@@ -85,7 +85,8 @@ def _line(e: Event, i: Incident) -> tuple[str, str, str | None] | None:
     """(reason, sentence, person) for a person-directed event; None for others."""
     d = e.detail
     if e.kind == "dispatched":
-        return "dispatched", f"You are assigned: {_what(i)}.", d.get("technician")
+        spare = f" Spare reserved: {d['spare']}." if d.get("spare") else ""
+        return "dispatched", f"You are assigned: {_what(i)}.{spare}", d.get("technician")
     if e.kind == "reassigned":
         return "dispatched", (f"You are assigned (transferred from {d.get('from')}): "
                               f"{_what(i)}."), d.get("to")

@@ -65,6 +65,13 @@ def test_a_person_is_told_once_per_event() -> None:
     assert [(m.recipient, m.reason) for m in got] == [("am-lee", "escalated")]
 
 
+def test_dispatch_message_names_the_reserved_spare() -> None:
+    (m, *_) = notify.messages(ev("dispatched", technician="t-ana", spare="ST8000NM000A"),
+                              INC, TEAM)
+    assert "You are assigned: disk:Z1 on web-01 (smart_failed) at iad1. Spare reserved: " \
+        "ST8000NM000A." in m.body
+
+
 def test_credit_message_carries_the_amount() -> None:
     (m, _) = notify.messages(ev("credit_issued", amount="22.50", currency="USD", percent="5"),
                              INC, TEAM)

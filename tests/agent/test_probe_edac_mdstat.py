@@ -65,7 +65,8 @@ def test_mdstat_probe(replay_root: Callable[..., Path]) -> None:
 
 
 def test_no_sources_no_results(tmp_path: Path) -> None:
-    probes = default_registry().build(["edac", "mdstat", "smart"], ProbeContext("h"))
+    probes = default_registry().build(
+        ["edac", "mdstat", "smart", "mce", "nic", "hwmon"], ProbeContext("h"))
     for probe in probes:
         result = probe.collect(Root(tmp_path))
         assert (result.readings, result.states, result.inventory) == ((), (), ())

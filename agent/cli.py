@@ -94,7 +94,13 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
 
         log.info("hourglass-agent %s: proxy for %s, broker %s", __version__,
                  ", ".join(t.host for t in cfg.proxy.targets), cfg.mqtt_url)
-        Proxy(cfg, utcnow).run(stop)
+        from agent.snmp import SnmpError
+
+        try:
+            Proxy(cfg, utcnow).run(stop)
+        except SnmpError as exc:  # the trap address is taken or not this host's
+            print(f"hourglass-agent: key 'proxy.traps': {exc}", file=sys.stderr)
+            return 2
         return 0
     spool = Spool(cfg.spool_path, cfg.host, cap_bytes=cfg.spool_cap_bytes)
     rep = _reporter(cfg, Root(cfg.root), spool)

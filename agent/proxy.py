@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -334,6 +335,15 @@ class _Target:
     last_error: str | None = field(default=None)
 
 
+def resolve(address: str) -> str:
+    """The IPv4 address a device's traps come from (the name itself when it does not
+    resolve now; its polls then report it unreachable)."""
+    try:
+        return socket.gethostbyname(address)
+    except OSError:
+        return address
+
+
 def spool_path(cfg: AgentConfig, host: str) -> Path:
     """One spool file per proxied host, beside the agent's own spool."""
     return Path(cfg.spool_path).parent / "proxy" / f"{host}.db"
@@ -349,6 +359,7 @@ class Proxy:
         self.wake = threading.Event()
         self.lock = threading.Lock()
         self.targets: list[_Target] = []
+        self.ips: dict[str, str] = {}  # host -> the IP its traps come from
         self.snmp: Loop | None = None
         self.traps: TrapReceiver | None = None
 
@@ -378,7 +389,7 @@ class Proxy:
     def on_trap(self, trap: Trap) -> None:
         """A trap from a known target's address makes that target due now."""
         about = str(trap.var_binds.get("1.3.6.1.6.3.18.1.3.0", trap.source))  # snmpTrapAddress
-        hit = [t for t in self.targets if t.target.address in (trap.source, about)]
+        hit = [t for t in self.targets if self.ips.get(t.target.host) in (trap.source, about)]
         if not hit:
             log.info("trap %s from %s matches no target; ignored", trap.trap_oid, trap.source)
             return
@@ -390,6 +401,7 @@ class Proxy:
     def start(self) -> None:
         """Open each target's spool and publisher, the SNMP thread and the trap receiver."""
         self.targets = [self._open(t) for t in self.cfg.proxy.targets]
+        self.ips = {t.host: resolve(t.address) for t in self.cfg.proxy.targets}
         self.snmp = Loop()
         if self.cfg.proxy.traps:
             host, _, port = self.cfg.proxy.traps.rpartition(":")
@@ -435,8 +447,8 @@ class Proxy:
 
     def run(self, stop: threading.Event, step_s: float = 0.2) -> None:
         """Until ``stop``: poll, publish; then say offline, flush and close."""
-        self.start()
         try:
+            self.start()
             while not stop.is_set():
                 self.step()
                 self.wake.wait(step_s)  # a trap or a finished walk wakes the loop at once

@@ -9,6 +9,7 @@ profiles in ``agent.proxy`` never see a pysnmp object; every failure leaves it a
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,10 +218,22 @@ class TrapReceiver:
     def __init__(
         self, address: tuple[str, int], community: str, on_trap: Callable[[Trap], None]
     ) -> None:
-        """Listen on ``address`` for ``community``; create it inside the running loop."""
+        """Listen on ``address`` for ``community``; create it inside the running loop.
+
+        The socket is bound here, so a taken or foreign address fails now as an SnmpError
+        instead of later inside the event loop where nobody would see it.
+        """
         self.on_trap = on_trap
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            raise SnmpError(f"cannot receive traps on {address[0]}:{address[1]}: "
+                            f"{exc.strerror or exc}") from None
+        sock.setblocking(False)
         self.engine = snmp_engine.SnmpEngine()
-        transport = udp.UdpTransport().open_server_mode(address)
+        transport = udp.UdpTransport().open_server_mode(sock=sock)
         snmp_config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
         snmp_config.add_v1_system(self.engine, "hg-traps", community)
         ntfrcv.NotificationReceiver(self.engine, self._received)

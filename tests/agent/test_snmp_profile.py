@@ -100,10 +100,10 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 def target(sim: Simulator, community: str | None, host: str = "c7000-a", **kw: Any
            ) -> ProxyTarget:
-    """A v2c target on the simulator, with a short timeout for the error cases."""
+    """A v2c target on the simulator (2 s, one retry: the machine may be busy)."""
     base: dict[str, Any] = {"host": host, "site": "iad1", "address": "127.0.0.1",
-                            "port": sim.port, "community": community, "timeout_s": 1.0,
-                            "retries": 0}
+                            "port": sim.port, "community": community, "timeout_s": 2.0,
+                            "retries": 1}
     return ProxyTarget(**{**base, **kw})
 
 
@@ -221,7 +221,7 @@ def test_wrong_credentials_give_a_clear_error_not_a_crash(
     snmpsim: Simulator, changes: dict[str, Any], says: str
 ) -> None:
     kw = dict(changes)
-    t = target(snmpsim, kw.pop("community", "healthy"), **kw)
+    t = target(snmpsim, kw.pop("community", "healthy"), timeout_s=1.0, retries=0, **kw)
     ((_, got),) = collect_once([t], now)
     assert isinstance(got, SnmpError)
     assert says in str(got)

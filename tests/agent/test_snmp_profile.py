@@ -23,9 +23,9 @@ import pytest
 from agent.cli import main
 from agent.config import ProxyTarget, load_config
 from agent.core import Outgoing
-from agent.proxy import collect_once
+from agent.proxy import PROFILES, collect_once
 from agent.settings import ConfigError
-from agent.snmp import SnmpError
+from agent.snmp import Scalar, SnmpError
 from schemas.mqtt_contract import errors
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snmp"
@@ -296,3 +296,53 @@ def test_a_good_proxy_config_loads_with_the_agents_site(tmp_path: Path) -> None:
     assert (a.site, a.version, a.port, a.interval_s) == ("iad1", "v2c", 161, 60.0)
     assert (b.site, b.auth_protocol, b.interval_s) == ("fra2", "sha256", 30.0)
     assert loaded.proxy.traps == "0.0.0.0:10162"
+
+
+def read_snmprec(path: Path, **changes: Scalar) -> dict[str, Scalar]:
+    """A recording as the walk agent.snmp returns (int or text), with OIDs changed."""
+    walk: dict[str, Scalar] = {}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        oid, tag, value = line.split("|", 2)
+        if tag in ("2", "65", "66", "67", "70"):  # INTEGER, Counter32, Gauge32, TimeTicks, C64
+            walk[oid] = int(value)
+        else:
+            walk[oid] = bytes.fromhex(value).decode() if tag == "4x" else value
+    walk.update({oid.replace("_", "."): v for oid, v in changes.items()})
+    return walk
+
+
+OA = "1_3_6_1_4_1_232_22_2"
+
+
+@pytest.mark.parametrize(
+    ("changes", "component", "status", "slug"),
+    [
+        ({f"{OA}_5_1_1_1_15_3": 5}, "psu:3", "failed", "psu_lost"),  # brownOut, condition ok
+        ({f"{OA}_5_1_1_1_17_3": 3}, "psu:3", "warning", "bmc_warning"),  # degraded
+        ({f"{OA}_3_1_3_1_11_7": 4}, "fan:7", "failed", "fan_failed"),
+        ({f"{OA}_3_1_2_1_8_1": 4}, "temp:1", "failed", "temp_critical"),
+        ({f"{OA}_3_3_1_1_9_1": 4}, "bmc:power", "failed", "bmc_critical"),
+        ({f"{OA}_3_3_1_1_5_1": 2}, "psu:redundancy", "failed", "psu_redundancy_lost"),
+        ({}, "psu:3", "ok", None),
+    ],
+)
+def test_onboard_administrator_values_map_to_states(
+    changes: dict[str, Scalar], component: str, status: str, slug: str | None
+) -> None:
+    result = PROFILES["hp-onboard-administrator"].parse(read_snmprec(HEALTHY, **changes))
+    states = {s.id: s for s in result.states}
+    assert (states[component].status, states[component].failure) == (status, slug)
+    assert sum(s.status != "ok" for s in result.states) == (0 if slug is None else 1)
+
+
+def test_an_absent_supply_is_no_part_and_no_power_means_off() -> None:
+    absent = {f"{OA}_5_1_1_1_16_6": 2}  # cpqRackPowerSupplyPresent absent(2)
+    no_power = {f"{OA}_5_1_1_1_10_{i}": 0 for i in range(1, 7)}
+    result = PROFILES["hp-onboard-administrator"].parse(
+        read_snmprec(HEALTHY, **absent, **no_power))
+    assert "psu:6" not in {c.id for c in result.inventory}
+    assert "psu:6" not in {s.id for s in result.states}
+    power = {r.metric: r.value for r in result.readings if r.component == "bmc:power"}
+    assert power == {"bmc.power_watts": 0.0, "bmc.power_on": 0.0}

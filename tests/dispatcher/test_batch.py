@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from dispatcher.engine import assign_new
 from tests.dispatcher.world import at, events, tick
 
 Conn = psycopg.Connection[Any]
@@ -100,3 +101,19 @@ def test_a_busy_technician_counts_their_current_job(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         # her current job still needs 4 + 15 - 5 = 14 min; then 4 + 15 + 1 for this one
         assert dispatched(conn, new) == ("t-ana", 60 - (14 + 20))
+
+
+def test_a_site_another_dispatcher_is_planning_is_skipped_not_waited_for(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        fleet(conn, {"t-ana": "disk"})
+        i = incident(conn, "disk", 60)
+    with psycopg.connect(pg_url) as other:  # holds the site's planning lock, uncommitted
+        other.execute("SELECT pg_advisory_xact_lock(hashtext('hourglass-assign:' || 'iad1'))")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '2s'")  # a wait would fail the test, not hang it
+            assert assign_new(conn, at(0)) == 0
+            assert events(conn, i, "dispatched") == []
+        other.rollback()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert assign_new(conn, at(0)) == 1
+        assert dispatched(conn, i)[0] == "t-ana"

@@ -174,6 +174,9 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
         return
     part = spares.reserve(conn, incident, site, w.job.kind, w.model, now) \
         if w.job.spare else None
+    if w.job.spare and part is None:  # the last one went meanwhile (a stock adjustment)
+        _escalate_once(conn, incident, now, "no_spare", manager,
+                       f"the last spare {w.job.kind} at {site} was taken meanwhile")
     conn.execute("INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
                  " VALUES (%s, %s, %s)", (incident, choice.technician, now))
     conn.execute("UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import socket
 import threading
@@ -27,7 +28,7 @@ from agent import __version__, messages
 from agent.config import AgentConfig, ProxyTarget
 from agent.core import Outgoing, Reporter, changes
 from agent.messages import Component, ComponentState, Reading
-from agent.probes.base import ProbeResult
+from agent.probes.base import MemoryState, ProbeResult, StateStore
 from agent.publisher import Publisher, Will
 from agent.root import Root
 from agent.snmp import Credentials, Poller, Scalar, SnmpError, Trap, TrapReceiver
@@ -232,6 +233,8 @@ PROFILES: dict[str, Profile] = {
 
 #: The proxy's own view of the device: ok when it answered the last poll.
 SNMP_COMPONENT = "bmc:snmp"
+#: Where a target's last inventory and chassis live in its spool.
+_INVENTORY_KEY = "proxy:inventory"
 
 
 def unreachable(error: SnmpError) -> ProbeResult:
@@ -256,28 +259,45 @@ class TargetReporter(Reporter):
     """A Reporter for a proxied device: inventory and chassis come from its walk."""
 
     def __init__(self, target: ProxyTarget, next_seq: Callable[[], int],
-                 clock: Callable[[], datetime]) -> None:
-        """No probes and no root of its own: results are handed in."""
+                 clock: Callable[[], datetime], state: StateStore | None = None) -> None:
+        """No probes and no root of its own: results are handed in. ``state`` (the spool)
+        keeps the last inventory, so a birth before the first answer is not empty."""
         super().__init__(host=target.host, site=target.site or "", interval_s=target.interval_s,
                          probes=(), root=Root("/nonexistent"), next_seq=next_seq, clock=clock)
         self.profile = PROFILES[target.profile]
+        self.store = state or MemoryState()
         self.chassis: dict[str, str | None] = {"vendor": None, "model": None, "serial": None}
+        self.inventory: tuple[Component, ...] | None = None  # None: never seen the device
+        stored = self.store.load_state(_INVENTORY_KEY)
+        if stored is not None:
+            saved = json.loads(stored)
+            self.chassis = saved["chassis"]
+            self.inventory = tuple(Component(**c) for c in saved["components"])
+
+    @property
+    def ready(self) -> bool:
+        """Whether a birth would carry the device's inventory (an empty one would read as
+        every part gone to the collector)."""
+        return self.inventory is not None
 
     def take(self, walk: Walk) -> ProbeResult:
         """Map one walk and keep it as the latest (the next birth's inventory)."""
         parsed = self.profile.parse(walk)
         answered = ComponentState(SNMP_COMPONENT, "bmc", "ok")
         self.latest = dataclasses.replace(parsed, states=(*parsed.states, answered))
-        self.chassis = self.profile.chassis(walk)
+        chassis = self.profile.chassis(walk)
+        if (chassis, parsed.inventory) != (self.chassis, self.inventory):
+            self.chassis, self.inventory = chassis, parsed.inventory
+            self.store.save_state(_INVENTORY_KEY, json.dumps(
+                {"chassis": chassis, "components": [c.as_json() for c in parsed.inventory]}))
         return self.latest
 
     def birth(self, session: str | None = None) -> Outgoing:
-        """The birth message of the device, from its latest walk."""
-        inventory = self.latest.inventory if self.latest else ()
+        """The birth message of the device, from its latest (or stored) walk."""
         return self._out("birth", lambda seq, ts: messages.birth(
             self.host, self.site, seq, ts, agent_version=__version__,
             boot_id=f"snmp-{self.profile.name}"[:64], interval_s=self.interval_s,
-            chassis=self.chassis, components=inventory, session=session))
+            chassis=self.chassis, components=self.inventory or (), session=session))
 
     def report_at(self, result: ProbeResult, detected: datetime) -> list[Outgoing]:
         """Events (stamped ``detected``) for every change, then the telemetry."""
@@ -367,7 +387,7 @@ class Proxy:
         """Spool, reporter and publisher of one target."""
         spool = Spool(spool_path(self.cfg, target.host), target.host,
                       cap_bytes=self.cfg.spool_cap_bytes)
-        rep = TargetReporter(target, spool.draft_seq, self.clock)
+        rep = TargetReporter(target, spool.draft_seq, self.clock, spool)
 
         def put(msg: Outgoing) -> None:
             spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
@@ -424,7 +444,8 @@ class Proxy:
                 t.walking.add_done_callback(lambda _f: self.wake.set())
             elif t.walking is not None and t.walking.done():
                 self._finish(t, now)
-            t.publisher.step(timeout=0.0)
+            if t.reporter.ready:  # no session (so no birth) before the device's inventory
+                t.publisher.step(timeout=0.0)
 
     def _finish(self, t: _Target, now: float) -> None:
         """Turn a finished walk into spooled messages."""

@@ -29,8 +29,15 @@ from pysnmp.hlapi.v3arch.asyncio import (
 
 from agent.cli import cmd_run
 from agent.config import AgentConfig, load_config
-from agent.proxy import Proxy, spool_path
-from tests.agent.test_snmp_profile import FAILED, Simulator, free_udp_port
+from agent.proxy import Proxy, TargetReporter, spool_path
+from agent.spool import Spool
+from tests.agent.test_snmp_profile import (
+    FAILED,
+    HEALTHY,
+    Simulator,
+    free_udp_port,
+    read_snmprec,
+)
 from tests.agent.test_snmp_profile import snmpsim as snmpsim  # the module's simulator
 from tests.conftest import eventually
 
@@ -177,10 +184,15 @@ def test_two_targets_publish_as_two_hosts_each_with_its_own_seq(
     snmpsim: Simulator, mosquitto: str, watcher: Watcher, tmp_path: Path,
     run_proxy: Callable[[AgentConfig], Callable[[], None]],
 ) -> None:
-    # c7000-c answers nothing (a community snmpsim does not serve): it is reported, not silent
+    # c7000-c was seen by an earlier run but answers nothing now (a community snmpsim does
+    # not serve): it is reported, not silent, and its birth still lists its parts
     cfg = config(tmp_path, mosquitto, snmpsim, {"c7000-a": "healthy", "c7000-b": "failed",
                                                  "c7000-c": "nothing"}, 1,
                  extra={"c7000-c": ", timeout_s: 0.3, retries: 0"})
+    earlier = Spool(spool_path(cfg, "c7000-c"), "c7000-c")
+    TargetReporter(cfg.proxy.targets[2], earlier.draft_seq, lambda: datetime.now(UTC),
+                   earlier).take(read_snmprec(HEALTHY))
+    earlier.close()
     halt = run_proxy(cfg)
     for host in ("c7000-a", "c7000-b", "c7000-c"):
         eventually(lambda h=host: len(watcher.of(h, "telemetry")) >= 2, 20, f"{host} telemetry")
@@ -192,14 +204,19 @@ def test_two_targets_publish_as_two_hosts_each_with_its_own_seq(
     eventually(lambda: all(any(p.get("state") == "offline" for p in watcher.of(h, "state"))
                            for h in ("c7000-a", "c7000-b")), 10, "both offline states")
     first: dict[str, int] = {}
-    for host in ("c7000-a", "c7000-b"):
+    for host in ("c7000-a", "c7000-b", "c7000-c"):
         msgs = watcher.of(host)
         assert {m["site"] for m in msgs} == {"iad1"}
         kinds = [m["kind"] for m in msgs]
-        assert kinds[:2] == ["birth", "state"]
+        assert kinds.index("birth") < kinds.index("state") < kinds.index("telemetry")
+        (birth,) = watcher.of(host, "birth")
+        assert len([c for c in birth["components"] if c["kind"] == "psu"]) == 6
         seqs = [m["seq"] for m in msgs]
-        assert seqs == sorted(set(seqs))  # its own counter: increasing, no duplicates
-        first[host] = seqs[-1]
+        # its own counter from 1 (the broker keeps each session's will, holding one seq);
+        # arrival order is births, states and events before telemetry, not seq order
+        assert len(seqs) == len(set(seqs))
+        assert min(seqs) <= 2
+        first[host] = max(seqs)
         assert spool_path(cfg, host).exists()
     failed = {e["component"] for e in watcher.of("c7000-b", "event")}
     assert failed == {"psu:2", "psu:redundancy"}
@@ -210,6 +227,8 @@ def test_two_targets_publish_as_two_hosts_each_with_its_own_seq(
         eventually(lambda h=host: [m for m in watcher.of(h, "telemetry")
                                    if m["seq"] > first[h]], 20, f"{host} after restart")
     halt()
+    for host in ("c7000-a", "c7000-b"):  # the restart's birth went out before any new poll
+        assert all(len(b["components"]) > 6 for b in watcher.of(host, "birth"))
 
 
 def test_a_taken_trap_address_is_a_clear_config_error(

@@ -30,7 +30,9 @@ class RuleParams:
     ecc_ce_per_24h: int = 24  # signals.md: >= 24 corrected errors a day per DIMM
     temp_high_minutes: float = 10.0  # signals.md: above high for 10 minutes
     temp_hysteresis_c: float = 2.0  # sensors jitter about 1 °C; a dip this deep ends a streak
-    raid_rebuild_limit_minutes: float = 720.0  # 12 h: an 8 TB member at ~200 MB/s takes ~11 h
+    # 24 h, as the agent's limits.raid_rebuild_limit_s: a large member rebuilt at low
+    # priority under load can take most of a day; longer than that is a slow rebuild
+    raid_rebuild_limit_minutes: float = 1440.0
     smart_timeout_jump: float = 5.0  # one timeout after a power event is common; 5 at once is not
     nic_errors_per_hour: float = 100.0  # a few errors a day on a busy port are noise
     fan_zero_readings: int = 2  # one 0 rpm reading is a sensor glitch; two in a row a stop
@@ -201,7 +203,7 @@ STATEFUL: tuple[StatefulRule, ...] = (
                  "temp_hysteresis_c (2 °C) below high ends the streak",
                  "telemetry temp.celsius, temp.high_celsius", temp_sustained),
     StatefulRule("raid_rebuild_duration", "raid_rebuild_slow", "raid", "prediction",
-                 "an md array syncing for longer than raid_rebuild_limit_minutes (720)",
+                 "an md array syncing for longer than raid_rebuild_limit_minutes (1440)",
                  "telemetry md.sync_percent", raid_rebuild),
     StatefulRule("fan_rpm_zero", "fan_stopped", "fan", "failure",
                  "fan.rpm reads 0 in fan_zero_readings (2) messages in a row; one 0 is a glitch",

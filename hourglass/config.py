@@ -30,7 +30,7 @@ class CollectorConfig:
     # Rule thresholds; the reasons for the defaults are in collector.stateful.RuleParams.
     ecc_ce_per_24h: int = 24
     temp_high_minutes: float = 10.0
-    raid_rebuild_limit_minutes: float = 720.0
+    raid_rebuild_limit_minutes: float = 1440.0
     smart_timeout_jump: float = 5.0
     nic_errors_per_hour: float = 100.0
     fan_zero_readings: int = 2

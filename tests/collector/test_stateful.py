@@ -106,13 +106,13 @@ CASES: list[tuple[str, str, Seq, list[tuple[int, str, str]]]] = [
     ("nic burst", NIC, [(1, 0, {"nic.rx_errors": 0.0, "nic.tx_errors": 0.0}),
                         (2, 60, {"nic.rx_errors": 60.0, "nic.tx_errors": 50.0})],
      [(2, "prediction", "nic_errors_rising")]),
-    # RAID: syncing longer than 12 h; the agent stops sending sync_percent when done
+    # RAID: syncing longer than 24 h; the agent stops sending sync_percent when done
     ("raid rebuild done in time", RAID,
      [(1, 0, {"md.sync_percent": 1.0}), (2, 6 * H, {"md.sync_percent": 60.0}),
       (3, 10 * H, {"md.disks_faulty": 0.0}), (4, 13 * H, {"md.disks_faulty": 0.0})], []),
     ("raid rebuild slow", RAID,
-     [(1, 0, {"md.sync_percent": 1.0}), (2, 6 * H, {"md.sync_percent": 30.0}),
-      (3, 12 * H, {"md.sync_percent": 55.0})], [(3, "prediction", "raid_rebuild_slow")]),
+     [(1, 0, {"md.sync_percent": 1.0}), (2, 12 * H, {"md.sync_percent": 30.0}),
+      (3, 24 * H, {"md.sync_percent": 55.0})], [(3, "prediction", "raid_rebuild_slow")]),
     # fans: one 0 rpm reading is a glitch, two in a row a stop (a failure)
     ("fan flapping", FAN, [(1, 0, {"fan.rpm": 5400.0}), (2, 30, {"fan.rpm": 0.0}),
                            (3, 60, {"fan.rpm": 5400.0}), (4, 90, {"fan.rpm": 0.0})], []),

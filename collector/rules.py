@@ -129,9 +129,20 @@ ELSEWHERE: tuple[Rule, ...] = (
 HOST_DOWN = ELSEWHERE[1]
 
 
+def _flagged(msg: Message) -> bool:
+    """Whether the message reports any component failed or warning (most do not)."""
+    if msg.kind == "event":
+        return True
+    if msg.kind != "telemetry":
+        return False
+    return any(c["status"] in ("failed", "warning") for c in msg.body["components"])
+
+
 def detect(msg: Message) -> list[tuple[str, Detection]]:
     """All (class, detection) one message proves, each stamped with the rule that found it."""
     out: list[tuple[str, Detection]] = []
+    if not _flagged(msg):
+        return out  # the hot path: a healthy snapshot is one pass over its states
     seen: set[tuple[str, str]] = set()
     for rule in RULES:
         assert rule.check is not None  # noqa: S101 -- RULES holds only per-message rules

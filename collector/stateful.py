@@ -176,39 +176,54 @@ class StatefulRule:
     condition: str
     evidence: str
     step: Step
+    metrics: frozenset[str]  # the readings it reads; a message without them costs nothing
 
 
+_MD = frozenset({"md.sync_percent", "md.disks_faulty", "md.disks_working", "md.disks_wanted",
+                 "md.disks_spare"})
 STATEFUL: tuple[StatefulRule, ...] = (
     StatefulRule("smart_baseline", "smart_counter_rising", "disk", "prediction",
                  "SMART 5/187/197/198 raw above the first value seen for this serial",
-                 "telemetry smart.attr_<id>_raw, baseline per serial in rule_state", smart_rising),
+                 "telemetry smart.attr_<id>_raw, baseline per serial in rule_state", smart_rising,
+                 frozenset(SMART_RISING)),
     StatefulRule("smart_188_jump", "smart_command_timeouts", "disk", "prediction",
                  "SMART 188 (command timeouts) jumps by >= smart_timeout_jump (5) at once",
                  "telemetry smart.attr_188_raw", _counter("smart.attr_188_raw",
-                                                          lambda p: p.smart_timeout_jump)),
+                                                          lambda p: p.smart_timeout_jump),
+                 frozenset({"smart.attr_188_raw"})),
     StatefulRule("nvme_media_rising", "nvme_media_errors", "disk", "failure",
                  "NVMe media_errors above its previous value for this serial",
-                 "telemetry smart.media_errors", _counter("smart.media_errors", lambda p: 1.0)),
+                 "telemetry smart.media_errors", _counter("smart.media_errors", lambda p: 1.0),
+                 frozenset({"smart.media_errors"})),
     StatefulRule("ecc_ce_window", "ecc_correctable_rate", "dimm", "prediction",
                  ">= ecc_ce_per_24h (24) corrected memory errors on one DIMM within 24 h",
                  "telemetry edac.ce_count per dimm:<label>",
-                 _window(("edac.ce_count",), 86400.0, 3600.0, lambda p: p.ecc_ce_per_24h)),
+                 _window(("edac.ce_count",), 86400.0, 3600.0, lambda p: p.ecc_ce_per_24h),
+                 frozenset({"edac.ce_count"})),
     StatefulRule("nic_error_window", "nic_errors_rising", "nic", "prediction",
                  ">= nic_errors_per_hour (100) rx+tx errors within one hour",
                  "telemetry nic.rx_errors, nic.tx_errors",
                  _window(("nic.rx_errors", "nic.tx_errors"), 3600.0, 300.0,
-                         lambda p: p.nic_errors_per_hour)),
+                         lambda p: p.nic_errors_per_hour),
+                 frozenset({"nic.rx_errors", "nic.tx_errors"})),
     StatefulRule("temp_sustained", "temp_high_sustained", "temp", "prediction",
                  "temp.celsius above temp.high_celsius for temp_high_minutes (10); a dip of "
                  "temp_hysteresis_c (2 °C) below high ends the streak",
-                 "telemetry temp.celsius, temp.high_celsius", temp_sustained),
+                 "telemetry temp.celsius, temp.high_celsius", temp_sustained,
+                 frozenset({"temp.celsius", "temp.high_celsius"})),
     StatefulRule("raid_rebuild_duration", "raid_rebuild_slow", "raid", "prediction",
                  "an md array syncing for longer than raid_rebuild_limit_minutes (1440)",
-                 "telemetry md.sync_percent", raid_rebuild),
+                 "telemetry md.sync_percent", raid_rebuild, _MD),
     StatefulRule("fan_rpm_zero", "fan_stopped", "fan", "failure",
                  "fan.rpm reads 0 in fan_zero_readings (2) messages in a row; one 0 is a glitch",
-                 "telemetry fan.rpm", fan_zero),
+                 "telemetry fan.rpm", fan_zero, frozenset({"fan.rpm"})),
 )
+#: Every metric some stateful rule reads, and the rules per component kind: the hot path
+#: looks only at these.
+WATCHED: frozenset[str] = frozenset().union(*(r.metrics for r in STATEFUL))
+BY_KIND: dict[str, tuple[StatefulRule, ...]] = {
+    k: tuple(r for r in STATEFUL if r.component_kind == k) for k in {r.component_kind
+                                                                       for r in STATEFUL}}
 
 Key = tuple[str, str, str]  # host, component, rule
 Stored = tuple[int, State]  # the seq that last changed it, the state
@@ -219,18 +234,19 @@ def evaluate(states: Mapping[Key, Stored], m: Message,
     """One telemetry message through every stateful rule: changed states and detections."""
     by_comp: dict[str, dict[str, float]] = {}
     for r in m.body["readings"]:
-        by_comp.setdefault(r["component"], {})[r["metric"]] = r["value"]
-    meta = {c["id"]: (c.get("slot"), c.get("serial")) for c in m.body["components"]}
+        if r["metric"] in WATCHED:
+            by_comp.setdefault(r["component"], {})[r["metric"]] = r["value"]
     updates: dict[Key, Stored] = {}
     found: list[tuple[str, Detection]] = []
+    if not by_comp:
+        return updates, found
+    meta = {c["id"]: (c.get("slot"), c.get("serial")) for c in m.body["components"]}
     for comp, values in by_comp.items():
         kind = comp.partition(":")[0]
         slot, serial = meta.get(comp, (None, None))
         if serial is None and kind == "disk":
             serial = comp.partition(":")[2]  # disks are named by serial: disk:<serial>
-        for rule in STATEFUL:
-            if rule.component_kind != kind:
-                continue
+        for rule in BY_KIND.get(kind, ()):
             key = (m.host, comp, rule.name)
             stored = states.get(key)
             if stored is not None and stored[0] >= m.seq:

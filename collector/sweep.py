@@ -58,6 +58,11 @@ FROM host_state s JOIN hosts h ON h.id = s.host_id
 LEFT JOIN bmc_power b ON b.host_id = s.host_id
 WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason = 'lost')
   AND s.last_message < %(now)s - make_interval(secs => s.interval_s * %(suspect)s)
+  -- already down: decided, so a pass costs only the newly silent (the sweep shares the
+  -- collector's loop with ingest; re-deciding thousands of down hosts stalled it)
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.host_id = s.host_id
+                  AND i.component = 'host:' || s.host_id AND i.failure = 'host_down'
+                  AND i.state NOT IN ('verified', 'closed'))
 """
 
 

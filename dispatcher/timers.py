@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from dispatcher import escalation
-from dispatcher.domain import policy, sla
+from dispatcher.domain import policy, sla, verify
 from dispatcher.store import LIVE_JOB_STATES, Conn, wake
 
 log = logging.getLogger(__name__)
@@ -109,11 +109,31 @@ def fire(conn: Conn, timer: Timer, p: policy.TimerPolicy, now: datetime) -> str:
     snap = snapshot(conn, timer.incident)
     if snap is None or not policy.is_live(timer.kind, timer.guard, timer.due_at, snap, p, now):
         return "stale"
+    if fixed_by(conn, timer.incident, timer.due_at):
+        return "stale"  # the next pass records the verification; nothing was missed
     outcome = escalation.act(conn, snap, timer.kind, p, now,
                              {"timer": timer.id, "due_at": timer.due_at.isoformat()})
     log.info("timer %s (%s) of incident %s due %s fired: %s", timer.id, timer.kind,
              timer.incident, timer.due_at, outcome)
     return outcome
+
+
+def fixed_by(conn: Conn, incident: int, due_at: datetime) -> bool:
+    """Whether telemetry already proves the fix at or before `due_at`, not yet verified.
+
+    A pass verifies before it fires, but a fix stored between the two (or by a collector
+    while this dispatcher lagged) would otherwise let a timer act on a promise already kept:
+    the soak test caught breach escalations for fixes proven up to 2 s before the deadline.
+    """
+    row = conn.execute("SELECT host_id, component, kind, slot, serial, detected_at"
+                       " FROM incidents WHERE id = %s", (incident,)).fetchone()
+    if row is None:
+        return False
+    seen = [verify.Observation(*r) for r in conn.execute(
+        "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s"
+        " AND status = 'ok' AND status_ts > %s", (row[0], row[5]))]
+    fix = verify.proof(verify.Failed(*row[1:]), seen)
+    return fix is not None and fix.status_ts is not None and fix.status_ts <= due_at
 
 
 def next_due(conn: Conn) -> datetime | None:

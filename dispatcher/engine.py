@@ -17,9 +17,9 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import assignment, auditor, outbox, timers
+from dispatcher import assignment, auditor, escalation, outbox, timers
 from dispatcher.domain import credit, policy, sla, verify
-from dispatcher.store import CHANNEL, Conn, event
+from dispatcher.store import CHANNEL, Conn, event, executives
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
@@ -79,10 +79,26 @@ def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassP
     decision = credit.compute(due, fixed, Decimal(fee), policy_)
     if decision is not None:
         issue_credit(conn, incident, customer, currency, decision, policy_, now)
+    if fixed > due:
+        _breach_on_record(conn, incident, due, fixed, now)
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
     log.info("incident %s verified at %s%s", incident, fixed,
              f", credit {decision.amount} {currency}" if decision else "")
     return 1
+
+
+def _breach_on_record(conn: Conn, incident: int, due: datetime, fixed: datetime,
+                      now: datetime) -> None:
+    """Escalate a late fix's breach unless a breach timer already did (the caller locks)."""
+    told = conn.execute(
+        "SELECT 1 FROM incident_events WHERE incident_id = %s AND kind = 'escalated'"
+        " AND detail->>'step' = %s LIMIT 1", (incident, policy.TimerKind.BREACH.value)).fetchone()
+    if told is not None:
+        return
+    site = conn.execute("SELECT site_id FROM incidents WHERE id = %s", (incident,)).fetchone()
+    executive = policy.executive_on_duty(executives(conn), site[0] if site else "", now)
+    escalation.notify(conn, incident, policy.on_late_fix(due, fixed, executive), now,
+                      {"deadline": due.isoformat(), "verified_at": fixed.isoformat()})
 
 
 def _close_pauses(conn: Conn, incident: int, detected: datetime, sla_minutes: float,

@@ -214,6 +214,17 @@ def on_breach(s: Snapshot, executive: str | None) -> Notify:
                   f"deadline {_hm(s.deadline)} passed with the incident '{s.state}'")
 
 
+def on_late_fix(deadline: datetime, fixed: datetime, executive: str | None) -> Notify:
+    """A fix verified after the deadline whose breach no timer reported: tell the executive.
+
+    A breach timer acts only while the incident is open; when a late fix is verified before
+    any pass fires it (a dispatcher down or starved across the deadline), verification
+    records the breach instead, so the executive hears of every broken promise.
+    """
+    return Notify(TimerKind.BREACH, executive, "executive",
+                  f"deadline {_hm(deadline)} passed; the fix was verified late at {_hm(fixed)}")
+
+
 def on_verify_timeout(s: Snapshot, manager: str | None, p: TimerPolicy) -> Reopen:
     """No telemetry proof within the window after "replaced": reopen, tell the manager."""
     j = s.job

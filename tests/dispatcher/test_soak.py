@@ -461,6 +461,10 @@ def steps_once(f: Facts) -> list[str]:
         if e["detail"].get("to") != want:
             out.append(f"incident {e['incident_id']}: {step} escalation went to"
                        f" {e['detail'].get('to')}, not {want}")
+    told = {i for (i, kind, step) in steps if kind == "escalated" and step == "breach"}
+    out += [f"incident {i['id']}: fixed late but the executive was never told"
+            for i in f.incidents.values()
+            if i["verified_at"] and i["verified_at"] > i["deadline"] and i["id"] not in told]
     for (i, kind, step), _ in steps.items():
         if kind == "escalated" and step == "ack_timeout" and len(techs.get(i, [])) < 2:
             # Allowed only when the one transfer found no one; this fleet always has someone.
@@ -605,7 +609,7 @@ def summarize(f: Facts, d: Driver, ds: Dispatchers, ran: float, caught_up: float
         f"soak: escalations {dict(sorted(steps.items()))}; reassigned {kinds['reassigned']},"
         f" reopened {kinds['reopened']}",
         f"soak: credits {len(f.credits)} totalling {amount}; verified in time {in_time}",
-        f"soak: breached but the executive not told (the xfail bug) {untold};"
+        f"soak: breached but the executive not told yet {untold};"
         f" verified before any timer was planned {unplanned}",
         f"soak: timers {len(f.timers)}, fired {len(late)}, by outcome"
         f" {dict(sorted((f'{k}/{o}', n) for (k, o), n in outcomes.items()))};"
@@ -691,12 +695,6 @@ def test_a_fix_proven_before_the_deadline_but_verified_after_it_is_no_breach(
         assert conn.execute("SELECT count(*) FROM credits").fetchone() == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug found by the soak under load, not fixed (needs the policy or verification, not "
-    "timers.py): when no pass runs between the deadline and a late fix, the next pass "
-    "verifies first and the breach timer goes stale, so the executive is never told of a "
-    "breach the credit proves; with the dispatchers starved, incidents were even verified "
-    "late before any timer was planned"))
 def test_a_late_fix_verified_before_the_breach_timer_fires_still_escalates(
         pg_url: str) -> None:
     """The promise broke at the deadline, whenever a dispatcher gets to look."""

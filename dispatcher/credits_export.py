@@ -14,7 +14,10 @@ from dispatcher.views import money, ts
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 COLUMNS = ("credit", "incident", "customer", "host", "amount", "currency", "percent",
-           "periods", "late_seconds", "detected_at", "deadline", "verified_at", "issued_at")
+           "periods", "late_seconds", "detected_at", "deadline", "verified_at", "issued_at",
+           # A facility credit (a rack's power or network, per host) has no incident: its
+           # facility incident instead, and verified_at is when the host was back.
+           "source", "facility_incident")
 
 
 def month_range(month: str) -> tuple[datetime, datetime]:
@@ -29,18 +32,25 @@ def month_range(month: str) -> tuple[datetime, datetime]:
 
 
 def rows(conn: Any, month: str) -> list[dict[str, Any]]:
-    """The credits issued in `month` (UTC), oldest first."""
+    """The credits issued in `month` (UTC), hardware and facility, oldest first."""
     start, end = month_range(month)
     out = []
     for r in conn.execute(
             "SELECT c.id, c.incident_id, c.customer_id, i.host_id, c.amount, c.currency,"
             " c.percent, c.periods, c.late_seconds, i.detected_at, i.deadline, i.verified_at,"
-            " c.issued_at FROM credits c JOIN incidents i ON i.id = c.incident_id"
-            " WHERE c.issued_at >= %s AND c.issued_at < %s ORDER BY c.issued_at, c.id",
-            (start, end)):
+            " c.issued_at, 'hardware', NULL::bigint FROM credits c"
+            " JOIN incidents i ON i.id = c.incident_id"
+            " WHERE c.issued_at >= %(start)s AND c.issued_at < %(end)s"
+            " UNION ALL SELECT fc.id, NULL, fc.customer_id, fc.host_id, fc.amount, fc.currency,"
+            " fc.percent, fc.periods, fc.late_seconds, f.detected_at, f.deadline,"
+            " fc.restored_at, fc.issued_at, 'facility', fc.facility_id FROM facility_credits fc"
+            " JOIN facility_incidents f ON f.id = fc.facility_id"
+            " WHERE fc.issued_at >= %(start)s AND fc.issued_at < %(end)s"
+            " ORDER BY 13, 14 DESC, 1", {"start": start, "end": end}):
         out.append(dict(zip(COLUMNS, (
             r[0], r[1], r[2], r[3], money(r[4]), r[5], f"{Decimal(r[6]).normalize():f}",
-            r[7], r[8], ts(r[9]), ts(r[10]), ts(r[11]), ts(r[12])), strict=True)))
+            r[7], r[8], ts(r[9]), ts(r[10]), ts(r[11]), ts(r[12]), r[13], r[14]),
+            strict=True)))
     return out
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import assignment, auditor, escalation, outbox, timers
+from dispatcher import assignment, auditor, escalation, facility, outbox, timers
 from dispatcher.domain import credit, policy, sla, verify
 from dispatcher.store import CHANNEL, Conn, event, executives
 
@@ -160,6 +160,7 @@ def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str,
     assign_new(conn, now)
     timers.plan_pending(conn, p, now)
     timers.fire_due(conn, p, now, worker)
+    facility.dispatch_pass(conn, now, worker)
     auto_close(conn, p, now)
     outbox.notify_pass(conn, now, billing_url)
 
@@ -203,6 +204,9 @@ class Engine:
         timers.plan_pending(conn, self.policy, now)
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
             pass
+        # Facility incidents: site manager and account teams told, executive at the
+        # deadline, each host credited on resolution; each step once by a unique key.
+        facility.dispatch_pass(conn, self.clock(), self.name)
         # After the clock's work, in its own short transaction. Messages are queued and sent
         # by the delivery thread (dispatcher/notify.py), never from this loop.
         auto_close(conn, self.policy, self.clock())

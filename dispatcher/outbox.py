@@ -42,13 +42,15 @@ def enqueue(conn: Conn, *, recipient: str, reason: str, subject: str, body: str,
         log.warning("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
 
 
-def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetime) -> None:
-    """Queue the signed credit webhook to billing; idempotent by the credit id."""
+def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetime,
+                    ref: str | None = None) -> None:
+    """Queue the signed credit webhook to billing; idempotent by the credit id (or `ref`)."""
+    ref = ref or f"credit-{credit}"
     conn.execute(
         "INSERT INTO outbox (ref, recipient, channel, address, reason, subject, body,"
         " created_at, due_at) VALUES (%s, %s, 'billing', %s, 'credit_issued', %s, %s, %s, %s)"
         " ON CONFLICT (ref, recipient, channel) DO NOTHING",
-        (f"credit-{credit}", BILLING, url, f"credit {credit}", body, at, at))
+        (ref, BILLING, url, ref.replace("-", " "), body, at, at))
     conn.execute("SELECT pg_notify(%s, 'new')", (CHANNEL,))
 
 
@@ -85,7 +87,40 @@ def notify_pass(conn: Conn, now: datetime, billing_url: str = "", limit: int = B
     """Queue the messages of new timeline events and low-stock alerts; how many events read."""
     n = _events(conn, billing_url, limit)
     _alerts(conn, now)
+    if billing_url:
+        _facility_billing(conn, billing_url)
     return n
+
+
+def facility_credit_body(conn: Conn, credit: int) -> str | None:
+    """A facility credit's billing webhook body, shaped like a hardware credit's."""
+    r = conn.execute(
+        "SELECT id, facility_id, customer_id, host_id, amount, currency, percent, periods,"
+        " late_seconds, policy, issued_at, restored_at FROM facility_credits WHERE id = %s",
+        (credit,)).fetchone()
+    if r is None:
+        return None
+    doc: dict[str, Any] = {
+        "id": r[0], "source": "facility", "facility_incident": r[1], "customer": r[2],
+        "host": r[3], "amount": str(r[4]), "currency": r[5], "percent": str(r[6]),
+        "periods": r[7], "late_seconds": r[8], "policy": r[9],
+        "issued_at": r[10].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "restored_at": r[11].astimezone(UTC).isoformat().replace("+00:00", "Z")}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def _facility_billing(conn: Conn, url: str) -> None:
+    """Queue the signed webhook of each facility credit not yet queued (key facility-credit-ID)."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT fc.id, fc.issued_at FROM facility_credits fc WHERE NOT EXISTS (SELECT 1"
+            " FROM outbox o WHERE o.ref = 'facility-credit-' || fc.id AND o.recipient = %s"
+            " AND o.channel = 'billing') ORDER BY fc.id LIMIT %s", (BILLING, BATCH)).fetchall()
+        for credit, issued in rows:
+            body = facility_credit_body(conn, credit)
+            if body is not None:
+                enqueue_billing(conn, url=url, credit=credit, body=body, at=issued,
+                                ref=f"facility-credit-{credit}")
 
 
 def _events(conn: Conn, billing_url: str, limit: int) -> int:
@@ -120,6 +155,13 @@ def _event(conn: Conn, r: Any, teams: dict[str, notify.AccountTeam], billing_url
                 body=m.body, ref=f"incident:{incident.id}:event:{event.id}", at=event.at)
     if event.kind == "credit_issued" and "credit" in event.detail:
         _billing(conn, int(event.detail["credit"]), billing_url, event.at)
+
+
+def account_team(conn: Conn, customer: str) -> notify.AccountTeam:
+    """A customer's account manager and team, as the incident notifications find them."""
+    row = conn.execute("SELECT account_manager FROM customers WHERE id = %s",
+                       (customer,)).fetchone()
+    return _team(conn, customer, row[0] if row else None)
 
 
 def _team(conn: Conn, customer: str, manager: str | None) -> notify.AccountTeam:

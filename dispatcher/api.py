@@ -220,15 +220,24 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
         if month:
             where.append("to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM') = %s")
             args.append(month)
+        # Hardware credits (one per incident) and facility credits (one per host of a rack
+        # that went down), told apart by `source`; ids are unique within a source.
         rows = conn.execute(
-            "SELECT id, incident_id, customer_id, amount, currency, percent, periods,"
-            f" late_seconds, issued_at FROM credits WHERE {' AND '.join(where)} ORDER BY id",
+            "SELECT * FROM (SELECT 'hardware' AS source, c.id, c.incident_id,"
+            " NULL::bigint AS facility_id, i.host_id, c.customer_id, c.amount, c.currency,"
+            " c.percent, c.periods, c.late_seconds, c.issued_at FROM credits c"
+            " JOIN incidents i ON i.id = c.incident_id"
+            " UNION ALL SELECT 'facility', id, NULL, facility_id, host_id, customer_id, amount,"
+            " currency, percent, periods, late_seconds, issued_at FROM facility_credits) x"
+            f" WHERE {' AND '.join(where)} ORDER BY issued_at, source DESC, id",
             args).fetchall()
         return {"items": [{"id": r["id"], "incident": r["incident_id"],
                            "customer": r["customer_id"], "amount": views.money(r["amount"]),
                            "currency": r["currency"], "percent": float(r["percent"]),
                            "periods": r["periods"], "late_seconds": r["late_seconds"],
-                           "issued_at": views.ts(r["issued_at"])} for r in rows], "next": None}
+                           "issued_at": views.ts(r["issued_at"]), "source": r["source"],
+                           "facility_incident": r["facility_id"], "host": r["host_id"]}
+                          for r in rows], "next": None}
 
     @app.get("/api/v1/stream", include_in_schema=False)
     async def stream(who: Who) -> StreamingResponse:

@@ -12,12 +12,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
-from dispatcher import credits_export
+from dispatcher import credits_export, facility, tokens
 from dispatcher.engine import run_pass
+from schemas.states import Role
 from tests.dispatcher.world import T0, P, setup_fleet
+from tests.web.conftest import Fleet
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 DEADLINE = T0 + timedelta(hours=1)
@@ -217,3 +220,33 @@ def test_facility_credits_are_exported_and_pushed_to_billing_once(pg_url: str) -
         assert credits_export.COLUMNS[:13] == (
             "credit", "incident", "customer", "host", "amount", "currency", "percent",
             "periods", "late_seconds", "detected_at", "deadline", "verified_at", "issued_at")
+
+
+def test_credits_api_lists_facility_credits_a_customer_only_its_own(
+        base_url: str, db: Conn, fleet: Fleet) -> None:
+    db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack, monthly_fee)"
+               " VALUES ('r12-g', 'globex', 'iad1', 'A', 'r12', 200.00)")
+    (fid,) = db.execute(
+        "INSERT INTO facility_incidents (site_id, room, rack, cause, state, detected_at,"
+        " deadline, resolved_at, rack_hosts) VALUES ('iad1', 'A', 'r12', 'network',"
+        " 'resolved', %s, %s, %s, 2) RETURNING id",
+        (T0, DEADLINE, DEADLINE + timedelta(minutes=45))).fetchone() or (0,)
+    db.cursor().executemany(
+        "INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id, last_message,"
+        " back_at) VALUES (%s, %s, %s, %s, %s)",
+        [(fid, "web-01", "acme", T0, DEADLINE + timedelta(minutes=10)),
+         (fid, "r12-g", "globex", T0, None)])
+    facility.dispatch_pass(db, DEADLINE + timedelta(minutes=46), "d1")
+    admin = tokens.create(db, Role.ADMIN, None, None)
+
+    def items(token: str) -> list[tuple[str, str, str, str, int | None]]:
+        r = httpx.get(f"{base_url}/api/v1/credits?month={T0:%Y-%m}",
+                      headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        return [(i["source"], i["host"], i["customer"], i["amount"], i["facility_incident"])
+                for i in r.json()["items"]]
+
+    assert items(fleet.acme) == [("facility", "web-01", "acme", "22.50", fid)]
+    assert items(fleet.globex) == [("facility", "r12-g", "globex", "20.00", fid)]
+    assert sorted(items(admin)) == sorted([("facility", "web-01", "acme", "22.50", fid),
+                                           ("facility", "r12-g", "globex", "20.00", fid)])

@@ -17,7 +17,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import assignment, auditor, escalation, facility, outbox, timers
+from dispatcher import assignment, auditor, escalation, facility, outbox, proactive, timers
 from dispatcher.domain import credit, policy, sla, verify
 from dispatcher.store import CHANNEL, Conn, event, executives
 
@@ -158,6 +158,7 @@ def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str,
     """One pass of every duty at one `now`: verify, assign, plan and fire timers, notify."""
     verify_open(conn, now, p.credit_classes)
     assign_new(conn, now)
+    proactive.run(conn, now)
     timers.plan_pending(conn, p, now)
     timers.fire_due(conn, p, now, worker)
     facility.dispatch_pass(conn, now, worker)
@@ -201,6 +202,8 @@ class Engine:
         now = self.clock()
         verify_open(conn, now, self.policy.credit_classes)
         assign_new(conn, now)
+        # Planned work from predictions, after the failures: never a technician on an SLA job.
+        proactive.run(conn, self.clock())
         timers.plan_pending(conn, self.policy, now)
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
             pass

@@ -22,6 +22,7 @@ import psycopg
 import yaml
 from psycopg.rows import tuple_row
 
+from dispatcher.domain import proactive
 from dispatcher.fleet import _IDENT, SPARE_KINDS
 from dispatcher.store import Conn
 
@@ -139,10 +140,10 @@ def _locked(conn: Conn, site: str, part: str) -> tuple[str, int, int, int] | Non
 
 
 def _move(conn: Conn, site: str, part: str, delta: int, after: int, reason: str, actor: str,
-          now: datetime, incident: int | None = None) -> None:
+          now: datetime, incident: int | None = None, proactive: int | None = None) -> None:
     conn.execute("INSERT INTO spare_movements (site_id, part, delta, count_after, reason, actor,"
-                 " incident_id, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                 (site, part, delta, after, reason, actor, incident, now))
+                 " incident_id, proactive_job_id, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                 (site, part, delta, after, reason, actor, incident, proactive, now))
 
 
 def _alert_if_crossed(conn: Conn, site: str, part: str, kind: str, before: int | None,
@@ -306,3 +307,55 @@ def release(conn: Conn, incident: int, now: datetime) -> bool:
     cur = conn.execute("UPDATE spare_reservations SET state = 'released', ended_at = %s"
                        " WHERE incident_id = %s AND state = 'reserved'", (now, incident))
     return cur.rowcount == 1
+
+
+# -- proactive jobs (planned work from predictions): never the last spare of a part ----------
+
+def reserve_proactive(conn: Conn, job: int, site: str, kind: str, model: str | None,
+                      now: datetime) -> tuple[str | None, str | None]:
+    """Hold a fitting spare for a proactive job, keeping the last for failures; (part, why none).
+
+    (None, None): the site keeps no stock of this kind in Hourglass, so nothing is said.
+    """
+    parts = [str(r[0]) for r in conn.execute(
+        "SELECT part FROM spares WHERE site_id = %s AND kind = %s ORDER BY part", (site, kind))]
+    if not parts:
+        return None, None
+    fitting = [p for p in parts if fits(p, model)]
+    if not fitting:
+        return None, f"no spare {kind} fitting {model} at {site}: order one from the depot"
+    available: dict[str, int] = {}
+    rows: dict[str, tuple[str, int, int, int]] = {}
+    for part in fitting:  # locked in part order, as reserve() does, so no deadlock
+        row = _locked(conn, site, part)
+        if row is not None:
+            rows[part] = row
+            available[part] = row[1] - row[2]
+    chosen = proactive.spare_part(available)
+    if chosen is None:
+        return None, (f"the last spare {kind} at {site} is kept for failures: order one "
+                      "from the depot")
+    _, count, reserved, threshold = rows[chosen]
+    conn.execute("INSERT INTO spare_reservations (proactive_job_id, site_id, part, reserved_at)"
+                 " VALUES (%s, %s, %s, %s)", (job, site, chosen, now))
+    _alert_if_crossed(conn, site, chosen, kind, count - reserved, count - reserved - 1,
+                      threshold, now)
+    return chosen, None
+
+
+def end_proactive(conn: Conn, job: int, used: bool, now: datetime) -> str | None:
+    """Consume (the part went in) or release a proactive job's spare; the part, if any."""
+    held = conn.execute("SELECT site_id, part FROM spare_reservations WHERE proactive_job_id = %s"
+                        " AND state = 'reserved'", (job,)).fetchone()
+    if held is None:
+        return None
+    site, part = str(held[0]), str(held[1])
+    row = _locked(conn, site, part)
+    conn.execute("UPDATE spare_reservations SET state = %s, ended_at = %s"
+                 " WHERE proactive_job_id = %s", ("consumed" if used else "released", now, job))
+    if used and row is not None:
+        conn.execute("UPDATE spares SET count = count - 1 WHERE site_id = %s AND part = %s",
+                     (site, part))
+        _move(conn, site, part, -1, row[1] - 1, "consumed (proactive job)", "dispatcher", now,
+              proactive=job)
+    return part

@@ -1,0 +1,98 @@
+"""Proactive jobs from predictions: who plans them, which spare they may hold, what acts. Pure.
+
+A proactive job has no SLA clock, no credit and no escalation timer; the only nudge is a
+daily reminder to its technician. Failures always come first: a technician with a live SLA
+job is never handed planned work, and a proactive job never takes the last spare of a part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from dispatcher.domain.assign import SKILL_FOR_KIND, Technician, on_shift
+
+#: A technician holds at most this many live planned jobs: about half a shift of swaps, so
+#: one person is not handed a site's whole backlog while colleagues have none.
+MAX_LIVE_PER_TECH = 4
+#: Spares of a part kept on the shelf for failures; a proactive job takes one only above it.
+KEEP_FOR_FAILURES = 1
+#: The only nudge a planned job gets: one reminder a day while it is not done.
+REMIND_EVERY = timedelta(days=1)
+#: Nobody fit now: try again then (someone may come on shift); there is no clock to race.
+RETRY = timedelta(minutes=15)
+
+
+class ProactiveState(StrEnum):
+    """A proactive job's life; mirrored by the CHECK in schemas/sql/012_proactive.sql."""
+
+    PLANNED = "planned"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+    DISMISSED = "dismissed"
+
+
+LIVE = frozenset({ProactiveState.PLANNED, ProactiveState.ACKNOWLEDGED})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One technician action: from which states, to which state."""
+
+    name: str
+    sources: frozenset[ProactiveState]
+    target: ProactiveState
+
+
+ACTIONS: dict[str, Action] = {
+    "acknowledge": Action("acknowledge", frozenset({ProactiveState.PLANNED}),
+                          ProactiveState.ACKNOWLEDGED),
+    "done": Action("done", frozenset(LIVE), ProactiveState.DONE),
+    "dismiss": Action("dismiss", frozenset(LIVE), ProactiveState.DISMISSED),
+}
+
+
+def choose(kind: str, site: str, techs: Sequence[Technician], planned: Mapping[str, int],
+           now: datetime, tz: ZoneInfo) -> str | None:
+    """The on-shift technician of the site with the skill, no live SLA job and the fewest
+    planned jobs (ties: smaller id); None when nobody fits now."""
+    skill = SKILL_FOR_KIND.get(kind)
+    fit = [t for t in techs
+           if t.site == site and t.role == "technician" and t.open_jobs == 0
+           and (skill is None or skill in t.skills) and on_shift(t, now, tz)
+           and planned.get(t.id, 0) < MAX_LIVE_PER_TECH]
+    if not fit:
+        return None
+    return min(fit, key=lambda t: (planned.get(t.id, 0), t.id)).id
+
+
+def spare_part(available: Mapping[str, int]) -> str | None:
+    """A part (of those that fit) a proactive job may hold: one with more than the kept
+    reserve available; the first by part number, so the choice is the same every time."""
+    for part in sorted(available):
+        if available[part] > KEEP_FOR_FAILURES:
+            return part
+    return None
+
+
+def can_act(role: str, person: str | None, assignee: str, manager_site: str | None,
+            job_site: str) -> bool:
+    """Only the assigned technician, or a manager of the job's site, acts on it."""
+    if role == "technician":
+        return person == assignee
+    return role == "manager" and manager_site == job_site
+
+
+def transition(state: ProactiveState, action: Action) -> ProactiveState | None:
+    """The new state; the same state for a repeated tap; None when the action does not apply."""
+    if state is action.target:
+        return state
+    return action.target if state in action.sources else None
+
+
+def remind_due(planned_at: datetime, reminded_at: datetime | None, now: datetime) -> bool:
+    """Whether a live job's daily reminder is due."""
+    return now - (reminded_at or planned_at) >= REMIND_EVERY

@@ -1,0 +1,140 @@
+"""Proactive jobs adapter: plans open predictions onto technicians, settles, reminds, acts.
+
+A proactive job is planned work, not a promise: no SLA clock, no credit, no escalation
+timer; the only nudge is a daily reminder to its technician. The pass runs after the SLA
+incidents' assignment, so failures always come first: a technician with a live SLA job is
+never given planned work, and a planned job never holds the last spare of a part (see
+dispatcher/domain/proactive.py). Predictions are claimed `FOR UPDATE SKIP LOCKED` and a
+partial unique key allows one live job per prediction, so two dispatchers plan it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from dispatcher import outbox, spares
+from dispatcher.domain import proactive
+from dispatcher.domain.proactive import ProactiveState
+from dispatcher.fleet import SPARE_KINDS
+from dispatcher.store import CHANNEL, Conn, technicians, tz
+
+log = logging.getLogger(__name__)
+BATCH = 100  # predictions planned per transaction; more wait for the next pass
+LIVE_SQL = "('planned', 'acknowledged')"
+
+COLUMNS = (
+    "pj.id, pj.prediction_id, pj.site_id, pj.technician_id, t.name AS technician_name,"
+    " pj.state, pj.spare_part, pj.part_note, pj.planned_at, pj.acknowledged_at,"
+    " pj.finished_at, pj.finished_by, pj.new_serial, pj.note, p.host_id, p.customer_id,"
+    " p.component, p.kind, p.prediction, p.slot, p.serial, p.detected_at, p.last_seen,"
+    " p.state AS prediction_state, h.room, h.rack, h.unit")
+FROM = (" FROM proactive_jobs pj JOIN predictions p ON p.id = pj.prediction_id"
+        " JOIN hosts h ON h.id = p.host_id JOIN technicians t ON t.id = pj.technician_id")
+
+
+def run(conn: Conn, now: datetime) -> int:
+    """One pass: close jobs whose prediction closed, plan new ones, send due reminders."""
+    settle(conn, now)
+    planned = plan(conn, now)
+    remind(conn, now)
+    return planned
+
+
+def plan(conn: Conn, now: datetime) -> int:
+    """Give each open prediction without a live job to a fitting technician; the number planned."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT p.id, p.site_id, p.kind, c.model FROM predictions p LEFT JOIN components c"
+            " ON c.host_id = p.host_id AND c.id = p.component WHERE p.state = 'open'"
+            " AND (p.next_plan_at IS NULL OR p.next_plan_at <= %s) AND NOT EXISTS (SELECT 1"
+            f" FROM proactive_jobs pj WHERE pj.prediction_id = p.id AND pj.state IN {LIVE_SQL})"
+            " ORDER BY p.detected_at, p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED",
+            (now, BATCH)).fetchall()
+        sites: dict[str, tuple[Any, Any, dict[str, int]]] = {}
+        done = 0
+        for pid, site, kind, model in rows:
+            if site not in sites:
+                sites[site] = _people(conn, site)
+            techs, zone, load = sites[site]
+            who = proactive.choose(kind, site, techs, load, now, zone)
+            if who is None:
+                conn.execute("UPDATE predictions SET next_plan_at = %s WHERE id = %s",
+                             (now + proactive.RETRY, pid))
+                continue
+            load[who] = load.get(who, 0) + 1
+            _create(conn, pid, site, kind, model, who, now)
+            done += 1
+    return done
+
+
+def _people(conn: Conn, site: str) -> tuple[Any, Any, dict[str, int]]:
+    """The site's technicians (open_jobs = live SLA jobs), its zone, live planned jobs each."""
+    zone_row = conn.execute("SELECT timezone FROM sites WHERE id = %s", (site,)).fetchone()
+    load = {str(r[0]): int(r[1]) for r in conn.execute(
+        "SELECT technician_id, count(*) FROM proactive_jobs WHERE site_id = %s"
+        f" AND state IN {LIVE_SQL} GROUP BY technician_id", (site,))}
+    return technicians(conn, site), tz(zone_row[0] if zone_row else "UTC"), load
+
+
+def _create(conn: Conn, prediction: int, site: str, kind: str, model: str | None, who: str,
+            now: datetime) -> None:
+    """Insert the job, hold a spare when one may be spared, tell the technician."""
+    row = conn.execute("INSERT INTO proactive_jobs (prediction_id, site_id, technician_id,"
+                       " planned_at) VALUES (%s, %s, %s, %s) RETURNING id",
+                       (prediction, site, who, now)).fetchone()
+    if row is None:
+        raise RuntimeError("INSERT ... RETURNING gave no row")
+    job = int(row[0])
+    part, why = (None, None)
+    if kind in SPARE_KINDS:
+        part, why = spares.reserve_proactive(conn, job, site, kind, model, now)
+        conn.execute("UPDATE proactive_jobs SET spare_part = %s, part_note = %s WHERE id = %s",
+                     (part, why, job))
+    outbox.enqueue(conn, recipient=who, reason="proactive_planned",
+                   subject=f"Planned work (no clock): {kind} at {site}",
+                   body=f"Proactive job {job} from prediction {prediction}"
+                        f"{f'; spare {part} reserved' if part else ''}{f'; {why}' if why else ''}.",
+                   ref=f"proactive-{job}-planned", at=now)
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+    log.info("prediction %s planned as proactive job %s for %s%s", prediction, job, who,
+             f" with spare {part}" if part else "")
+
+
+def settle(conn: Conn, now: datetime) -> int:
+    """Close live jobs whose prediction the collector closed (the part was replaced)."""
+    n = 0
+    with conn.transaction():
+        for job, state in conn.execute(
+                "SELECT pj.id, p.state FROM proactive_jobs pj JOIN predictions p ON"
+                f" p.id = pj.prediction_id WHERE pj.state IN {LIVE_SQL} AND p.state <> 'open'"
+                " FOR UPDATE OF pj SKIP LOCKED").fetchall():
+            target = ProactiveState.DONE if state == "done" else ProactiveState.DISMISSED
+            conn.execute("UPDATE proactive_jobs SET state = %s, finished_at = %s,"
+                         " finished_by = 'telemetry' WHERE id = %s", (target.value, now, job))
+            spares.end_proactive(conn, job, target is ProactiveState.DONE, now)
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+            n += 1
+    return n
+
+
+def remind(conn: Conn, now: datetime) -> int:
+    """The daily reminder of each live job not yet done (the only escalation it gets)."""
+    n = 0
+    with conn.transaction():
+        for job, who, planned_at, reminded_at, kind, host in conn.execute(
+                "SELECT pj.id, pj.technician_id, pj.planned_at, pj.reminded_at, p.kind,"
+                " p.host_id FROM proactive_jobs pj JOIN predictions p ON p.id = pj.prediction_id"
+                f" WHERE pj.state IN {LIVE_SQL} AND coalesce(pj.reminded_at, pj.planned_at)"
+                " <= %s FOR UPDATE OF pj SKIP LOCKED", (now - proactive.REMIND_EVERY,)
+                ).fetchall():
+            if not proactive.remind_due(planned_at, reminded_at, now):
+                continue
+            conn.execute("UPDATE proactive_jobs SET reminded_at = %s WHERE id = %s", (now, job))
+            outbox.enqueue(conn, recipient=who, reason="proactive_reminder",
+                           subject=f"Reminder: planned {kind} work on {host}",
+                           body=f"Proactive job {job} is still open (no clock).",
+                           ref=f"proactive-{job}-remind-{now.date().isoformat()}", at=now)
+            n += 1
+    return n

@@ -7,7 +7,6 @@ writing or editing one is an incident event, so the customer's timeline shows it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from psycopg.rows import dict_row
 from dispatcher import views
 from dispatcher.claims import is_person
 from dispatcher.domain import reviews as rules
+from dispatcher.domain.claims import Item as Item  # one action item for reviews and plans
 from dispatcher.store import Conn, event
 
 MAX_ITEMS = 50  # a review with more actions than this is a list nobody will finish
@@ -27,16 +27,6 @@ class ReviewRefused(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
-
-
-@dataclass(frozen=True)
-class Item:
-    """One action item: what, the person who owns it, by when, done when."""
-
-    text: str
-    owner: str
-    due_at: datetime
-    done_at: datetime | None = None
 
 
 def _q(conn: Conn, sql: str, args: Sequence[Any]) -> Any:

@@ -111,7 +111,11 @@ def router(db: Any, who_dep: Any) -> APIRouter:
         customer = scope(who)
         rows = conn.execute(
             "SELECT id, host_id, site_id, customer_id, component, kind, prediction, rule, slot,"
-            " serial, state, detected_at, last_seen, repeats, evidence, last_evidence"
+            " serial, state, detected_at, last_seen, repeats, evidence, last_evidence,"
+            " (SELECT json_build_object('id', pj.id, 'state', pj.state, 'planned_at',"
+            "  to_char(pj.planned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
+            "  FROM proactive_jobs pj WHERE pj.prediction_id = predictions.id"
+            "  ORDER BY pj.id DESC LIMIT 1) AS job"
             " FROM predictions WHERE (%(state)s::text IS NULL OR state = %(state)s)"
             " AND (%(host)s::text IS NULL OR host_id = %(host)s)"
             " AND (%(site)s::text IS NULL OR site_id = %(site)s)"
@@ -127,7 +131,9 @@ def router(db: Any, who_dep: Any) -> APIRouter:
             "serial": r["serial"], "state": r["state"],
             "detected_at": views.ts(r["detected_at"]), "last_seen": views.ts(r["last_seen"]),
             "repeats": r["repeats"], "evidence": r["evidence"],
-            "last_evidence": r["last_evidence"]} for r in rows[:limit]]
+            "last_evidence": r["last_evidence"],
+            # the proactive job's state (no clock), read-only: planned, acknowledged, done...
+            "job": r["job"]} for r in rows[:limit]]
         return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
 
     return api

@@ -6,6 +6,7 @@ returns the first answer and changes nothing twice.
 
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -103,8 +104,16 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
 def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, action: Action,
                    body: dict[str, Any]) -> dict[str, Any]:
     """Perform once per Idempotency-Key; a replay returns the stored answer."""
+    return once_per_key(conn, who, key, {"job": job_id, "action": action.name, **body},
+                        lambda now: perform(conn, who, job_id, action, body, now))
+
+
+def once_per_key(conn: Any, who: Principal, key: str | None, what: dict[str, Any],
+                 act: Callable[[datetime], dict[str, Any]]) -> dict[str, Any]:
+    """Run `act` once per (token, Idempotency-Key) in one transaction; a replay of the same
+    request returns the stored answer, a reuse for another request is a 422."""
     now = datetime.now(UTC)
-    request = json.dumps({"job": job_id, "action": action.name, **body}, sort_keys=True)
+    request = json.dumps(what, sort_keys=True)
     with conn.transaction():
         if key:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{who.token_id}:{key}",))
@@ -116,7 +125,7 @@ def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, acti
                                              "request; send a new key for each new action")
                 stored: dict[str, Any] = old["response"]
                 return stored
-        result = perform(conn, who, job_id, action, body, now)
+        result = act(now)
         if key:
             conn.execute("INSERT INTO idempotency_keys (token_id, key, request, status_code,"
                          " response) VALUES (%s, %s, %s, 200, %s)",

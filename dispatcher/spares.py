@@ -131,19 +131,20 @@ def _locked(conn: Conn, site: str, part: str) -> tuple[str, int, int, int] | Non
     Also tells the database trigger that this transaction writes its own movements.
     """
     conn.execute("SELECT set_config('hourglass.ledger', 'on', true)")
-    row = conn.execute(
-        "SELECT p.kind, p.count, (SELECT count(*) FROM spare_reservations r WHERE r.site_id ="
-        " p.site_id AND r.part = p.part AND r.state = 'reserved'), s.spares_low_stock"
-        " FROM spares p JOIN sites s ON s.id = p.site_id WHERE p.site_id = %s AND p.part = %s"
-        " FOR UPDATE OF p", (site, part)).fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:  # callers may hold a dict_row connection
+        row = cur.execute(
+            "SELECT p.kind, p.count, (SELECT count(*) FROM spare_reservations r WHERE"
+            " r.site_id = p.site_id AND r.part = p.part AND r.state = 'reserved'),"
+            " s.spares_low_stock FROM spares p JOIN sites s ON s.id = p.site_id"
+            " WHERE p.site_id = %s AND p.part = %s FOR UPDATE OF p", (site, part)).fetchone()
     return (row[0], int(row[1]), int(row[2]), int(row[3])) if row else None
 
 
 def _move(conn: Conn, site: str, part: str, delta: int, after: int, reason: str, actor: str,
-          now: datetime, incident: int | None = None, proactive: int | None = None) -> None:
+          now: datetime, incident: int | None = None, proactive_job: int | None = None) -> None:
     conn.execute("INSERT INTO spare_movements (site_id, part, delta, count_after, reason, actor,"
                  " incident_id, proactive_job_id, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                 (site, part, delta, after, reason, actor, incident, proactive, now))
+                 (site, part, delta, after, reason, actor, incident, proactive_job, now))
 
 
 def _alert_if_crossed(conn: Conn, site: str, part: str, kind: str, before: int | None,
@@ -345,8 +346,9 @@ def reserve_proactive(conn: Conn, job: int, site: str, kind: str, model: str | N
 
 def end_proactive(conn: Conn, job: int, used: bool, now: datetime) -> str | None:
     """Consume (the part went in) or release a proactive job's spare; the part, if any."""
-    held = conn.execute("SELECT site_id, part FROM spare_reservations WHERE proactive_job_id = %s"
-                        " AND state = 'reserved'", (job,)).fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:  # callers may hold a dict_row connection
+        held = cur.execute("SELECT site_id, part FROM spare_reservations WHERE"
+                           " proactive_job_id = %s AND state = 'reserved'", (job,)).fetchone()
     if held is None:
         return None
     site, part = str(held[0]), str(held[1])
@@ -357,5 +359,5 @@ def end_proactive(conn: Conn, job: int, used: bool, now: datetime) -> str | None
         conn.execute("UPDATE spares SET count = count - 1 WHERE site_id = %s AND part = %s",
                      (site, part))
         _move(conn, site, part, -1, row[1] - 1, "consumed (proactive job)", "dispatcher", now,
-              proactive=job)
+              proactive_job=job)
     return part

@@ -238,3 +238,48 @@ def test_ops_page_counts_open_claims_and_overdue_reviews(
     desktop.goto(f"{base_url}/ops#token={fleet.manager}")
     expect(desktop.locator('[data-count="open claims"] b')).not_to_have_text("0")
     expect(desktop.locator('[data-count="reviews overdue"]')).to_have_class(re.compile(r"\bred\b"))
+
+
+def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+    sla = open_incident(minutes_left=40)
+    (pid,) = db.execute(
+        "INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction,"
+        " rule, slot, detected_at, last_seen) VALUES ('web-01', 'iad1', 'acme', 'disk:PRED1',"
+        " 'disk', 'smart_counter_rising', 'smart_baseline', 'sdc', now(), now())"
+        " RETURNING id").fetchone() or (0,)
+    (job,) = db.execute("INSERT INTO proactive_jobs (prediction_id, site_id, technician_id,"
+                        " planned_at) VALUES (%s, 'iad1', 't-ana', now()) RETURNING id",
+                        (pid,)).fetchone() or (0,)
+    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    section = phone.locator("#planned")
+    expect(section).to_contain_text("Planned work (no clock)")
+    card = section.locator(f'[data-pjob="{job}"]')
+    expect(card).to_contain_text("No deadline")
+    expect(card.locator("[data-cd]")).to_have_count(0)  # no countdown on planned work
+    sla_box = phone.locator(f'[data-job="{sla.job}"]').bounding_box()
+    assert sla_box["y"] < section.bounding_box()["y"]  # the SLA job is listed first
+    last_sla = phone.locator("article.job").last.bounding_box()
+    assert last_sla["y"] < section.bounding_box()["y"]
+    button = card.get_by_role("button", name="Acknowledge")
+    assert button.bounding_box()["height"] >= 56  # the same thumb-sized targets
+    phone.screenshot(path=f"{SHOTS}/hg-tech-planned.png", full_page=True)
+
+    phone.context.set_offline(True)  # a tap without signal is kept and retried with its key
+    button.tap()
+    expect(card.locator("[data-note]")).to_contain_text("Acknowledge")
+    phone.context.set_offline(False)
+    expect(card.get_by_role("button", name="Done…")).to_be_visible(timeout=20000)
+    assert db.execute("SELECT state FROM proactive_jobs WHERE id = %s",
+                      (job,)).fetchone() == ("acknowledged",)
+
+    card.get_by_role("button", name="Done…").tap()
+    phone.locator("#pserial").fill("ZA7NEW")
+    phone.locator("#pnote").fill("swapped before it failed")
+    phone.get_by_role("button", name="Save done").tap()
+    expect(card).to_have_count(0)
+    row = db.execute("SELECT pj.state, pj.new_serial, p.state FROM proactive_jobs pj JOIN"
+                     " predictions p ON p.id = pj.prediction_id WHERE pj.id = %s",
+                     (job,)).fetchone()
+    assert row == ("done", "ZA7NEW", "done")
+    assert job_state(db, sla.job) == ("dispatched", "dispatched")  # the SLA job is untouched

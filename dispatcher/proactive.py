@@ -46,15 +46,25 @@ def plan(conn: Conn, now: datetime) -> int:
     """Give each open prediction without a live job to a fitting technician; the number planned."""
     with conn.transaction():
         rows = conn.execute(
-            "SELECT p.id, p.site_id, p.kind, c.model FROM predictions p LEFT JOIN components c"
-            " ON c.host_id = p.host_id AND c.id = p.component WHERE p.state = 'open'"
+            "SELECT p.id, p.site_id, p.kind, c.model, q.state, q.closed_at FROM predictions p"
+            " LEFT JOIN components c ON c.host_id = p.host_id AND c.id = p.component"
+            " LEFT JOIN LATERAL (SELECT o.state, o.closed_at FROM predictions o JOIN"
+            " proactive_jobs oj ON oj.prediction_id = o.id AND oj.finished_by NOT LIKE"
+            " 'telemetry%%' WHERE o.host_id = p.host_id AND o.component = p.component"
+            " AND o.prediction = p.prediction AND o.id <> p.id AND o.closed_at IS NOT NULL"
+            " ORDER BY o.closed_at DESC LIMIT 1) q ON TRUE WHERE p.state = 'open'"
             " AND (p.next_plan_at IS NULL OR p.next_plan_at <= %s) AND NOT EXISTS (SELECT 1"
             f" FROM proactive_jobs pj WHERE pj.prediction_id = p.id AND pj.state IN {LIVE_SQL})"
             " ORDER BY p.detected_at, p.id LIMIT %s FOR UPDATE OF p SKIP LOCKED",
             (now, BATCH)).fetchall()
         sites: dict[str, tuple[Any, Any, dict[str, int]]] = {}
         done = 0
-        for pid, site, kind, model in rows:
+        for pid, site, kind, model, closed_state, closed_at in rows:
+            quiet = proactive.quiet_until(closed_state, closed_at)
+            if quiet is not None and now < quiet:  # a person just closed the same part and slug
+                conn.execute("UPDATE predictions SET next_plan_at = %s WHERE id = %s",
+                             (quiet, pid))
+                continue
             if site not in sites:
                 sites[site] = _people(conn, site)
             techs, zone, load = sites[site]

@@ -26,6 +26,13 @@ REMIND_EVERY = timedelta(days=1)
 RETRY = timedelta(minutes=15)
 
 
+#: The collector's rules fire on every message while the evidence holds, so a closed
+#: prediction of the same part and slug re-opens at once. After a person closed one, planning
+#: stays quiet: a false alarm for a week (the evidence has to outlast a firmware quirk), done
+#: work for a day (the new part's telemetry should have cleared the rule by then).
+QUIET_AFTER = {"dismissed": timedelta(days=7), "done": timedelta(days=1)}
+
+
 class ProactiveState(StrEnum):
     """A proactive job's life; mirrored by the CHECK in schemas/sql/012_proactive.sql."""
 
@@ -96,3 +103,11 @@ def transition(state: ProactiveState, action: Action) -> ProactiveState | None:
 def remind_due(planned_at: datetime, reminded_at: datetime | None, now: datetime) -> bool:
     """Whether a live job's daily reminder is due."""
     return now - (reminded_at or planned_at) >= REMIND_EVERY
+
+
+def quiet_until(closed_state: str | None, closed_at: datetime | None) -> datetime | None:
+    """Until when a re-opened prediction is not planned, after the last one a person closed."""
+    quiet = QUIET_AFTER.get(closed_state or "")
+    if quiet is None or closed_at is None:
+        return None
+    return closed_at + quiet

@@ -213,3 +213,24 @@ def test_a_daily_reminder_and_nothing_else(url: str) -> None:
     assert job is not None
     assert job[2] == "planned"
     assert incidents == (0,)  # no SLA incident, no timer, no credit
+
+
+def test_a_false_alarm_is_not_planned_again_for_a_week(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        p = predict(conn)
+        tick(url, at(0))
+        job = planned(conn, p)
+        assert job is not None
+        # what POST .../dismiss does; the collector's rule still fires and re-opens it
+        conn.execute("UPDATE proactive_jobs SET state = 'dismissed', finished_at = %s,"
+                     " finished_by = 'technician:t-ana' WHERE id = %s", (at(10), job[0]))
+        conn.execute("UPDATE predictions SET state = 'dismissed', closed_at = %s WHERE id = %s",
+                     (at(10), p))
+        again = predict(conn)
+        tick(url, at(11))
+        assert planned(conn, again) is None
+        wait = conn.execute("SELECT next_plan_at FROM predictions WHERE id = %s",
+                            (again,)).fetchone()
+        assert wait == (at(10) + timedelta(days=7),)
+        tick(url, at(10) + timedelta(days=7))
+        assert planned(conn, again) is not None

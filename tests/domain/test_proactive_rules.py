@@ -97,3 +97,14 @@ def test_states_match_the_sql_check() -> None:
            / "012_proactive.sql").read_text()
     assert "CHECK (state IN ('planned', 'acknowledged', 'done', 'dismissed'))" in sql
     assert [s.value for s in ProactiveState] == ["planned", "acknowledged", "done", "dismissed"]
+
+
+@pytest.mark.parametrize(("state", "expected"), [
+    ("dismissed", NOW + timedelta(days=7)),
+    ("done", NOW + timedelta(days=1)),
+    ("open", None),
+    (None, None),
+])
+def test_quiet_after_a_person_closed_the_same_part(state: str | None,
+                                                   expected: datetime | None) -> None:
+    assert proactive.quiet_until(state, NOW) == expected

@@ -283,3 +283,31 @@ def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
                      (job,)).fetchone()
     assert row == ("done", "ZA7NEW", "done")
     assert job_state(db, sla.job) == ("dispatched", "dispatched")  # the SLA job is untouched
+
+
+def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+    db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack) VALUES"
+               " ('r12-b', 'acme', 'iad1', 'A', 'r12'), ('r40-a', 'globex', 'iad1', 'C', 'r40')")
+    rows = db.execute(
+        "INSERT INTO facility_incidents (site_id, room, rack, cause, detected_at, deadline,"
+        " rack_hosts) VALUES ('iad1', 'A', 'r12', 'power', now() - interval '10 minutes',"
+        " now() + interval '50 minutes', 3), ('iad1', 'C', 'r40', 'network', now(),"
+        " now() + interval '1 hour', 1) RETURNING id").fetchall()
+    mine, theirs = rows[0][0], rows[1][0]
+    db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
+               " last_message) VALUES (%s, 'web-01', 'acme', now()), (%s, 'r12-b', 'acme', now()),"
+               " (%s, 'r40-a', 'globex', now())", (mine, mine, theirs))
+    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    banner = phone.locator(f'[data-facility="{mine}"]')
+    expect(banner).to_contain_text(re.compile(
+        r"Rack r12 in Ashburn 1 lost power at \d\d:\d\d"))
+    expect(banner).to_contain_text(re.compile(
+        r"2 of your servers are affected — we are on it, deadline \d\d:\d\d"))
+    expect(banner).to_contain_text(re.compile(r"(49|50) min left"))
+    expect(phone.locator(f'[data-facility="{theirs}"]')).to_have_count(0)
+    expect(phone.get_by_text("r40")).to_have_count(0)
+    expect(phone.get_by_text("All hardware healthy")).to_have_count(0)
+    banner.screenshot(path=f"{SHOTS}/hg-status-facility.png")
+    db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
+               " WHERE id IN (%s, %s)", (mine, theirs))  # the module's other tests see no rack

@@ -100,7 +100,14 @@ def router(db: Any, who_dep: Any) -> APIRouter:
         if row is None or (customer is not None and not hosts):
             raise HTTPException(404, f"no facility incident {facility_id} that you can see; "
                                      "list them at /api/v1/facility-incidents")
-        return _facility(row, hosts, customer is None)
+        out = _facility(row, hosts, customer is None)
+        if customer is None:  # staff: who was told, why and when; credits issued
+            out["timeline"] = [
+                {"at": views.ts(e["at"]), "actor": e["actor"], "kind": e["kind"],
+                 "detail": e["detail"]} for e in conn.execute(
+                    "SELECT at, actor, kind, detail FROM facility_events WHERE facility_id = %s"
+                    " ORDER BY at, id", (facility_id,))]
+        return out
 
     @api.get("/api/v1/predictions")
     def list_predictions(conn: db, who: who_dep, state: PredictionState | None = None,

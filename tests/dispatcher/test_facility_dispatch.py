@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from dispatcher import credits_export, facility, tokens
-from dispatcher.engine import run_pass
+from dispatcher.engine import Engine, run_pass
 from schemas.states import Role
 from tests.dispatcher.world import T0, P, setup_fleet
 from tests.web.conftest import Fleet
@@ -151,40 +150,58 @@ def test_rack_dark_then_back_late_tells_once_escalates_once_credits_each_host_on
         assert late == (BACK[1], 1, 29 * 60 + 59)
 
 
-@pytest.mark.parametrize("rounds", [3])
-def test_two_dispatchers_at_once_issue_each_credit_and_message_once(pg_url: str,
-                                                                   rounds: int) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as db:
-        fid = rack(db)
-        come_back(db, fid)  # opened, late and resolved before any dispatcher looked
-    errors: list[BaseException] = []
+def race(url: str, now: datetime, errors: list[BaseException]) -> None:
+    """Two dispatchers, each on its own connection, run one pass at the same `now` at once."""
+    gate = threading.Barrier(2)
 
-    def dispatcher(name: str, gate: threading.Barrier, now: datetime) -> None:
+    def dispatcher(name: str) -> None:
         try:
-            with psycopg.connect(pg_url, autocommit=True) as conn:
+            with psycopg.connect(url, autocommit=True) as conn:
                 gate.wait()
                 run_pass(conn, P, now, name)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
 
-    for k in range(rounds):
-        gate = threading.Barrier(2)
-        now = RESOLVED + timedelta(seconds=5 + k)
-        threads = [threading.Thread(target=dispatcher, args=(f"d{j}", gate, now))
-                   for j in (1, 2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
+    threads = [threading.Thread(target=dispatcher, args=(f"d{j}",)) for j in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+
+def test_two_dispatchers_at_once_tell_escalate_and_credit_once(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        fid = rack(db)
+    errors: list[BaseException] = []
+    for k in range(2):  # the rack is dark: two racing passes, twice
+        race(pg_url, T0 + timedelta(seconds=30 + k), errors)
+    for k in range(2):  # the deadline passes
+        race(pg_url, DEADLINE + timedelta(seconds=k), errors)
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        come_back(db, fid)
+    for k in range(3):  # resolved: credits
+        race(pg_url, RESOLVED + timedelta(seconds=5 + k), errors)
     assert errors == []
     with psycopg.connect(pg_url, autocommit=True) as db:
+        assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
+        assert len(timeline(db, fid, "notified")) == 5  # four on open, the executive
+        assert told(db, fid, "breach") == ["t-eve"]
         assert ledger(db, fid) == expected()
         assert len(timeline(db, fid, "credit_issued")) == 32
         assert len(timeline(db, fid, "credited")) == 1
-        assert told(db, fid, "breach") == ["t-eve"]  # resolved late: still the executive
         steps = db.execute("SELECT step, count(*) FROM facility_steps GROUP BY step"
                            " ORDER BY step").fetchall()
-        assert steps == [("breach", 1), ("credited", 1)]  # resolved before anyone was told
+        assert steps == [("breach", 1), ("credited", 1), ("opened", 1)]
+
+
+def test_a_rack_back_late_before_any_dispatcher_looked_still_tells_the_executive(
+        pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        fid = rack(db)
+        come_back(db, fid)  # opened, late and resolved while no dispatcher ran
+        run_pass(db, P, RESOLVED + timedelta(seconds=5), "d1")
+        assert told(db, fid, "breach") == ["t-eve"]
+        assert ledger(db, fid) == expected()
 
 
 def test_facility_credits_are_exported_and_pushed_to_billing_once(pg_url: str) -> None:
@@ -250,3 +267,21 @@ def test_credits_api_lists_facility_credits_a_customer_only_its_own(
     assert items(fleet.globex) == [("facility", "r12-g", "globex", "20.00", fid)]
     assert sorted(items(admin)) == sorted([("facility", "web-01", "acme", "22.50", fid),
                                            ("facility", "r12-g", "globex", "20.00", fid)])
+    one = httpx.get(f"{base_url}/api/v1/facility-incidents/{fid}",
+                    headers={"Authorization": f"Bearer {fleet.manager}"}).json()
+    assert [(e["kind"], e["detail"].get("host")) for e in one["timeline"]] == [
+        ("notified", None), ("credit_issued", "r12-g"), ("credit_issued", "web-01"),
+        ("credited", None)]
+    assert one["timeline"][0]["detail"]["to"] is None  # no executive in this fleet: on record
+    mine = httpx.get(f"{base_url}/api/v1/facility-incidents/{fid}",
+                     headers={"Authorization": f"Bearer {fleet.acme}"}).json()
+    assert "timeline" not in mine
+
+
+def test_the_engine_loop_runs_the_facility_pass(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        fid = rack(db)
+        engine = Engine(pg_url, tick_s=1.0, clock=lambda: T0 + timedelta(minutes=1))
+        engine.run_once(db)
+        engine.run_once(db)
+        assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]

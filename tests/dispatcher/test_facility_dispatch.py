@@ -6,17 +6,21 @@ own pass at explicit times, and two dispatchers at once on two connections.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import psycopg
 
-from dispatcher import credits_export, facility, tokens
+from dispatcher import credits_export, facility, notify, tokens
 from dispatcher.engine import Engine, run_pass
+from hourglass.config import NotifyConfig
 from schemas.states import Role
 from tests.dispatcher.world import T0, P, setup_fleet
 from tests.web.conftest import Fleet
@@ -285,3 +289,56 @@ def test_the_engine_loop_runs_the_facility_pass(pg_url: str) -> None:
         engine.run_once(db)
         engine.run_once(db)
         assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
+
+
+class Billing(BaseHTTPRequestHandler):
+    """Billing's endpoint: keeps each request, answers 200."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        """Keep the request."""
+        server: Any = self.server
+        server.seen.append((dict(self.headers),
+                            self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_a_facility_credit_reaches_billing_signed_with_its_own_idempotency_key(
+        pg_url: str) -> None:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), Billing)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/credits"
+    secret = "shared-with-billing"
+    cfg = NotifyConfig(billing_webhook_url=url, billing_webhook_secret=secret, timeout_s=5.0)
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            setup_fleet(db)  # web-01, acme, 450.00 USD; no contacts: billing is the only push
+            (fid,) = db.execute(
+                "INSERT INTO facility_incidents (site_id, rack, cause, state, detected_at,"
+                " deadline, resolved_at, rack_hosts) VALUES ('iad1', 'r12', 'power', 'resolved',"
+                " %s, %s, %s, 1) RETURNING id",
+                (T0, DEADLINE, DEADLINE + timedelta(minutes=31))).fetchone() or (0,)
+            db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
+                       " last_message) VALUES (%s, 'web-01', 'acme', %s)", (fid, T0))
+            now = DEADLINE + timedelta(minutes=32)
+            run_pass(db, P, now, "d1", billing_url=url)
+            assert notify.deliver_due(db, cfg, lambda: now, "w1") == 1
+            assert notify.deliver_due(db, cfg, lambda: now, "w1") == 0
+            (credit,) = db.execute("SELECT id FROM facility_credits").fetchone() or (0,)
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(headers, body)] = server.seen
+    assert headers["Idempotency-Key"] == f"facility-credit-{credit}"
+    signed = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Hourglass-Signature"], signed)
+    doc = json.loads(body)
+    assert (doc["source"], doc["facility_incident"], doc["host"], doc["customer"]) == (
+        "facility", fid, "web-01", "acme")
+    assert (doc["amount"], doc["currency"], doc["percent"], doc["periods"]) == (
+        "45.00", "USD", "10.000", 2)  # 31 min past: two started 30-min periods

@@ -25,6 +25,10 @@ from dispatcher.store import CHANNEL, Conn, executives
 log = logging.getLogger(__name__)
 ACTOR = "dispatcher"
 BATCH = 50  # facility incidents per step and pass: short transactions, a backlog drains
+#: A rack that came back before any dispatcher told anyone (all were down) is still news to
+#: the manager and account teams for a day; older outages are not announced (so a first
+#: deploy of migration 011 does not page people about every outage on record).
+LATE_NEWS = "24 hours"
 
 _ROW = (
     "SELECT f.id, f.site_id, s.name, f.rack, f.cause, f.detected_at, f.deadline,"
@@ -74,7 +78,8 @@ def notify_opened(conn: Conn, now: datetime, worker: str) -> int:
     """Tell the site manager and every affected customer's account team, once per incident."""
     n = 0
     with conn.transaction():
-        for r in _claim(conn, "f.state = 'open'", "opened", now):
+        for r in _claim(conn, "(f.state = 'open' OR f.resolved_at > %(now)s - interval"
+                              f" '{LATE_NEWS}')", "opened", now):
             if not _take(conn, r[0], "opened", now, worker):
                 continue
             f = _facility(r)

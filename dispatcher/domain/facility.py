@@ -71,12 +71,14 @@ def opened(f: Facility, site_manager: str | None,
            teams: Mapping[str, tuple[AccountTeam, int]]) -> list[Message]:
     """The site manager at once, and each affected customer's account team (host count)."""
     out: list[Message] = []
+    # Told only after it was over (every dispatcher was down): say so, not "we are on it".
+    after = "" if f.resolved_at is None else f" It was resolved at {_hm(f.resolved_at)}."
     if site_manager:
         total = sum(n for _, n in teams.values())
         out.append(Message(
             site_manager, "facility_opened", f"[facility {f.id}] {_what(f)}",
             f"{_what(f)}: {total} hosts of {len(teams)} customers are down. Site-level "
-            f"emergency; deadline {_hm(f.deadline)}."))
+            f"emergency; deadline {_hm(f.deadline)}.{after}"))
     told = {site_manager}
     for customer in sorted(teams):
         team, n = teams[customer]
@@ -89,7 +91,7 @@ def opened(f: Facility, site_manager: str | None,
             out.append(Message(
                 person, "facility_opened", f"[facility {f.id}] {_what(f)}",
                 f"{_what(f)}: {hosts} hosts of your customers ({', '.join(mine)}) are "
-                f"affected. We are on it; deadline {_hm(f.deadline)}."))
+                f"affected. We are on it; deadline {_hm(f.deadline)}.{after}"))
     return out
 
 

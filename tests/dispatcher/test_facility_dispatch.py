@@ -206,6 +206,19 @@ def test_a_rack_back_late_before_any_dispatcher_looked_still_tells_the_executive
         run_pass(db, P, RESOLVED + timedelta(seconds=5), "d1")
         assert told(db, fid, "breach") == ["t-eve"]
         assert ledger(db, fid) == expected()
+        # Still news within a day: the manager and account teams hear it was resolved.
+        assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
+        assert all("It was resolved at" in e["reason"] for e in timeline(db, fid, "notified")
+                   if e["role"] != "executive")
+
+
+def test_an_outage_over_for_more_than_a_day_is_credited_but_not_announced(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        fid = rack(db)
+        come_back(db, fid)
+        run_pass(db, P, RESOLVED + timedelta(hours=24, seconds=1), "d1")
+        assert told(db, fid, "opened") == []
+        assert ledger(db, fid) == expected()
 
 
 def test_facility_credits_are_exported_and_pushed_to_billing_once(pg_url: str) -> None:
@@ -273,10 +286,12 @@ def test_credits_api_lists_facility_credits_a_customer_only_its_own(
                                            ("facility", "r12-g", "globex", "20.00", fid)])
     one = httpx.get(f"{base_url}/api/v1/facility-incidents/{fid}",
                     headers={"Authorization": f"Bearer {fleet.manager}"}).json()
-    assert [(e["kind"], e["detail"].get("host")) for e in one["timeline"]] == [
-        ("notified", None), ("credit_issued", "r12-g"), ("credit_issued", "web-01"),
-        ("credited", None)]
-    assert one["timeline"][0]["detail"]["to"] is None  # no executive in this fleet: on record
+    assert [(e["kind"], e["detail"]["step"] if e["kind"] == "notified" else e["detail"].get(
+        "host")) for e in one["timeline"]] == [
+        ("notified", "opened"), ("notified", "breach"), ("credit_issued", "r12-g"),
+        ("credit_issued", "web-01"), ("credited", None)]
+    assert one["timeline"][0]["detail"]["to"] == "t-maria"
+    assert one["timeline"][1]["detail"]["to"] is None  # no executive in this fleet: on record
     mine = httpx.get(f"{base_url}/api/v1/facility-incidents/{fid}",
                      headers={"Authorization": f"Bearer {fleet.acme}"}).json()
     assert "timeline" not in mine

@@ -259,7 +259,14 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
                             " AND j.technician_id = %s)")
                     args.append(who.person)
                 row = conn.execute(sql, args).fetchone()
+                # A rack going down, a host back, a rack resolved: the status page's banner.
+                fac = conn.execute(
+                    "SELECT count(*) AS n, count(fh.back_at) AS b, count(f.resolved_at) AS r"
+                    " FROM facility_incident_hosts fh JOIN facility_incidents f"
+                    " ON f.id = fh.facility_id WHERE %(c)s::text IS NULL OR fh.customer_id = %(c)s",
+                    {"c": who.customer if who.role is Role.CUSTOMER else None}).fetchone()
                 raw = f"{who.token_id}:{row['m']}:{row['n']}" if row else ""
+                raw += f":{fac['n']}:{fac['b']}:{fac['r']}" if fac else ""
                 return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
         async def events() -> AsyncIterator[str]:

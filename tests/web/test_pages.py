@@ -308,6 +308,20 @@ def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
     expect(phone.locator(f'[data-facility="{theirs}"]')).to_have_count(0)
     expect(phone.get_by_text("r40")).to_have_count(0)
     expect(phone.get_by_text("All hardware healthy")).to_have_count(0)
-    banner.screenshot(path=f"{SHOTS}/hg-status-facility.png")
+    phone.screenshot(path=f"{SHOTS}/hg-status-facility.png")
+    # Another rack goes down while the page is open: the event stream brings it, well before
+    # the page's own 10 s poll would (the stream's version counts facility rows too).
+    db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack) VALUES"
+               " ('r07-a', 'acme', 'iad1', 'B', 'r07')")
+    (net,) = db.execute(
+        "INSERT INTO facility_incidents (site_id, room, rack, cause, detected_at, deadline,"
+        " rack_hosts) VALUES ('iad1', 'B', 'r07', 'network', now(), now() + interval '1 hour',"
+        " 1) RETURNING id").fetchone() or (0,)
+    db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
+               " last_message) VALUES (%s, 'r07-a', 'acme', now())", (net,))
+    expect(phone.locator(f'[data-facility="{net}"]')).to_contain_text(
+        "Rack r07 in Ashburn 1 lost its network connection", timeout=8000)
+    expect(phone.locator(f'[data-facility="{net}"]')).to_contain_text(
+        "1 of your servers is affected")
     db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
-               " WHERE id IN (%s, %s)", (mine, theirs))  # the module's other tests see no rack
+               " WHERE id IN (%s, %s, %s)", (mine, theirs, net))  # other tests see no rack

@@ -136,10 +136,14 @@ def credit_resolved(conn: Conn, now: datetime, worker: str) -> int:
                          " fh.back_at FROM facility_incident_hosts fh JOIN hosts h"
                          " ON h.id = fh.host_id WHERE fh.facility_id = %s ORDER BY fh.host_id",
                          (f.id,))]
-            issued = sum(_issue(conn, f, h, restored, d, now)
-                         for h, restored, d in domain.credits(f, hosts))
-            event(conn, f.id, now, ACTOR, "credited", {"hosts": len(hosts), "credits": issued})
-            n += issued
+            written = [(h, d) for h, restored, d in domain.credits(f, hosts)
+                       if _issue(conn, f, h, restored, d, now)]
+            event(conn, f.id, now, ACTOR, "credited",
+                  {"hosts": len(hosts), "credits": len(written)})
+            teams = {c: outbox.account_team(conn, c) for c in {h.customer for h, _ in written}}
+            for m in domain.credited(f, teams, written):
+                _tell(conn, f, m, "credited", "account_team", now)
+            n += len(written)
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"facility:{f.id}"))
     return n
 

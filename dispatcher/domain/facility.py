@@ -112,3 +112,26 @@ def credits(f: Facility, hosts: Sequence[LinkedHost]
         if d is not None:
             out.append((h, restored_at(f, h), d))
     return out
+
+
+def credited(f: Facility, teams: Mapping[str, AccountTeam],
+             issued: Sequence[tuple[LinkedHost, credit.CreditDecision]]) -> list[Message]:
+    """Each account person once: the credits their customers got, per currency."""
+    by_person: dict[str, dict[str, list[tuple[LinkedHost, credit.CreditDecision]]]] = {}
+    for h, d in issued:
+        for person in teams[h.customer].everyone():
+            by_person.setdefault(person, {}).setdefault(h.customer, []).append((h, d))
+    out = []
+    for person, customers in by_person.items():
+        lines = []
+        for customer in sorted(customers):
+            totals: dict[str, Decimal] = {}
+            for h, d in customers[customer]:
+                totals[h.currency] = totals.get(h.currency, Decimal(0)) + d.amount
+            money = ", ".join(f"{v} {k}" for k, v in sorted(totals.items()))
+            lines.append(f"{customer}: {len(customers[customer])} hosts, {money}")
+        out.append(Message(
+            person, "facility_credited", f"[facility {f.id}] credits issued",
+            f"{_what(f)}; deadline {_hm(f.deadline)} missed. Credited automatically: "
+            + "; ".join(lines) + "."))
+    return out

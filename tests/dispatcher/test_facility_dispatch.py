@@ -143,6 +143,12 @@ def test_rack_dark_then_back_late_tells_once_escalates_once_credits_each_host_on
         assert n == 32
         assert len(timeline(db, fid, "credit_issued")) == 32
         assert timeline(db, fid, "credited") == [{"hosts": 40, "credits": 32}]
+        # The account people hear of the credits once: am-lee and am-kim (acme), am-gus.
+        assert told(db, fid, "credited") == ["am-gus", "am-kim", "am-lee"]
+        gus = [e for e in timeline(db, fid, "notified") if e["step"] == "credited"
+               and e["to"] == "am-gus"]
+        assert len(gus) == 1
+        assert "globex: 12 hosts, 360.00 EUR" in gus[0]["reason"]  # 3x5 + 3x5 + 3x10 + 3x100
         assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
         assert told(db, fid, "breach") == ["t-eve"]
         # Each credit counts from the host's own return, or the resolution for the silent.
@@ -188,7 +194,7 @@ def test_two_dispatchers_at_once_tell_escalate_and_credit_once(pg_url: str) -> N
     assert errors == []
     with psycopg.connect(pg_url, autocommit=True) as db:
         assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
-        assert len(timeline(db, fid, "notified")) == 5  # four on open, the executive
+        assert len(timeline(db, fid, "notified")) == 8  # four on open, executive, 3 credited
         assert told(db, fid, "breach") == ["t-eve"]
         assert ledger(db, fid) == expected()
         assert len(timeline(db, fid, "credit_issued")) == 32
@@ -209,7 +215,7 @@ def test_a_rack_back_late_before_any_dispatcher_looked_still_tells_the_executive
         # Still news within a day: the manager and account teams hear it was resolved.
         assert told(db, fid, "opened") == ["am-gus", "am-kim", "am-lee", "t-maria"]
         assert all("It was resolved at" in e["reason"] for e in timeline(db, fid, "notified")
-                   if e["role"] != "executive")
+                   if e["step"] == "opened")
 
 
 def test_an_outage_over_for_more_than_a_day_is_credited_but_not_announced(pg_url: str) -> None:

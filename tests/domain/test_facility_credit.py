@@ -115,3 +115,18 @@ def test_breach_names_the_deadline_and_whether_it_is_still_open() -> None:
     late = fac.breach(facility(DEADLINE + timedelta(minutes=5)), "t-eve",
                       DEADLINE + timedelta(minutes=6))
     assert "resolved late at 2026-11-23 15:07:00Z" in late.body
+
+
+def test_credited_tells_each_account_person_once_with_totals_per_currency() -> None:
+    f = facility(DEADLINE + timedelta(minutes=40))
+    d5 = credit.CreditDecision(Decimal("22.50"), Decimal(5), 1, 60.0)
+    d10 = credit.CreditDecision(Decimal("10.00"), Decimal(10), 2, 1900.0)
+    issued = [(fac.LinkedHost("a", "acme", Decimal(450), "USD", None), d5),
+              (fac.LinkedHost("b", "acme", Decimal(450), "USD", None), d5),
+              (fac.LinkedHost("c", "globex", Decimal(100), "EUR", None), d10)]
+    teams = {"acme": AccountTeam("am-lee", ("am-kim",)), "globex": AccountTeam("am-lee")}
+    msgs = {m.recipient: m for m in fac.credited(f, teams, issued)}
+    assert sorted(msgs) == ["am-kim", "am-lee"]
+    assert "acme: 2 hosts, 45.00 USD; globex: 1 hosts, 10.00 EUR." in msgs["am-lee"].body
+    assert msgs["am-kim"].body.endswith("acme: 2 hosts, 45.00 USD.")
+    assert msgs["am-kim"].reason == "facility_credited"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from typing import Any
 
 import psycopg
@@ -11,7 +13,9 @@ from playwright.sync_api import expect
 
 from tests.web.conftest import Fleet, OpenIncident
 
-SHOTS = "/tmp"  # screenshots are for looking at, not for the repository
+#: Screenshots are for looking at, not for the repository: the system temp dir, or
+#: HOURGLASS_SHOTS to keep them somewhere else.
+SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -257,11 +261,14 @@ def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
     card = section.locator(f'[data-pjob="{job}"]')
     expect(card).to_contain_text("No deadline")
     expect(card.locator("[data-cd]")).to_have_count(0)  # no countdown on planned work
-    sla_box = phone.locator(f'[data-job="{sla.job}"]').bounding_box()
+    sla_card = phone.locator(f'[data-job="{sla.job}"]')
+    expect(sla_card).to_be_visible()  # rendered before it is measured (the list loads apart)
+    sla_box = sla_card.bounding_box()
     assert sla_box["y"] < section.bounding_box()["y"]  # the SLA job is listed first
     last_sla = phone.locator("article.job").last.bounding_box()
     assert last_sla["y"] < section.bounding_box()["y"]
     button = card.get_by_role("button", name="Acknowledge")
+    expect(button).to_be_visible()
     assert button.bounding_box()["height"] >= 56  # the same thumb-sized targets
     phone.screenshot(path=f"{SHOTS}/hg-tech-planned.png", full_page=True)
 

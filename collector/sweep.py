@@ -1,7 +1,8 @@
-"""The host-down sweep: silence, then missed intervals, then the BMC's word; racks correlated.
+"""The host-down sweep: silence, then missed intervals, then the BMC's word; facilities correlated.
 
-Each pass reads the silent hosts once. A confirmed-down host in a rack whose hosts went
-silent together joins that rack's facility incident (opened once, by a unique key);
+Each pass reads the silent hosts once. A confirmed-down host whose rack, PDU or switch
+went silent together joins that scope's facility incident (opened once, by a unique key;
+collector/facility.py chooses the scope);
 otherwise it gets its own host_down incident, unless a fresh BMC word says it is powered
 on (the OS or the network is gone, not the hardware). Facility incidents resolve when
 half their hosts are back; hosts still down then fall back to host_down from that time.
@@ -47,13 +48,21 @@ class _Row:
 
 _SILENT = """
 SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id, h.room,
-       CASE WHEN b.ts >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
+       -- the BMC the fleet file names (blades share an enclosure manager), else the one
+       -- whose birth reports the same chassis serial (bmc_power, kept at ingest)
+       CASE WHEN h.bmc_host IS NOT NULL THEN
+              (SELECT t.value <> 0 FROM telemetry t WHERE t.host_id = h.bmc_host
+                AND t.component = 'bmc:power' AND t.metric = 'bmc.power_on'
+                AND t.time >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
+                ORDER BY t.time DESC LIMIT 1)
+            WHEN b.ts >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
             THEN b.power_on END,
        (SELECT f.id FROM facility_incident_hosts fh JOIN facility_incidents f
          ON f.id = fh.facility_id WHERE fh.host_id = s.host_id AND f.state = 'open' LIMIT 1),
        (SELECT max(f.resolved_at) FROM facility_incident_hosts fh JOIN facility_incidents f
          ON f.id = fh.facility_id WHERE fh.host_id = s.host_id AND fh.back_at IS NULL
-         AND f.state = 'resolved')
+         AND f.state = 'resolved'),
+       h.pdu, h.switch
 FROM host_state s JOIN hosts h ON h.id = s.host_id
 LEFT JOIN bmc_power b ON b.host_id = s.host_id
 WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason = 'lost')
@@ -69,7 +78,8 @@ WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason
 def _silent(conn: Conn, grace: int, now: datetime) -> list[_Row]:
     rows = conn.execute(_SILENT, {"now": now, "grace": grace,
                                   "suspect": facility.SUSPECT_INTERVALS}).fetchall()
-    return [_Row(Silent(r[0], r[1], r[2], r[3], r[7]), r[5], r[6], float(r[4]),
+    return [_Row(Silent(r[0], r[1], r[2], r[3], r[7], pdu=r[10], switch=r[11]), r[5], r[6],
+                 float(r[4]),
                  host_down_due(r[3], float(r[4]), grace, now), r[8], r[9]) for r in rows]
 
 
@@ -93,8 +103,8 @@ def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], g
         if r.due is None or not known(r.silent.host):
             continue
         if r.facility is not None:
-            continue  # covered by its rack's facility incident
-        if r.silent.rack is not None and not _left_behind(r):
+            continue  # covered by its rack's, PDU's or switch's facility incident
+        if not _left_behind(r):
             fid = _facility_for(conn, r, silent, by_host, params, now, facilities)
             if fid is not None:
                 continue
@@ -113,40 +123,72 @@ def _left_behind(r: _Row) -> bool:
 
 def _facility_for(conn: Conn, r: _Row, silent: Sequence[Silent], by_host: dict[str, _Row],
                   params: FacilityParams, now: datetime, opened: list[int]) -> int | None:
-    """Join the rack's open facility incident, or open one if its hosts went down together."""
+    """Join an open facility incident of the host's PDU, switch or rack (the narrowest), or
+    open one for the scope that explains the hosts that went down with it (facility.choose)."""
     s = r.silent
-    row = conn.execute("SELECT id FROM facility_incidents WHERE site_id = %s AND rack = %s"
-                       " AND state = 'open'", (s.site, s.rack)).fetchone()
-    group = facility.cluster(s, silent, params.window_s)
-    if row is None:
-        (total,) = conn.execute("SELECT count(*) FROM hosts WHERE site_id = %s AND rack = %s",
-                                (s.site, s.rack)).fetchone() or (0,)
-        if not facility.is_facility(len(group), int(total), params):
+    fid = _open_for(conn, s)
+    if fid is None:
+        choice = facility.choose(s, silent, _scope_hosts(conn, s), params)
+        if choice is None:
             return None
-        with conn.transaction():
-            got = conn.execute(
-                "INSERT INTO facility_incidents (site_id, room, rack, cause, detected_at,"
-                " deadline, rack_hosts, evidence) VALUES (%s, %s, %s, %s, %s,"
-                " %s + make_interval(mins => 60), %s, %s)"
-                " ON CONFLICT (site_id, rack) WHERE state = 'open' DO NOTHING RETURNING id",
-                (s.site, r.room, s.rack, facility.cause(group), now, now, total, Jsonb({
-                    "source": "sweep", "silent_hosts": len(group), "rack_hosts": total,
-                    "window_s": params.window_s,
-                    "first_silent": group[0].last_message.isoformat(),
-                    "last_silent": group[-1].last_message.isoformat()}))).fetchone()
-            if got is not None:
-                opened.append(int(got[0]))
-                _link(conn, int(got[0]), [by_host[g.host] for g in group])
-                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{got[0]}"))
-                return int(got[0])
+        fid = _open_facility(conn, r, choice, [by_host[g.host] for g in choice.hosts],
+                             params, now)
+        if fid is not None:
+            opened.append(fid)
+            return fid
         # another collector opened it this instant (the insert waited for its commit)
-        row = conn.execute("SELECT id FROM facility_incidents WHERE site_id = %s AND rack = %s"
-                           " AND state = 'open'", (s.site, s.rack)).fetchone()
-        if row is None:
+        fid = _open_for(conn, s)
+        if fid is None:
             return None
-    fid = int(row[0])
     _link(conn, fid, [r])
     return fid
+
+
+def _open_for(conn: Conn, s: Silent) -> int | None:
+    """The open facility incident of the host's PDU, else its switch, else its rack."""
+    scopes = [(sc, key) for sc in facility.SCOPES if (key := s.scope_id(sc)) is not None]
+    if not scopes:
+        return None
+    row = conn.execute(
+        "SELECT id FROM facility_incidents WHERE site_id = %s AND state = 'open'"
+        " AND (scope, scope_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+        " ORDER BY array_position(%s::text[], scope) LIMIT 1",
+        (s.site, [sc for sc, _ in scopes], [k for _, k in scopes],
+         list(facility.SCOPES))).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _scope_hosts(conn: Conn, s: Silent) -> dict[facility.Scope, int]:
+    """How many hosts the host's rack, PDU and switch have in all."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE rack = %(rack)s), count(*) FILTER (WHERE pdu = %(pdu)s),"
+        " count(*) FILTER (WHERE switch = %(switch)s) FROM hosts WHERE site_id = %(site)s",
+        {"site": s.site, "rack": s.rack, "pdu": s.pdu, "switch": s.switch}).fetchone()
+    rack, pdu, switch = row or (0, 0, 0)
+    return {"rack": int(rack), "pdu": int(pdu), "switch": int(switch)}
+
+
+def _open_facility(conn: Conn, r: _Row, c: facility.Choice, rows: Sequence[_Row],
+                   params: FacilityParams, now: datetime) -> int | None:
+    """Open the chosen scope's facility incident linking its group; None if one is open."""
+    with conn.transaction():
+        got = conn.execute(
+            "INSERT INTO facility_incidents (site_id, room, rack, scope, scope_id, cause,"
+            " detected_at, deadline, rack_hosts, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " %s + make_interval(mins => 60), %s, %s) ON CONFLICT (site_id, scope, scope_id)"
+            " WHERE state = 'open' DO NOTHING RETURNING id",
+            (r.silent.site, r.room, c.rack, c.scope, c.scope_id, c.cause, now, now,
+             c.scope_hosts, Jsonb({
+                 "source": "sweep", "scope": c.scope, "scope_id": c.scope_id,
+                 "silent_hosts": len(c.hosts), "scope_hosts": c.scope_hosts,
+                 "rack_hosts": c.scope_hosts, "window_s": params.window_s,
+                 "first_silent": c.hosts[0].last_message.isoformat(),
+                 "last_silent": c.hosts[-1].last_message.isoformat()}))).fetchone()
+        if got is None:
+            return None
+        _link(conn, int(got[0]), rows)
+        conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{got[0]}"))
+        return int(got[0])
 
 
 def _link(conn: Conn, fid: int, rows: Sequence[_Row]) -> None:

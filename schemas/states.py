@@ -106,3 +106,11 @@ class FacilityState(StrEnum):
 
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class FacilityScope(StrEnum):
+    """What a facility incident took down: a rack, a PDU (power) or a switch (network)."""
+
+    RACK = "rack"
+    PDU = "pdu"
+    SWITCH = "switch"

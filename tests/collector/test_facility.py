@@ -164,6 +164,7 @@ def test_cluster_and_cause() -> None:
     ("predictions", "state", "PredictionState"),
     ("inventory_changes", "change", "InventoryChange"),
     ("facility_incidents", "state", "FacilityState"),
+    ("facility_incidents", "scope", "FacilityScope"),
 ])
 def test_sql_checks_mirror_the_enums(conn: Conn, table: str, column: str, enum: str) -> None:
     from schemas import states

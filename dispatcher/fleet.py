@@ -101,6 +101,9 @@ class Host:
     room: str | None = None
     rack: str | None = None
     unit: int | None = None
+    pdu: str | None = None  # the PDU feeding it: a facility scope (power)
+    switch: str | None = None  # its top-of-rack or aggregation switch: a scope (network)
+    bmc: str | None = None  # the host id its BMC or enclosure manager is published under
 
 
 @dataclass(frozen=True)
@@ -363,7 +366,7 @@ def _contract(value: Any, at: _At) -> Contract:
 
 def _host(value: Any, at: _At, customer: str) -> Host:
     d = _mapping(value, at, ("id", "site", "monthly_fee"),
-                 ("room", "rack", "unit", "currency"))
+                 ("room", "rack", "unit", "currency", "pdu", "switch", "bmc"))
     currency = d.get("currency", "USD")
     if not isinstance(currency, str) or not _CURRENCY.match(currency):
         raise at.key("currency").error(f"not a currency code: {currency!r}",
@@ -378,6 +381,9 @@ def _host(value: Any, at: _At, customer: str) -> Host:
         room=_label(d["room"], at.key("room")) if "room" in d else None,
         rack=_label(d["rack"], at.key("rack")) if "rack" in d else None,
         unit=_count(d["unit"], at.key("unit"), 1) if "unit" in d else None,  # racks count from 1
+        pdu=_label(d["pdu"], at.key("pdu")) if "pdu" in d else None,
+        switch=_label(d["switch"], at.key("switch")) if "switch" in d else None,
+        bmc=_ident(d["bmc"], at.key("bmc")) if "bmc" in d else None,
     )
 
 
@@ -441,8 +447,16 @@ def _check(fleet: Fleet, root: _At) -> None:
         _known(s.manager, s_at.item(i).key("manager"), people, "technician", "technicians")
     for i, t in enumerate(fleet.technicians):
         _known(t.site, t_at.item(i).key("site"), sites, "site", "sites")
+    hosts = {h.id: h for h, _ in host_at}
     for h, at in host_at:
         _known(h.site, at.key("site"), sites, "site", "sites")
+        if h.bmc is not None and h.bmc not in hosts:
+            raise at.key("bmc").error(
+                f"unknown host {h.bmc!r}", "declare the BMC's own host (the id the SNMP proxy "
+                "publishes it under) under a customer's hosts, or remove `bmc:`")
+        if h.bmc == h.id:
+            raise at.key("bmc").error(f"host {h.id!r} names itself as its BMC",
+                                      "name the host id the SNMP proxy publishes its BMC under")
     for i, p in enumerate(fleet.spares):
         _known(p.site, root.key("spares").item(i).key("site"), sites, "site", "sites")
     a_at = root.key("account_people")

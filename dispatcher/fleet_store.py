@@ -39,11 +39,12 @@ _CUSTOMERS = (
     " credit_cap_percent = EXCLUDED.credit_cap_percent"
 )
 _HOSTS = (
-    "INSERT INTO hosts (id, customer_id, site_id, room, rack, unit, monthly_fee, currency)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO hosts (id, customer_id, site_id, room, rack, unit, monthly_fee, currency,"
+    " pdu, switch, bmc_host) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id,"
     " site_id = EXCLUDED.site_id, room = EXCLUDED.room, rack = EXCLUDED.rack,"
-    " unit = EXCLUDED.unit, monthly_fee = EXCLUDED.monthly_fee, currency = EXCLUDED.currency"
+    " unit = EXCLUDED.unit, monthly_fee = EXCLUDED.monthly_fee, currency = EXCLUDED.currency,"
+    " pdu = EXCLUDED.pdu, switch = EXCLUDED.switch, bmc_host = EXCLUDED.bmc_host"
 )
 _SPARES = (
     "INSERT INTO spares (site_id, part, kind, count) VALUES (%s, %s, %s, %s)"
@@ -70,8 +71,8 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
              c.contract.credit_period_minutes, c.contract.credit_cap_percent)
             for c in fleet.customers]),
         "hosts": (_HOSTS, [
-            (h.id, h.customer, h.site, h.room, h.rack, h.unit, h.monthly_fee, h.currency)
-            for h in fleet.hosts]),
+            (h.id, h.customer, h.site, h.room, h.rack, h.unit, h.monthly_fee, h.currency,
+             h.pdu, h.switch, h.bmc) for h in fleet.hosts]),
         "spares": (_SPARES, [(p.site, p.part, p.kind, p.count) for p in fleet.spares]),
     }
     with conn.transaction(), conn.cursor() as cur:

@@ -185,6 +185,12 @@ ERRORS: list[tuple[str, Edit, str, str]] = [
                                            "count": 1}), "spares[1].part", "duplicate spare"),
     ("spare not a mapping", _set("spares", 0, value="ST8000"), "spares[0]",
      "expected a mapping"),
+    ("dangling bmc", _set(*HOST1, "bmc", value="ilo-9"), "customers[0].hosts[1].bmc",
+     "unknown host 'ilo-9'"),
+    ("bmc is the host itself", _set(*HOST1, "bmc", value="web-02"),
+     "customers[0].hosts[1].bmc", "names itself as its BMC"),
+    ("bmc not an id", _set(*HOST1, "bmc", value="ilo 9"), "customers[0].hosts[1].bmc",
+     "not a valid id"),
 ]
 
 
@@ -340,3 +346,17 @@ def test_failed_load_writes_nothing(pg_url: str) -> None:
             apply_fleet(conn, fleet)
         conn.rollback()
         assert _counts(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_pdu_switch_and_bmc_as_stored(pg_url: str) -> None:
+    data = valid()
+    # a blade names its enclosure manager's host, listed after it (the key is deferred)
+    data["customers"][0]["hosts"][0].update(pdu="iad1-r12-pdu-a", switch="sw-12", bmc="gx-01")
+    fleet = parse_fleet(data, SRC)
+    assert fleet.hosts[0].pdu == "iad1-r12-pdu-a"
+    assert (fleet.hosts[0].switch, fleet.hosts[0].bmc) == ("sw-12", "gx-01")
+    with psycopg.connect(pg_url) as conn:
+        apply_fleet(conn, parse_fleet(data, SRC))
+        rows = conn.execute("SELECT id, pdu, switch, bmc_host FROM hosts ORDER BY id").fetchall()
+    assert rows == [("gx-01", None, None, None), ("web-01", "iad1-r12-pdu-a", "sw-12", "gx-01"),
+                    ("web-02", None, None, None)]

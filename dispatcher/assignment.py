@@ -4,7 +4,9 @@ One transaction per site burst: the site's waiting incidents are locked (`SKIP L
 transaction-level advisory lock on the site keeps two dispatchers from handing the same
 technician two plans at once. Technicians' current load and learned repair times come from
 the jobs table; the decisions come from dispatcher.domain.score / matching; a fitting spare
-is reserved in the same transaction as the job, and a missing one escalates at once.
+is reserved in the same transaction as the job. When none is free, a failure takes the spare
+of the newest *planned* (not yet acknowledged) proactive job, in the same transaction, rather
+than escalating: planned work has no clock. Only when neither exists does it escalate at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dispatcher import spares
+from dispatcher import proactive, spares
 from dispatcher.domain import assign, matching, score
 from dispatcher.fleet import SPARE_KINDS
 from dispatcher.store import CHANNEL, Conn, event, technicians, tz
@@ -110,6 +112,7 @@ def _with_spares(conn: Conn, site: str, waiting: list[Waiting]) -> list[Waiting]
         return waiting
     free = {s.part: s.available for s in stock}
     kinds = {s.part: s.kind for s in stock}
+    take = spares.takeable(conn, site)  # held by planned work: a failure may take them
     held = {r[0]: r[1] for r in conn.execute(
         "SELECT incident_id, part FROM spare_reservations WHERE site_id = %s AND"
         " state = 'reserved'", (site,))}
@@ -125,6 +128,12 @@ def _with_spares(conn: Conn, site: str, waiting: list[Waiting]) -> list[Waiting]
             if part is not None:
                 free[part] -= 1
                 has = True
+            else:
+                part = next((p for p, n in take.items() if n > 0 and kinds.get(p) == w.job.kind
+                             and spares.fits(p, w.model)), None)
+                if part is not None:
+                    take[part] -= 1
+                    has = True
         out.append(replace(w, job=replace(w.job, spare=has)))
     return out
 
@@ -174,6 +183,12 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
         return
     part = spares.reserve(conn, incident, site, w.job.kind, w.model, now) \
         if w.job.spare else None
+    taken: int | None = None
+    if w.job.spare and part is None:  # none free: take one held by planned work
+        got = spares.preempt(conn, incident, site, w.job.kind, w.model, now)
+        if got is not None:
+            part, taken = got
+            proactive.spare_taken(conn, taken, part, incident, now)
     if w.job.spare and part is None:  # the last one went meanwhile (a stock adjustment)
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"the last spare {w.job.kind} at {site} was taken meanwhile")
@@ -184,7 +199,8 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
     event(conn, incident, now, "dispatcher", "dispatched", {
         "technician": choice.technician, "transfer": len(w.previous), "spare": part,
         "predicted_fix": choice.finish.isoformat(),
-        "slack_minutes": round(choice.slack.total_seconds() / 60, 1)})
+        "slack_minutes": round(choice.slack.total_seconds() / 60, 1)}
+        | ({"spare_from_proactive_job": taken} if taken is not None else {}))
     log.info("incident %s dispatched to %s (slack %s)", incident, choice.technician,
              choice.slack)
 

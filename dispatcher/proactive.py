@@ -14,6 +14,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from dispatcher import outbox, spares
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
@@ -148,3 +150,25 @@ def remind(conn: Conn, now: datetime) -> int:
                            ref=f"proactive-{job}-remind-{now.date().isoformat()}", at=now)
             n += 1
     return n
+
+
+def job_event(conn: Conn, job: int, at: datetime, actor: str, kind: str,
+              detail: dict[str, Any]) -> None:
+    """Append one entry to a proactive job's timeline."""
+    conn.execute("INSERT INTO proactive_job_events (proactive_job_id, at, actor, kind, detail)"
+                 " VALUES (%s, %s, %s, %s, %s)", (job, at, actor, kind, Jsonb(detail)))
+
+
+def spare_taken(conn: Conn, job: int, part: str, incident: int, now: datetime) -> None:
+    """Record, in the dispatch's transaction, that a failure took this planned job's spare."""
+    note = f"spare taken for failure incident {incident}; order one"
+    row = conn.execute("UPDATE proactive_jobs SET spare_part = NULL, part_note = %s"
+                       " WHERE id = %s RETURNING technician_id", (note, job)).fetchone()
+    job_event(conn, job, now, "dispatcher", "spare_taken",
+              {"incident": incident, "part": part, "note": note})
+    if row is not None:
+        outbox.enqueue(conn, recipient=str(row[0]), reason="proactive_spare_taken",
+                       subject=f"Planned job {job}: its spare {part} went to a failure",
+                       body=f"Proactive job {job}: {note}.",
+                       ref=f"proactive-{job}-spare-taken-{incident}", at=now)
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))

@@ -361,3 +361,58 @@ def end_proactive(conn: Conn, job: int, used: bool, now: datetime) -> str | None
         _move(conn, site, part, -1, row[1] - 1, "consumed (proactive job)", "dispatcher", now,
               proactive_job=job)
     return part
+
+
+# -- a failure before planned work: the spare of a planned proactive job moves to it --------
+
+#: Whose spare a failure may take: a proactive job only planned, not yet acknowledged. The job
+#: model has no "on site" state, so an acknowledged job is treated as a technician who may
+#: already carry the part to the rack; their spare is never taken.
+TAKEABLE_STATE = "planned"
+
+
+def takeable(conn: Conn, site: str) -> dict[str, int]:
+    """Per part, the spares at a site held by planned proactive jobs (a failure may take them)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            "SELECT r.part, count(*) FROM spare_reservations r JOIN proactive_jobs pj ON"
+            " pj.id = r.proactive_job_id WHERE r.site_id = %s AND r.state = 'reserved'"
+            " AND pj.state = %s GROUP BY r.part", (site, TAKEABLE_STATE)).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def preempt(conn: Conn, incident: int, site: str, kind: str, model: str | None,
+            now: datetime) -> tuple[str, int] | None:
+    """Move the spare of the newest planned proactive job to a failure incident, inside the
+    caller's transaction; (part, proactive job) or None when no such spare fits.
+
+    The job rows are locked `FOR UPDATE SKIP LOCKED` first (the order the job actions use:
+    job, then the spares row), so a job a technician is acting on right now is left alone
+    and two dispatchers never move the same reservation.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            "SELECT pj.id, r.part FROM spare_reservations r JOIN proactive_jobs pj ON"
+            " pj.id = r.proactive_job_id JOIN spares p ON p.site_id = r.site_id AND"
+            " p.part = r.part WHERE r.site_id = %s AND r.state = 'reserved' AND pj.state = %s"
+            " AND p.kind = %s ORDER BY pj.planned_at DESC, pj.id DESC"
+            " FOR UPDATE OF pj SKIP LOCKED", (site, TAKEABLE_STATE, kind)).fetchall()
+    for job, part in rows:
+        if not fits(str(part), model) or _locked(conn, site, str(part)) is None:
+            continue
+        live = conn.execute("SELECT 1 FROM spare_reservations WHERE proactive_job_id = %s AND"
+                            " state = 'reserved' FOR UPDATE", (job,)).fetchone()
+        if live is None:
+            continue  # ended while we looked
+        try:
+            with conn.transaction():
+                conn.execute("UPDATE spare_reservations SET state = 'released', ended_at = %s"
+                             " WHERE proactive_job_id = %s", (now, job))
+                conn.execute("INSERT INTO spare_reservations (incident_id, site_id, part,"
+                             " reserved_at) VALUES (%s, %s, %s, %s)", (incident, site, part, now))
+        except psycopg.errors.UniqueViolation:
+            return None  # a used reservation from an earlier job of this incident
+        log.warning("spare %s of proactive job %s moved to failure incident %s", part, job,
+                    incident)
+        return str(part), int(job)
+    return None

@@ -10,9 +10,11 @@ of the pivot; a scope qualifies when its cluster is a facility (`is_facility`). 
 qualifying scopes the one whose cluster holds the most silent hosts wins (a whole rack dark
 is the rack, not one of its two PDUs); on a tie the narrowest wins, the scope with the
 fewest hosts in all (a PDU whose 20 hosts all went down explains them better than the rack
-of 40 that holds them); on a further tie (a PDU and a switch feeding the same hosts) the
-BMCs decide: powered on means the switch, else the PDU. A PDU's cause is power, a switch's
-network; a rack's is guessed from the BMCs (`cause`).
+of 40 that holds them); on a further tie (a PDU, a switch and a rack holding the same hosts)
+the BMCs decide: when most that answered say the hosts are powered on, the switch, then the
+rack, then the PDU; otherwise the PDU, then the rack, then the switch (no evidence of a
+network fault makes a switch the cause). A PDU's cause is power, a switch's network; a
+rack's is guessed from the BMCs (`cause`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 Scope = Literal["pdu", "switch", "rack"]
-#: Scope order on a full tie (same silent hosts, same size): a PDU before a switch before the
-#: rack; `choose` moves the switch first when the BMCs say the hosts are powered on.
+#: The narrowest first: where the sweep looks for an open facility incident of a host.
 SCOPES: tuple[Scope, ...] = ("pdu", "switch", "rack")
+#: Order on a full tie (same silent hosts, same size), by what the BMCs say (module doc).
+_TIE_POWER: tuple[Scope, ...] = ("pdu", "rack", "switch")
+_TIE_NETWORK: tuple[Scope, ...] = ("switch", "rack", "pdu")
 
 #: A host counts as a suspect for correlation once it missed this many intervals: by the
 #: time the first host of a dead rack is confirmed down (3 intervals), every other host of
@@ -113,15 +117,8 @@ def choose(pivot: Silent, silent: Sequence[Silent], scope_hosts: Mapping[Scope, 
     if not found:
         return None
     seen = {h.host: h for c in found for h in c.hosts}
-    network_first = cause(list(seen.values())) == "network"
-
-    def rank(c: Choice) -> tuple[int, int, int]:
-        order = SCOPES.index(c.scope)
-        if network_first and c.scope != "rack":
-            order = 1 - order  # the switch before the PDU
-        return (-len(c.hosts), c.scope_hosts, order)
-
-    return min(found, key=rank)
+    tie = _TIE_NETWORK if cause(list(seen.values())) == "network" else _TIE_POWER
+    return min(found, key=lambda c: (-len(c.hosts), c.scope_hosts, tie.index(c.scope)))
 
 
 def is_facility(size: int, rack_hosts: int, p: FacilityParams) -> bool:

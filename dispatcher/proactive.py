@@ -6,12 +6,14 @@ incidents' assignment, so failures always come first: a technician with a live S
 never given planned work, and a planned job never holds the last spare of a part (see
 dispatcher/domain/proactive.py). Predictions are claimed `FOR UPDATE SKIP LOCKED` and a
 partial unique key allows one live job per prediction, so two dispatchers plan it once.
+A planned (not acknowledged) job whose technician went off shift longer than a window, or
+inactive, goes back to planning: the pass gives it to someone else with its spare.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -36,9 +38,12 @@ FROM = (" FROM proactive_jobs pj JOIN predictions p ON p.id = pj.prediction_id"
         " JOIN hosts h ON h.id = p.host_id JOIN technicians t ON t.id = pj.technician_id")
 
 
-def run(conn: Conn, now: datetime) -> int:
-    """One pass: close jobs whose prediction closed, plan new ones, send due reminders."""
+def run(conn: Conn, now: datetime,
+        off_shift_window: timedelta = proactive.OFF_SHIFT_WINDOW) -> int:
+    """One pass: close jobs whose prediction closed, move jobs whose technician is gone,
+    plan new ones, send due reminders."""
     settle(conn, now)
+    replan(conn, now, off_shift_window)
     planned = plan(conn, now)
     remind(conn, now)
     return planned
@@ -112,6 +117,48 @@ def _create(conn: Conn, prediction: int, site: str, kind: str, model: str | None
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
     log.info("prediction %s planned as proactive job %s for %s%s", prediction, job, who,
              f" with spare {part}" if part else "")
+
+
+def replan(conn: Conn, now: datetime,
+           window: timedelta = proactive.OFF_SHIFT_WINDOW) -> int:
+    """Give planned jobs whose technician is off shift past the window, or inactive, to a
+    fitting colleague; the job (and so its spare reservation) stays the same row. A job
+    nobody can take now stays where it is and is looked at again next pass."""
+    n = 0
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT pj.id, pj.site_id, pj.technician_id, p.kind, p.host_id FROM proactive_jobs"
+            " pj JOIN predictions p ON p.id = pj.prediction_id WHERE pj.state = 'planned'"
+            " ORDER BY pj.planned_at, pj.id LIMIT %s FOR UPDATE OF pj SKIP LOCKED",
+            (BATCH * 10,)).fetchall()  # a cheap check per job; bounded per pass
+        sites: dict[str, tuple[Any, Any, dict[str, int]]] = {}
+        for job, site, old, kind, host in rows:
+            if site not in sites:
+                sites[site] = _people(conn, site)
+            techs, zone, load = sites[site]
+            current = next((t for t in techs if t.id == old), None)
+            why = proactive.replan_reason(ProactiveState.PLANNED, site, current, now, zone,
+                                          window)
+            if why is None:
+                continue
+            who = proactive.choose(kind, site, [t for t in techs if t.id != old], load, now,
+                                   zone)
+            if who is None:
+                continue
+            load[old] = max(0, load.get(old, 0) - 1)
+            load[who] = load.get(who, 0) + 1
+            conn.execute("UPDATE proactive_jobs SET technician_id = %s WHERE id = %s",
+                         (who, job))
+            job_event(conn, job, now, "dispatcher", "replanned",
+                      {"from": old, "to": who, "reason": why})
+            outbox.enqueue(conn, recipient=who, reason="proactive_planned",
+                           subject=f"Planned work (no clock): {kind} on {host}",
+                           body=f"Proactive job {job} moved to you from {old}: {why}.",
+                           ref=f"proactive-{job}-planned-{who}-{now.isoformat()}", at=now)
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+            log.info("proactive job %s moved from %s to %s: %s", job, old, who, why)
+            n += 1
+    return n
 
 
 def settle(conn: Conn, now: datetime) -> int:

@@ -129,6 +129,9 @@ class DispatcherConfig:
     # Verified but not confirmed by the customer: closed as "auto" after this quiet period
     # (three days: a weekend plus a working day to look).
     auto_close_hours: float = 72.0
+    # A planned (not acknowledged) proactive job goes back to planning once its technician
+    # has been off shift this long (reason: dispatcher.domain.proactive.OFF_SHIFT_WINDOW).
+    proactive_off_shift_minutes: float = 60.0
     credit: CreditClassConfig = field(default_factory=CreditClassConfig)
 
     def validate(self) -> None:
@@ -137,6 +140,13 @@ class DispatcherConfig:
                     "auto_close_hours"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key 'dispatcher.{key}': must be more than 0")
+        if self.proactive_off_shift_minutes <= 0:
+            raise ValueError("key 'dispatcher.proactive_off_shift_minutes': must be more than 0")
+
+    @property
+    def proactive_off_shift_window(self) -> timedelta:
+        """The off-shift window as dispatcher.proactive.run takes it."""
+        return timedelta(minutes=self.proactive_off_shift_minutes)
 
     def timer_policy(self) -> TimerPolicy:
         """The windows as the dispatcher's pure policy takes them."""

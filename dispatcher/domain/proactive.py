@@ -24,6 +24,11 @@ KEEP_FOR_FAILURES = 1
 REMIND_EVERY = timedelta(days=1)
 #: Nobody fit now: try again then (someone may come on shift); there is no clock to race.
 RETRY = timedelta(minutes=15)
+#: A planned (not acknowledged) job stays with a technician this long after their shift
+#: ended, then goes back to planning: an hour lets someone who stays late or swaps a shift
+#: keep it, yet the work does not wait a whole night while the next shift could do it.
+#: Configurable as dispatcher.proactive_off_shift_minutes.
+OFF_SHIFT_WINDOW = timedelta(hours=1)
 
 
 #: The collector's rules fire on every message while the evidence holds, so a closed
@@ -98,6 +103,38 @@ def transition(state: ProactiveState, action: Action) -> ProactiveState | None:
     if state is action.target:
         return state
     return action.target if state in action.sources else None
+
+
+def off_shift_since(tech: Technician, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """When the technician's current time off began (their last shift end); None on shift."""
+    if on_shift(tech, now, tz):
+        return None
+    local = now.astimezone(tz)
+    end = tech.shift_end
+    last = local.replace(hour=end.hour, minute=end.minute, second=end.second,
+                         microsecond=end.microsecond)
+    if last > local:
+        last -= timedelta(days=1)
+    return last
+
+
+def replan_reason(state: ProactiveState, site: str, tech: Technician | None, now: datetime,
+                  tz: ZoneInfo, window: timedelta = OFF_SHIFT_WINDOW) -> str | None:
+    """Why a live job goes back to planning, or None when it stays with its technician.
+
+    Only a planned job moves: an acknowledged one is the technician's promise to do it.
+    `tech` is None when the technician is no longer active.
+    """
+    if state is not ProactiveState.PLANNED:
+        return None
+    if tech is None:
+        return "technician inactive"
+    if tech.site != site or tech.role != "technician":
+        return f"{tech.id} no longer works as a technician at {site}"
+    since = off_shift_since(tech, now, tz)
+    if since is None or now - since < window:
+        return None
+    return f"{tech.id} off shift since {since.strftime('%H:%M')} ({tz.key})"
 
 
 def remind_due(planned_at: datetime, reminded_at: datetime | None, now: datetime) -> bool:

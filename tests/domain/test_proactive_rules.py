@@ -108,3 +108,44 @@ def test_states_match_the_sql_check() -> None:
 def test_quiet_after_a_person_closed_the_same_part(state: str | None,
                                                    expected: datetime | None) -> None:
     assert proactive.quiet_until(state, NOW) == expected
+
+
+H = timedelta(hours=1)
+NY = ZoneInfo("America/New_York")  # 09:00 UTC on 23 Nov is 04:00 local
+
+
+@pytest.mark.parametrize(("state", "who", "now", "zone", "window", "expected"), [
+    # on shift: stays
+    (ProactiveState.PLANNED, tech("a", shift=(7, 19)), NOW, UTC_ZONE, H, None),
+    (ProactiveState.PLANNED, tech("a"), NOW, UTC_ZONE, H, None),  # round the clock
+    # off shift, inside the window: stays (stayed late, swapped a shift)
+    (ProactiveState.PLANNED, tech("a", shift=(0, 8)), NOW, UTC_ZONE, 2 * H, None),
+    (ProactiveState.PLANNED, tech("a", shift=(0, 8)), NOW - timedelta(seconds=1), UTC_ZONE,
+     H, None),
+    # off shift exactly the window, or longer: back to planning
+    (ProactiveState.PLANNED, tech("a", shift=(0, 8)), NOW, UTC_ZONE, H,
+     "a off shift since 08:00 (UTC)"),
+    (ProactiveState.PLANNED, tech("a", shift=(0, 8)), NOW, UTC_ZONE, timedelta(minutes=59),
+     "a off shift since 08:00 (UTC)"),
+    (ProactiveState.PLANNED, tech("a", shift=(13, 21)), NOW, UTC_ZONE, H,
+     "a off shift since 21:00 (UTC)"),  # since yesterday evening
+    (ProactiveState.PLANNED, tech("a", shift=(22, 6)), NOW, UTC_ZONE, H,
+     "a off shift since 06:00 (UTC)"),  # a night shift across midnight
+    (ProactiveState.PLANNED, tech("a", shift=(22, 6)), NOW.replace(hour=23), UTC_ZONE, H,
+     None),  # on the night shift
+    (ProactiveState.PLANNED, tech("a", shift=(7, 19)), NOW, NY, H,
+     "a off shift since 19:00 (America/New_York)"),  # the site's own time zone
+    (ProactiveState.PLANNED, tech("a", shift=(7, 19)), NOW, UTC_ZONE, 3 * H, None),
+    # inactive, moved or promoted: back to planning at once
+    (ProactiveState.PLANNED, None, NOW, UTC_ZONE, H, "technician inactive"),
+    (ProactiveState.PLANNED, tech("a", site="lhr1"), NOW, UTC_ZONE, H,
+     "a no longer works as a technician at iad1"),
+    (ProactiveState.PLANNED, tech("a", role="manager"), NOW, UTC_ZONE, H,
+     "a no longer works as a technician at iad1"),
+    # acknowledged is the technician's word: it never moves
+    (ProactiveState.ACKNOWLEDGED, None, NOW, UTC_ZONE, H, None),
+    (ProactiveState.ACKNOWLEDGED, tech("a", shift=(13, 21)), NOW, UTC_ZONE, H, None),
+])
+def test_replan_reason(state: ProactiveState, who: Technician | None, now: datetime,
+                       zone: ZoneInfo, window: timedelta, expected: str | None) -> None:
+    assert proactive.replan_reason(state, "iad1", who, now, zone, window) == expected

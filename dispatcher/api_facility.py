@@ -22,7 +22,7 @@ STAFF = (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN)
 _FACILITY = (
     "SELECT f.id, f.site_id, f.room, f.rack, f.cause, f.state, f.detected_at, f.deadline,"
     " f.resolved_at, f.sla_minutes, f.credit_percent, f.credit_period_minutes,"
-    " f.credit_cap_percent, f.rack_hosts,"
+    " f.credit_cap_percent, f.rack_hosts, f.scope, f.scope_id,"
     " (SELECT s.name FROM sites s WHERE s.id = f.site_id) AS site_name FROM facility_incidents f")
 
 
@@ -31,6 +31,7 @@ def _facility(row: dict[str, Any], hosts: list[dict[str, Any]], staff: bool) -> 
     out = {
         "id": row["id"], "site": row["site_id"], "site_name": row["site_name"],
         "room": row["room"], "rack": row["rack"],
+        "scope": row["scope"], "scope_id": row["scope_id"],  # rack | pdu | switch, and its id
         "cause": row["cause"], "state": row["state"], "detected_at": views.ts(row["detected_at"]),
         "deadline": views.ts(row["deadline"]), "resolved_at": views.ts(row["resolved_at"]),
         "policy": {"sla_minutes": row["sla_minutes"],

@@ -33,13 +33,14 @@ LATE_NEWS = "24 hours"
 _ROW = (
     "SELECT f.id, f.site_id, s.name, f.rack, f.cause, f.detected_at, f.deadline,"
     " f.resolved_at, f.credit_percent, f.credit_period_minutes, f.credit_cap_percent,"
-    " s.manager_id FROM facility_incidents f JOIN sites s ON s.id = f.site_id")
+    " s.manager_id, f.scope, f.scope_id FROM facility_incidents f"
+    " JOIN sites s ON s.id = f.site_id")
 
 
 def _facility(r: Any) -> domain.Facility:
     return domain.Facility(
         int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-        credit.CreditPolicy(Decimal(r[8]), float(r[9]), Decimal(r[10])))
+        credit.CreditPolicy(Decimal(r[8]), float(r[9]), Decimal(r[10])), r[12], r[13])
 
 
 def event(conn: Conn, facility: int, at: datetime, actor: str, kind: str,

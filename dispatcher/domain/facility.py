@@ -1,6 +1,6 @@
 """Facility incidents, the dispatcher's side: who is told, and each host's credit. Pure.
 
-A rack that lost power or its switch is a site-level emergency: the site manager and the
+A rack, PDU or switch that went down is a site-level emergency: the site manager and the
 account team of every customer with a host in it are told at once, the executive on duty at
 the deadline. When it resolves, each linked host's customer is credited for that host by
 the facility's own policy, counting until the host came back (or until the resolution, for
@@ -25,12 +25,14 @@ class Facility:
     id: int
     site: str
     site_name: str
-    rack: str
+    rack: str | None  # the rack of most linked hosts (None: a PDU or switch outside racks)
     cause: str  # power | network
     detected_at: datetime
     deadline: datetime
     resolved_at: datetime | None
     policy: credit.CreditPolicy
+    scope: str = "rack"  # rack | pdu | switch (schemas/states.py FacilityScope)
+    scope_id: str | None = None  # the PDU's or switch's id; the rack's when None
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,18 @@ def _hm(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+#: How a message names what went down, by scope.
+_SCOPE_NAME = {"rack": "Rack", "pdu": "PDU", "switch": "Switch"}
+
+
 def _what(f: Facility) -> str:
-    lost = "lost power" if f.cause == "power" else "lost its network"
-    return f"Rack {f.rack} in {f.site_name} {lost} at {_hm(f.detected_at)}"
+    if f.scope == "rack":
+        lost = "lost power" if f.cause == "power" else "lost its network"
+    else:
+        lost = "lost power" if f.cause == "power" else "lost network"
+    name = f.scope_id if f.scope != "rack" and f.scope_id else f.rack
+    return (f"{_SCOPE_NAME.get(f.scope, 'Rack')} {name} in {f.site_name} {lost}"
+            f" at {_hm(f.detected_at)}")
 
 
 def opened(f: Facility, site_manager: str | None,

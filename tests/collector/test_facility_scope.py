@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -13,6 +14,9 @@ from collector import facility, store
 from collector.decode import decode
 from collector.facility import FacilityParams, Scope, Silent
 from collector.model import Message, Received
+from dispatcher.domain import credit
+from dispatcher.domain import facility as fac
+from dispatcher.domain.notify import AccountTeam
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -176,3 +180,17 @@ def test_rack_of_a_pdu_incident_is_the_rack_of_most_hosts() -> None:
     c = facility.choose(hosts[0], hosts, {"rack": 40, "pdu": 7}, P)
     assert c is not None
     assert (c.scope, c.rack) == ("pdu", "r2")
+
+
+@pytest.mark.parametrize(("scope", "scope_id", "cause", "words"), [
+    ("pdu", "iad1-r12-pdu-a", "power", "PDU iad1-r12-pdu-a in Ashburn 1 lost power at"),
+    ("switch", "sw-12", "network", "Switch sw-12 in Ashburn 1 lost network at"),
+    ("rack", "r12", "network", "Rack r12 in Ashburn 1 lost its network at"),
+])
+def test_dispatcher_messages_name_the_scope(scope: str, scope_id: str, cause: str,
+                                            words: str) -> None:
+    f = fac.Facility(7, "iad1", "Ashburn 1", "r12", cause, T0, T0 + timedelta(hours=1), None,
+                     credit.CreditPolicy(Decimal(5), 30.0, Decimal(100)), scope, scope_id)
+    msgs = fac.opened(f, "t-maria", {"acme": (AccountTeam("am-lee", ()), 12)})
+    assert [m.recipient for m in msgs] == ["t-maria", "am-lee"]
+    assert all(f"{words} 2026-11-23 09:00:00Z" in m.subject + m.body for m in msgs)

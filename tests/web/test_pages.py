@@ -332,3 +332,23 @@ def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
         "1 of your servers is affected")
     db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
                " WHERE id IN (%s, %s, %s)", (mine, theirs, net))  # other tests see no rack
+
+
+def test_status_banner_names_a_pdu_or_a_switch(
+        phone: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+    ids = [r[0] for r in db.execute(
+        "INSERT INTO facility_incidents (site_id, room, rack, scope, scope_id, cause,"
+        " detected_at, deadline, rack_hosts) VALUES ('iad1', 'A', 'r12', 'pdu',"
+        " 'iad1-r12-pdu-a', 'power', now(), now() + interval '1 hour', 12), ('iad1', 'A',"
+        " 'r12', 'switch', 'sw-12', 'network', now(), now() + interval '1 hour', 20)"
+        " RETURNING id").fetchall()]
+    db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
+               " last_message) VALUES (%s, 'web-01', 'acme', now()), (%s, 'web-01', 'acme',"
+               " now())", ids)
+    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    expect(phone.locator(f'[data-facility="{ids[0]}"]')).to_contain_text(re.compile(
+        r"PDU iad1-r12-pdu-a in Ashburn 1 lost power at \d\d:\d\d"))
+    expect(phone.locator(f'[data-facility="{ids[1]}"]')).to_contain_text(re.compile(
+        r"Switch sw-12 in Ashburn 1 lost network at \d\d:\d\d"))
+    db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
+               " WHERE id = ANY(%s)", (ids,))  # other tests see no outage

@@ -352,3 +352,58 @@ def test_status_banner_names_a_pdu_or_a_switch(
         r"Switch sw-12 in Ashburn 1 lost network at \d\d:\d\d"))
     db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
                " WHERE id = ANY(%s)", (ids,))  # other tests see no outage
+
+
+def test_ops_page_shows_planned_work_and_facility_incidents(
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+    (pid,) = db.execute(
+        "INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction,"
+        " rule, slot, detected_at, last_seen) VALUES ('db-07', 'iad1', 'globex', 'disk:OPS1',"
+        " 'disk', 'smart_counter_rising', 'smart_baseline', 'sdb', now(), now())"
+        " RETURNING id").fetchone() or (0,)
+    (job,) = db.execute("INSERT INTO proactive_jobs (prediction_id, site_id, technician_id,"
+                        " planned_at) VALUES (%s, 'iad1', 't-ana', now() - interval '3 hours')"
+                        " RETURNING id", (pid,)).fetchone() or (0,)
+    db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack) VALUES"
+               " ('r21-a', 'acme', 'iad1', 'D', 'r21'), ('r21-b', 'globex', 'iad1', 'D', 'r21')"
+               " ON CONFLICT DO NOTHING")
+    (rack,) = db.execute(
+        "INSERT INTO facility_incidents (site_id, room, rack, cause, detected_at, deadline,"
+        " rack_hosts) VALUES ('iad1', 'D', 'r21', 'power', now() - interval '12 minutes',"
+        " now() + interval '48 minutes', 6) RETURNING id").fetchone() or (0,)
+    db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
+               " last_message) VALUES (%s, 'r21-a', 'acme', now()), (%s, 'r21-b', 'globex',"
+               " now())", (rack, rack))
+    try:
+        desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+        row = desktop.locator(f'tr[data-pjob="{job}"]')
+        expect(row).to_contain_text("db-07")
+        expect(row).to_contain_text("smart counter rising")
+        expect(row).to_contain_text("Ana Souza")
+        expect(row).to_contain_text("planned")
+        expect(row.locator("[data-age]")).to_contain_text("3 h ago")
+        expect(desktop.locator('[data-count="planned work"] b')).not_to_have_text("0")
+        expect(desktop.locator("#planned-title")).to_have_text("Planned work (no clock)")
+        outage = desktop.locator(f'tr[data-facility="{rack}"]')
+        expect(outage).to_contain_text("Ashburn 1")
+        expect(outage).to_contain_text("rack r21")
+        expect(outage).to_contain_text("power lost")
+        expect(outage.locator("[data-hosts]")).to_contain_text("2 down")
+        expect(outage.locator("[data-hosts]")).to_contain_text("of 6 in the rack")
+        countdown = outage.locator("[data-cd]")
+        expect(countdown).to_have_text(re.compile(r"^4[78]:\d\d$"))
+        first = countdown.text_content()
+        expect(countdown).not_to_have_text(first or "", timeout=3000)  # ticks client-side
+        expect(desktop.locator('[data-count="facility incidents"]')).to_have_class(
+            re.compile(r"\bred\b"))
+        # readable at a glance: both lists fit the desktop's width, no sideways scrolling
+        for table in ("#planned", "#facility"):
+            box = desktop.locator(table).bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 1280
+        desktop.screenshot(path=f"{SHOTS}/hg-ops-planned-facility.png", full_page=True)
+    finally:  # other tests of this module see no planned job and no open rack
+        db.execute("UPDATE proactive_jobs SET state = 'dismissed', finished_at = now()"
+                   " WHERE id = %s", (job,))
+        db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
+                   " WHERE id = %s", (rack,))

@@ -375,6 +375,10 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
                " last_message) VALUES (%s, 'r21-a', 'acme', now()), (%s, 'r21-b', 'globex',"
                " now())", (rack, rack))
     try:
+        db.execute(  # a PDU outage names the PDU, and the rack it sits in
+            "INSERT INTO facility_incidents (site_id, room, rack, scope, scope_id, cause,"
+            " detected_at, deadline, rack_hosts) VALUES ('iad1', 'D', 'r21', 'pdu',"
+            " 'iad1-r21-pdu-b', 'power', now(), now() + interval '1 hour', 6)")
         desktop.goto(f"{base_url}/ops#token={fleet.manager}")
         row = desktop.locator(f'tr[data-pjob="{job}"]')
         expect(row).to_contain_text("db-07")
@@ -389,7 +393,7 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
         expect(outage).to_contain_text("rack r21")
         expect(outage).to_contain_text("power lost")
         expect(outage.locator("[data-hosts]")).to_contain_text("2 down")
-        expect(outage.locator("[data-hosts]")).to_contain_text("of 6 in the rack")
+        expect(outage.locator("[data-hosts]")).to_contain_text("of 6 on the rack")
         countdown = outage.locator("[data-cd]")
         expect(countdown).to_have_text(re.compile(r"^4[78]:\d\d$"))
         first = countdown.text_content()
@@ -401,9 +405,12 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
             box = desktop.locator(table).bounding_box()
             assert box is not None
             assert box["x"] + box["width"] <= 1280
+        pdu = desktop.locator("tr[data-facility]", has_text="PDU iad1-r21-pdu-b")
+        expect(pdu).to_contain_text("room D · rack r21")
+        expect(pdu).to_contain_text("of 6 on the PDU")
         desktop.screenshot(path=f"{SHOTS}/hg-ops-planned-facility.png", full_page=True)
     finally:  # other tests of this module see no planned job and no open rack
         db.execute("UPDATE proactive_jobs SET state = 'dismissed', finished_at = now()"
                    " WHERE id = %s", (job,))
         db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
-                   " WHERE id = %s", (rack,))
+                   " WHERE state = 'open' AND rack = 'r21'")

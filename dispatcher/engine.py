@@ -158,7 +158,7 @@ def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str,
     """One pass of every duty at one `now`: verify, assign, plan and fire timers, notify."""
     verify_open(conn, now, p.credit_classes)
     assign_new(conn, now)
-    proactive.run(conn, now)
+    proactive.run(conn, now, p.proactive_off_shift)
     timers.plan_pending(conn, p, now)
     timers.fire_due(conn, p, now, worker)
     facility.dispatch_pass(conn, now, worker)
@@ -203,7 +203,7 @@ class Engine:
         verify_open(conn, now, self.policy.credit_classes)
         assign_new(conn, now)
         # Planned work from predictions, after the failures: never a technician on an SLA job.
-        proactive.run(conn, self.clock())
+        proactive.run(conn, self.clock(), self.policy.proactive_off_shift)
         timers.plan_pending(conn, self.policy, now)
         while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
             pass

@@ -156,7 +156,8 @@ class DispatcherConfig:
                            timedelta(minutes=self.risk_lead_minutes),
                            timedelta(minutes=self.verify_window_minutes),
                            auto_close_after=timedelta(hours=self.auto_close_hours),
-                           credit_classes=self.credit.class_policy())
+                           credit_classes=self.credit.class_policy(),
+                           proactive_off_shift=self.proactive_off_shift_window)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dispatcher.domain import assign, credit, sla
+from dispatcher.domain import assign, credit, proactive, sla
 
 
 class TimerKind(StrEnum):
@@ -51,6 +51,9 @@ class TimerPolicy:
     # (three days: a weekend plus a working day to look).
     auto_close_after: timedelta = timedelta(hours=72)
     credit_classes: credit.ClassPolicy = credit.ClassPolicy()  # period per failure class
+    # Planned (proactive) work goes back to planning when its technician is off shift this
+    # long; not a promise window, but the loop's only other duration (dispatcher.proactive).
+    proactive_off_shift: timedelta = proactive.OFF_SHIFT_WINDOW
 
 
 @dataclass(frozen=True)

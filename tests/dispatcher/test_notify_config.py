@@ -40,6 +40,14 @@ def test_file_and_environment_set_them(tmp_path: Path) -> None:
     assert (cfg.notify.smtp_host, cfg.notify.smtp_port) == ("mail.example.net", 2525)
 
 
+def test_the_off_shift_window_reaches_the_dispatcher_loop() -> None:
+    """dispatcher.proactive_off_shift_minutes is what Engine hands the proactive pass."""
+    assert load_config(None, {}).dispatcher.timer_policy().proactive_off_shift == timedelta(
+        minutes=60)
+    cfg = load_config(None, {"HOURGLASS_DISPATCHER_PROACTIVE_OFF_SHIFT_MINUTES": "15"})
+    assert cfg.dispatcher.timer_policy().proactive_off_shift == timedelta(minutes=15)
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [

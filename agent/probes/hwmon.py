@@ -1,14 +1,16 @@
-"""Fans and temperatures from the kernel's hwmon class (/sys/class/hwmon/hwmonN).
+"""Fans, temperatures and voltages from the kernel's hwmon class (/sys/class/hwmon/hwmonN).
 
 Each chip is ``hwmonN`` with a ``name``; its attributes live in the directory itself or,
 for older drivers such as applesmc, in its ``device`` directory. Values follow the
 kernel's sysfs-interface (Documentation/hwmon/sysfs-interface.rst): fanN_input in RPM,
-tempN_input/_max/_crit in millidegrees Celsius, ``*_alarm`` and ``*_fault`` 0 or 1.
+tempN_input/_max/_crit in millidegrees Celsius, inN_input/_min/_max in millivolts,
+``*_alarm`` and ``*_fault`` 0 or 1.
 
 A fan at 0 rpm, below its minimum, with its alarm or fault set fails (``fan_stopped``);
 a temperature at or above critical (or its crit alarm) fails (``temp_critical``); one
 above its high limit (tempN_max, or its max alarm) for ``limits.temp_high_sustained_s``
-on the injected monotonic clock warns (``temp_high_sustained``).
+on the injected monotonic clock warns (``temp_high_sustained``); a voltage rail out of
+its limits or with its alarm set warns (``voltage_alarm``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from agent.root import Root
 
 HWMON = "sys/class/hwmon"
 # fan1_input, temp3_input: the sensors a chip has
-_INPUT = re.compile(r"^(fan|temp)(\d+)_input$")
+_INPUT = re.compile(r"^(fan|temp|in)(\d+)_input$")
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,12 @@ def collect(
             }
         )
         for kind, index in sensors:
-            parts.append(
-                _fan(root, chip, index)
-                if kind == "fan"
-                else _temp(root, chip, index, high_for, sustained_s)
-            )
+            if kind == "fan":
+                parts.append(_fan(root, chip, index))
+            elif kind == "in":
+                parts.append(_voltage(root, chip, index))
+            else:
+                parts.append(_temp(root, chip, index, high_for, sustained_s))
     return ProbeResult.merge(p for p in parts if p is not None)
 
 
@@ -223,4 +226,42 @@ def _temp(
                 "high_for_s": lasted,
             }
         },
+    )
+
+
+def _voltage(root: Root, chip: Chip, n: int) -> ProbeResult | None:
+    """One voltage rail in volts: out of its limits (or its alarm set) warns ``voltage_alarm``.
+
+    A rail out of spec points at a power supply or voltage regulator going bad, but the
+    board still runs: a proactive job, not an SLA failure. The component kind is
+    ``chassis`` (a rail belongs to the board), named ``chassis:<chip>-in<n>``.
+    """
+    milli = _attr(root, chip, f"in{n}_input")
+    if milli is None:
+        return None
+    cid = component_id("chassis", f"{chip.label}-in{n}")
+    label = _first_text(root, [f"{d}/in{n}_label" for d in chip.dirs])
+    low, high = _attr(root, chip, f"in{n}_min"), _attr(root, chip, f"in{n}_max")
+    alarm = (_attr(root, chip, f"in{n}_alarm") or _attr(root, chip, f"in{n}_min_alarm")
+             or _attr(root, chip, f"in{n}_max_alarm"))
+    readings = [Reading(cid, "volt.volts", milli / 1000)]
+    # drivers report 0 for a limit nobody set; such a limit is no limit
+    if low:
+        readings.append(Reading(cid, "volt.min_volts", low / 1000))
+    if high:
+        readings.append(Reading(cid, "volt.max_volts", high / 1000))
+    detail = None
+    if alarm:
+        detail = f"in{n} alarm is set at {milli / 1000:g} V"
+    elif low and milli < low:
+        detail = f"{milli / 1000:g} V below its minimum {low / 1000:g} V"
+    elif high and milli > high:
+        detail = f"{milli / 1000:g} V above its maximum {high / 1000:g} V"
+    status, failure = ("warning", "voltage_alarm") if detail else ("ok", None)
+    return ProbeResult(
+        readings=tuple(readings),
+        states=(ComponentState(cid, "chassis", status, slot=label or f"{chip.label} in{n}",
+                               failure=failure, detail=detail),),
+        evidence={cid: {"source": "hwmon", "chip": chip.label, "millivolts": milli,
+                        "min_millivolts": low, "max_millivolts": high, "alarm": alarm}},
     )

@@ -39,6 +39,7 @@ def judged(result: ProbeResult, cid: str) -> tuple[str, str | None]:
 
 
 T1 = "temp:nct6779-temp1"
+V0 = "chassis:nct6779-in0"
 # each step: (millidegrees, minutes since the previous step, expected) with max 80 C, crit 95 C
 CASES = {
     "cool": [(45000, 0, ("ok", None)), (46000, 30, ("ok", None))],
@@ -88,6 +89,11 @@ def test_sustained_period_is_configurable(tmp_path: Path) -> None:
         ({"fan1_input": 1200, "fan1_fault": 1}, "fan:nct6779-fan1", ("failed", "fan_stopped")),
         ({"fan1_input": 1200, "fan1_alarm": 1}, "fan:nct6779-fan1", ("failed", "fan_stopped")),
         ({"fan1_input": 0, "fan1_enable": 0}, None, None),  # an unused header
+        ({"in0_input": 1200, "in0_min": 1100, "in0_max": 1300}, V0, ("ok", None)),
+        ({"in0_input": 1050, "in0_min": 1100, "in0_max": 1300}, V0, ("warning", "voltage_alarm")),
+        ({"in0_input": 1350, "in0_min": 1100, "in0_max": 1300}, V0, ("warning", "voltage_alarm")),
+        ({"in0_input": 1200, "in0_alarm": 1}, V0, ("warning", "voltage_alarm")),
+        ({"in0_input": 1200, "in0_min": 0, "in0_max": 0}, V0, ("ok", None)),  # no limits set
     ],
 )
 def test_alarm_and_fault_files(
@@ -110,3 +116,12 @@ def test_captured_coretemp_high_and_crit_readings() -> None:
     assert values[("temp:hwmon4-temp1", "temp.high_celsius")] == 100.0
     failed = {s.id: s.failure for s in result.states if s.status == "failed"}
     assert failed == {"fan:applesmc-fan1": "fan_stopped", "fan:applesmc-fan2": "fan_stopped"}
+
+
+def test_captured_voltage_alarm_warns_and_reads_volts() -> None:
+    """node_exporter's nct6779 capture: in1_alarm 1 at 1.024 V, in0 quiet at 0 V."""
+    result = hwmon(Clock()).collect(Root(SYSFS_ROOT))
+    values = {(r.component, r.metric): r.value for r in result.readings}
+    assert values[("chassis:nct6779-in1", "volt.volts")] == 1.024
+    assert judged(result, "chassis:nct6779-in1") == ("warning", "voltage_alarm")
+    assert judged(result, "chassis:nct6779-in0") == ("ok", None)

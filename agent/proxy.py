@@ -439,6 +439,10 @@ class Proxy:
                 if due:
                     trapped, t.trapped_at = t.trapped_at, None
             if due:
+                # The schedule counts from this walk at the latest: a first walk (next_poll
+                # 0) must not leave the next one due at once on a host up longer than the
+                # interval, since the monotonic clock counts from boot.
+                t.next_poll = max(t.next_poll, now)
                 t.started = trapped or self.clock()
                 t.walking = self.snmp.walk(t.target)
                 t.walking.add_done_callback(lambda _f: self.wake.set())

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -245,14 +245,12 @@ def unreachable(error: SnmpError) -> ProbeResult:
 
 
 def credentials(target: ProxyTarget) -> Credentials:
-    """The SNMP side of a target's configuration."""
-    return Credentials(
-        address=target.address, port=target.port, version=target.version,
-        community=target.community, user=target.user, auth_protocol=target.auth_protocol,
-        auth_key=target.auth_key, priv_protocol=target.priv_protocol,
-        priv_key=target.priv_key, context=target.context, timeout_s=target.timeout_s,
-        retries=target.retries,
-    )
+    """The SNMP side of a target's configuration: every Credentials field, by name.
+
+    The target's config keeps the same names (agent/config.py must not import pysnmp),
+    so a field added to Credentials is carried over without a second list to edit.
+    """
+    return Credentials(**{f.name: getattr(target, f.name) for f in fields(Credentials)})
 
 
 class TargetReporter(Reporter):

@@ -153,16 +153,28 @@ def auto_close(conn: Conn, p: policy.TimerPolicy, now: datetime, limit: int = 50
     return len(rows)
 
 
+def _duties(conn: Conn, p: policy.TimerPolicy, clock: Callable[[], datetime],
+            worker: str) -> datetime:
+    """Every duty of one pass, each at a fresh `clock()`; returns the pass's start."""
+    now = clock()
+    verify_open(conn, now, p.credit_classes)
+    assign_new(conn, now)
+    # Planned work from predictions, after the failures: never a technician on an SLA job.
+    proactive.run(conn, clock(), p.proactive_off_shift)
+    timers.plan_pending(conn, p, now)
+    while timers.fire_due(conn, p, clock(), worker) == timers.BATCH:
+        pass  # timers fire in batches, each batch at a fresh `now`
+    # Facility incidents: site manager and account teams told, executive at the
+    # deadline, each host credited on resolution; each step once by a unique key.
+    facility.dispatch_pass(conn, clock(), worker)
+    auto_close(conn, p, clock())
+    return now
+
+
 def run_pass(conn: Conn, p: policy.TimerPolicy, now: datetime, worker: str,
              billing_url: str = "") -> None:
     """One pass of every duty at one `now`: verify, assign, plan and fire timers, notify."""
-    verify_open(conn, now, p.credit_classes)
-    assign_new(conn, now)
-    proactive.run(conn, now, p.proactive_off_shift)
-    timers.plan_pending(conn, p, now)
-    timers.fire_due(conn, p, now, worker)
-    facility.dispatch_pass(conn, now, worker)
-    auto_close(conn, p, now)
+    _duties(conn, p, lambda: now, worker)
     outbox.notify_pass(conn, now, billing_url)
 
 
@@ -198,21 +210,9 @@ class Engine:
                 self.stop.wait(1.0)
 
     def run_once(self, conn: Conn) -> None:
-        """One pass of every duty; timers fire in batches, each batch at a fresh `now`."""
-        now = self.clock()
-        verify_open(conn, now, self.policy.credit_classes)
-        assign_new(conn, now)
-        # Planned work from predictions, after the failures: never a technician on an SLA job.
-        proactive.run(conn, self.clock(), self.policy.proactive_off_shift)
-        timers.plan_pending(conn, self.policy, now)
-        while timers.fire_due(conn, self.policy, self.clock(), self.name) == timers.BATCH:
-            pass
-        # Facility incidents: site manager and account teams told, executive at the
-        # deadline, each host credited on resolution; each step once by a unique key.
-        facility.dispatch_pass(conn, self.clock(), self.name)
-        # After the clock's work, in its own short transaction. Messages are queued and sent
-        # by the delivery thread (dispatcher/notify.py), never from this loop.
-        auto_close(conn, self.policy, self.clock())
+        """One pass of every duty; messages are queued and sent by the delivery threads
+        (dispatcher/notify.py), never from this loop."""
+        now = _duties(conn, self.policy, self.clock, self.name)
         self.last_pass = now
         # The auditor every few seconds: a stranded incident is logged as an ERROR.
         if self.last_audit is None or now - self.last_audit.at >= self.audit_every:

@@ -91,10 +91,9 @@ def bmc_power(conn: Conn, messages: Sequence[Message]) -> None:
     """Record each BMC's newest bmc.power_on for the servers of its chassis (by serial)."""
     words: dict[str, tuple[bool, Any]] = {}
     for m in messages:
-        for r in m.body["readings"]:
-            if r["metric"] == "bmc.power_on" and (
-                    m.host not in words or words[m.host][1] < m.ts):
-                words[m.host] = (r["value"] != 0, m.ts)
+        for r in m.telemetry.readings:
+            if r.metric == "bmc.power_on" and (m.host not in words or words[m.host][1] < m.ts):
+                words[m.host] = (r.value != 0, m.ts)
     if words:
         hosts = sorted(words)
         conn.execute(_BMC_POWER, (hosts, [words[h][0] for h in hosts],

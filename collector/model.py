@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collector.wire import Telemetry
 
 
 def parse_ts(text: str) -> datetime:
@@ -26,7 +29,12 @@ class Received:
 
 @dataclass(frozen=True)
 class Message:
-    """A validated payload of one of the four kinds."""
+    """A validated payload of one of the four kinds.
+
+    Telemetry, nearly every message, stays the typed value it was validated as
+    (`telemetry`) and has an empty `body`: decoding it a second time into dicts cost more
+    than the validation itself. Births, events and states keep their decoded `body`.
+    """
 
     kind: str
     host: str
@@ -35,6 +43,15 @@ class Message:
     ts: datetime
     body: dict[str, Any]
     received_at: datetime
+    snapshot: Telemetry | None = None
+    payload: bytes = b""  # the bytes as received: what a dead letter keeps
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The typed telemetry payload; a programming error for any other kind."""
+        if self.snapshot is None:
+            raise TypeError(f"a {self.kind} message carries no telemetry")
+        return self.snapshot
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,11 @@ def _reported_states(msg: Message, kind: str, status: str, slug: str | None) -> 
     kind "*" matches any kind and slug None any slug (the catch-all rules).
     """
     if msg.kind == "telemetry":
-        for c in msg.body["components"]:
-            if (c["status"] == status and c.get("failure") and kind in ("*", c["kind"])
-                    and slug in (None, c["failure"])):
-                yield Detection(msg.host, c["id"], c["kind"], c["failure"], msg.ts, "",
-                                c.get("slot"), c.get("serial"),
-                                {"source": "telemetry", "detail": c.get("detail")}, msg.seq)
+        for c in msg.telemetry.components:
+            if (c.status == status and c.failure and kind in ("*", c.kind)
+                    and slug in (None, c.failure)):
+                yield Detection(msg.host, c.id, c.kind, c.failure, msg.ts, "", c.slot, c.serial,
+                                {"source": "telemetry", "detail": c.detail}, msg.seq)
     elif msg.kind == "event":
         b = msg.body
         if (b["status"] == status and b.get("failure") and kind in ("*", b["component_kind"])
@@ -135,7 +134,7 @@ def _flagged(msg: Message) -> bool:
         return True
     if msg.kind != "telemetry":
         return False
-    return any(c["status"] in ("failed", "warning") for c in msg.body["components"])
+    return any(c.status in ("failed", "warning") for c in msg.telemetry.components)
 
 
 def detect(msg: Message) -> list[tuple[str, Detection]]:

@@ -233,14 +233,14 @@ def evaluate(states: Mapping[Key, Stored], m: Message,
              params: RuleParams) -> tuple[dict[Key, Stored], list[tuple[str, Detection]]]:
     """One telemetry message through every stateful rule: changed states and detections."""
     by_comp: dict[str, dict[str, float]] = {}
-    for r in m.body["readings"]:
-        if r["metric"] in WATCHED:
-            by_comp.setdefault(r["component"], {})[r["metric"]] = r["value"]
+    for r in m.telemetry.readings:
+        if r.metric in WATCHED:
+            by_comp.setdefault(r.component, {})[r.metric] = r.value
     updates: dict[Key, Stored] = {}
     found: list[tuple[str, Detection]] = []
     if not by_comp:
         return updates, found
-    meta = {c["id"]: (c.get("slot"), c.get("serial")) for c in m.body["components"]}
+    meta = {c.id: (c.slot, c.serial) for c in m.telemetry.components}
     for comp, values in by_comp.items():
         kind = comp.partition(":")[0]
         slot, serial = meta.get(comp, (None, None))

@@ -125,8 +125,8 @@ def _open(conn: Conn, directory: Directory,
 
 def _refused(m: Message, reason: str) -> DeadLetter:
     """A valid message the fleet does not allow, as a dead letter."""
-    return DeadLetter(topic(m.site, m.host, m.kind), reason, json.dumps(m.body).encode(),
-                      m.received_at)
+    return DeadLetter(topic(m.site, m.host, m.kind), reason,
+                      m.payload or json.dumps(m.body).encode(), m.received_at)
 
 
 def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:

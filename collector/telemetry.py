@@ -59,8 +59,8 @@ HostRow = tuple[str, int, datetime, float, datetime]
 
 def _states(m: Message) -> dict[str, tuple[Any, ...]]:
     """A snapshot's component states: id -> (kind, slot, serial, status, failure)."""
-    return {c["id"]: (c["kind"], c.get("slot"), c.get("serial"), c["status"], c.get("failure"))
-            for c in m.body["components"]}
+    return {c.id: (c.kind, c.slot, c.serial, c.status, c.failure)
+            for c in m.telemetry.components}
 
 
 def status_rows(messages: Sequence[Message], host_seq: dict[str, int]) -> list[StatusRow]:
@@ -96,7 +96,7 @@ def host_rows(messages: Sequence[Message]) -> list[HostRow]:
         old = newest.get(m.host)
         last = m.received_at if old is None else max(old[4], m.received_at)
         if old is None or old[1] < m.seq:
-            newest[m.host] = (m.host, m.seq, m.ts, float(m.body["interval_s"]), last)
+            newest[m.host] = (m.host, m.seq, m.ts, m.telemetry.interval_s, last)
         else:
             newest[m.host] = (*old[:4], last)
     return [newest[h] for h in sorted(newest)]

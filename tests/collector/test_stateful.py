@@ -142,7 +142,7 @@ def test_a_new_serial_starts_a_new_baseline() -> None:
     (key,) = [k for k in updates if k[2] == "smart_baseline"]
     seq, state = updates[key]
     # the same component id now reports another serial (a slot-named disk, say)
-    body = json.loads(json.dumps(msg(2, 30, DISK, {R5: 50.0}).body))
+    body = json.loads(msg(2, 30, DISK, {R5: 50.0}).payload)
     body["components"] = [{"id": DISK, "kind": "disk", "status": "ok", "serial": "SN2"}]
     new = decode(Received("hg/v1/s1/h-01/telemetry", json.dumps(body).encode(), 2, 1, T0))
     assert isinstance(new, Message)

@@ -25,6 +25,7 @@ class Received:
     qos: int
     received_at: datetime
     connection: int = 0  # which connection brought it: a packet id means nothing on another
+    index: int = 0  # arrival order on this subscriber: acknowledgements keep it
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ class Subscriber:
         self._decode = decode
         self.connected = threading.Event()
         self._connection = 0
+        self._arrived = 0  # messages received so far; the next one's index
+        self._acks = AckOrder()
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
         self.client = mqtt.Client(
@@ -78,15 +80,18 @@ class Subscriber:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, raw: Received) -> None:
-        """Acknowledge a message after its batch committed, on the connection it came by.
+    def ack(self, raws: list[Received]) -> None:
+        """Acknowledge messages after their batch committed, in the order they arrived.
 
+        Writers commit batches in any order, but MQTT wants PUBACKs in the order the
+        PUBLISHes came, so a batch's acks wait for every earlier message's commit.
         After a reconnect the broker resends what was not acknowledged and may reuse a
         packet id for another message: acking an old id then would drop that one unread.
         The resent copy is acknowledged instead, after the database refuses it as a repeat.
         """
-        if raw.qos > 0 and raw.connection == self._connection:
-            self.client.ack(raw.mid, raw.qos)
+        for raw in self._acks.release(raws):
+            if raw.qos > 0 and raw.connection == self._connection:
+                self.client.ack(raw.mid, raw.qos)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -107,7 +112,8 @@ class Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         raw = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC),
-                       self._connection)
+                       self._connection, self._arrived)
+        self._arrived += 1
         item = (raw, self._decode(raw))
         while not self._stopping.is_set():
             try:
@@ -115,3 +121,23 @@ class Subscriber:
                 return
             except queue.Full:
                 continue  # blocks the network thread: the broker holds the rest for us
+
+
+class AckOrder:
+    """Releases committed messages in arrival order (by Received.index); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._held: dict[int, Received] = {}
+
+    def release(self, done: list[Received]) -> list[Received]:
+        """Mark these committed; return every message now acknowledgeable, in order."""
+        out: list[Received] = []
+        with self._lock:
+            for raw in done:
+                self._held[raw.index] = raw
+            while self._next in self._held:
+                out.append(self._held.pop(self._next))
+                self._next += 1
+        return out

@@ -1,4 +1,5 @@
-"""Runs the collector: batches from the queue, one transaction each, acks after commit."""
+"""Runs the collector: writer threads take batches from the queue, one transaction each,
+and acknowledge after commit (in arrival order, collector.mqtt.AckOrder)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from hourglass.config import Config, mqtt_endpoint
 log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # host-down confirmation granularity; far below one telemetry interval
 PARTITION_S = 3600.0  # partitions are made days ahead, so hourly upkeep is plenty
+APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/ingest) tell it
 
 
 class Collector:
-    """Owns one subscriber and one database connection."""
+    """Owns one subscriber and its writer threads, each with a database connection."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -40,6 +42,8 @@ class Collector:
                               v5=cfg.mqtt_v5)
         self.directory = store.Directory()
         self.stop = threading.Event()
+        self._stats_lock = threading.Lock()
+        self._taking = threading.Lock()
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
         self.database_ok = False
         c = cfg.collector
@@ -62,26 +66,44 @@ class Collector:
         server = health.serve(self.cfg.collector.http_addr, self.snapshot) \
             if self.cfg.collector.http_addr else None
         self.sub.start()
+        writers = [threading.Thread(target=self._writer, args=(url, i == 0), daemon=True,
+                                    name=f"writer-{i}")
+                   for i in range(self.cfg.collector.writers)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        self.sub.stop()
+        if server is not None:
+            server.shutdown()
+
+    def _writer(self, url: str, upkeep: bool) -> None:
+        """One writer: batches from the queue into its own connection until stop is set.
+
+        The first writer also keeps partitions and runs the host-down sweep.
+        """
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         pending: list[Item] = []
         next_sweep = next_partitions = 0.0
         while not self.stop.is_set():
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(url, autocommit=True)
+                    conn = psycopg.connect(url, autocommit=True,
+                                           application_name=APPLICATION_NAME)
                     self.directory.reload(conn)
                 now = time.monotonic()
-                if now >= next_partitions:
+                if upkeep and now >= next_partitions:
                     store.ensure_partitions(conn, datetime.now(UTC),
                                             self.cfg.collector.retention_days)
                     next_partitions = now + PARTITION_S
-                if now >= next_sweep:
+                if upkeep and now >= next_sweep:
                     store.sweep_host_down(conn, self.directory,
                                           self.cfg.collector.offline_grace_intervals,
                                           datetime.now(UTC), self.facility_params)
                     next_sweep = now + SWEEP_S
                 if not pending:
-                    pending = self._next_batch()
+                    with self._taking:  # one writer fills its batch at a time: batches stay
+                        pending = self._next_batch()  # whole, not dealt out a message each
                 if pending:
                     self._write(conn, pending)
                     pending = []
@@ -94,9 +116,6 @@ class Collector:
                     conn.close()
                 conn = None
                 self.stop.wait(1.0)
-        self.sub.stop()
-        if server is not None:
-            server.shutdown()
         if conn is not None:
             conn.close()
 
@@ -123,12 +142,12 @@ class Collector:
         messages = [item for _, item in batch if isinstance(item, Message)]
         dead = [item for _, item in batch if isinstance(item, DeadLetter)]
         result = store.write_batch(conn, self.directory, messages, dead, self.rule_params)
-        for raw, _ in batch:
-            self.sub.ack(raw)
-        for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
-                           ("dead", result.dead), ("rows", result.rows),
-                           ("incidents", len(result.opened))):
-            self.stats[key] += value
+        self.sub.ack([raw for raw, _ in batch])
+        with self._stats_lock:  # writers add at once; `+=` on a dict item is not atomic
+            for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
+                               ("dead", result.dead), ("rows", result.rows),
+                               ("incidents", len(result.opened))):
+                self.stats[key] += value
         for incident in result.opened:
             log.info("opened incident %s", incident)
         for d in dead:

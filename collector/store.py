@@ -88,13 +88,17 @@ def write_batch(
         else:
             known.append(m)
     unique = list({(m.host, m.seq): m for m in known}.values())
+    unique.sort(key=lambda m: (m.host, m.seq))  # keys claimed in one order: no deadlock
     with conn.transaction():
         accepted = _claim(conn, unique)
         fresh = [m for m in unique if (m.host, m.seq) in accepted]
-        telemetry.lock_hosts(conn, (m.host for m in fresh))
         rows = _copy_readings(conn, fresh)
+        # The hosts' locks come after the bulk of the work (the COPY reads no host state):
+        # a fleet's batches nearly always share a host or two, and a lock taken first made
+        # a second collector wait out the first one's whole transaction.
+        telemetry.lock_hosts(conn, (m.host for m in fresh))
         found: list[tuple[str, Detection]] = []
-        for m in sorted(fresh, key=lambda m: (m.host, m.seq)):
+        for m in fresh:
             if m.kind != "telemetry":
                 found += [("failure", d) for d in _apply(conn, m)]
         tele = [m for m in fresh if m.kind == "telemetry"]

@@ -24,6 +24,9 @@ class CollectorConfig:
     batch_messages: int = 500  # a batch closes at 500 messages ...
     batch_ms: int = 250  # ... or 250 ms, whichever comes first
     client_id: str = ""
+    # Writer threads, each with its own database connection: while one waits for its
+    # transaction, another decodes and encodes (one alone left a third of a core idle).
+    writers: int = 2
     retention_days: int = 90
     offline_grace_intervals: int = 3  # design: confirmed down after 3 missed intervals
     http_addr: str = "127.0.0.1:9464"  # /healthz, /readyz, /metrics ("" turns them off)
@@ -46,6 +49,9 @@ class CollectorConfig:
             raise ValueError("key 'collector.batch_messages': must be at least 1")
         if self.batch_ms < 1:
             raise ValueError("key 'collector.batch_ms': must be at least 1")
+        if not 1 <= self.writers <= 16:
+            raise ValueError("key 'collector.writers': must be from 1 to 16 (one interpreter "
+                             "lock: more than a few only add database connections)")
         for key in ("ecc_ce_per_24h", "temp_high_minutes", "raid_rebuild_limit_minutes",
                     "smart_timeout_jump", "nic_errors_per_hour", "fan_zero_readings",
                     "facility_min_hosts", "facility_window_s"):

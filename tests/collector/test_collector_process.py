@@ -103,7 +103,9 @@ def test_stores_once_detects_and_dead_letters_bad_input(
     assert "unknown host 'ghost-9'" in reasons[2]
     assert inc is not None
     assert inc[:3] == ("disk:ZL2ABCD1", "smart_failed", "detected")
-    assert inc[3].isoformat() == "2026-11-23T09:04:30+00:00"  # the evidence's time
+    # the evidence's time: one batch is taken in the agent's seq order, so the event (seq 8,
+    # detected 09:04:11) opens it before the failed snapshot (seq 9, 09:04:30) repeats it
+    assert inc[3].isoformat() == "2026-11-23T09:04:11+00:00"
     assert inc[4].total_seconds() == 3600
     assert events == (1,)  # the event repeating the same failure opened nothing more
     assert collector.poll() is None, "the collector must keep running after bad input"

@@ -22,7 +22,7 @@ from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # host-down confirmation granularity; far below one telemetry interval
-PARTITION_S = 3600.0  # partitions are made days ahead, so hourly upkeep is plenty
+PARTITION_S = 3600.0  # partitions days ahead, keys pruned days back: hourly upkeep is plenty
 APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/ingest) tell it
 
 
@@ -95,6 +95,11 @@ class Collector:
                 if upkeep and now >= next_partitions:
                     store.ensure_partitions(conn, datetime.now(UTC),
                                             self.cfg.collector.retention_days)
+                    pruned = store.prune_keys(conn, datetime.now(UTC),
+                                              self.cfg.collector.dedup_days)
+                    if pruned:
+                        log.info("pruned %d deduplication keys older than %d days", pruned,
+                                 self.cfg.collector.dedup_days)
                     next_partitions = now + PARTITION_S
                 if upkeep and now >= next_sweep:
                     store.sweep_host_down(conn, self.directory,

@@ -139,7 +139,9 @@ def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
         return set()
     rows = conn.execute(
         "INSERT INTO ingest_keys (host_id, seq, kind)"
-        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])"
+        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(h, s, k)"
+        " WHERE NOT EXISTS (SELECT 1 FROM ingest_floor f WHERE f.host_id = u.h"
+        "                   AND u.s <= f.seq)"  # pruned keys: a repeat from before dedup_days
         " ON CONFLICT DO NOTHING RETURNING host_id, seq",
         ([m.host for m in messages], [m.seq for m in messages], [m.kind for m in messages]),
     ).fetchall()
@@ -299,6 +301,35 @@ def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime,
                        lambda host: directory.lookup(conn, host) is not None, grace, now,
                        params or FacilityParams())
     return result.host_down
+
+
+PRUNE_CHUNK = 50_000  # keys a prune transaction deletes: short locks, bounded WAL bursts
+
+
+def prune_keys(conn: Conn, now: datetime, dedup_days: int, chunk: int = PRUNE_CHUNK) -> int:
+    """Delete deduplication keys older than dedup_days, raising each host's floor; the count.
+
+    A key and the floor that replaces it change in one transaction, so a repeat is refused
+    by one or the other, except one arriving during the very transaction that prunes its
+    own key (a message dedup_days old, within milliseconds): that one would be stored.
+    """
+    cutoff = now - timedelta(days=dedup_days)
+    total = 0
+    while True:
+        with conn.transaction():
+            row = conn.execute(
+                "WITH gone AS (DELETE FROM ingest_keys WHERE ctid = ANY(ARRAY("
+                "  SELECT ctid FROM ingest_keys WHERE received_at < %s LIMIT %s))"
+                "  RETURNING host_id, seq),"
+                " floor AS (INSERT INTO ingest_floor (host_id, seq)"
+                "  SELECT host_id, max(seq) FROM gone GROUP BY host_id"
+                "  ON CONFLICT (host_id) DO UPDATE SET"
+                "  seq = GREATEST(ingest_floor.seq, EXCLUDED.seq))"
+                " SELECT count(*) FROM gone", (cutoff, chunk)).fetchone()
+        n = int(row[0]) if row else 0
+        total += n
+        if n < chunk:
+            return total
 
 
 def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:

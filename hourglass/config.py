@@ -28,6 +28,10 @@ class CollectorConfig:
     # transaction, another decodes and encodes (one alone left a third of a core idle).
     writers: int = 2
     retention_days: int = 90
+    # Deduplication keys older than this are pruned (a message re-sent later than this is
+    # a repeat if older than the host's pruned seq): far past the broker's 30-minute
+    # session and the agent's spool, which holds about a day of a large server's outage.
+    dedup_days: int = 7
     offline_grace_intervals: int = 3  # design: confirmed down after 3 missed intervals
     http_addr: str = "127.0.0.1:9464"  # /healthz, /readyz, /metrics ("" turns them off)
     # Rule thresholds; the reasons for the defaults are in collector.stateful.RuleParams.
@@ -49,6 +53,9 @@ class CollectorConfig:
             raise ValueError("key 'collector.batch_messages': must be at least 1")
         if self.batch_ms < 1:
             raise ValueError("key 'collector.batch_ms': must be at least 1")
+        if self.dedup_days < 1:
+            raise ValueError("key 'collector.dedup_days': must be at least 1 (a day covers "
+                             "broker sessions and agent spools)")
         if not 1 <= self.writers <= 16:
             raise ValueError("key 'collector.writers': must be from 1 to 16 (one interpreter "
                              "lock: more than a few only add database connections)")

@@ -44,6 +44,7 @@ class Collector:
         self.stop = threading.Event()
         self._stats_lock = threading.Lock()
         self._taking = threading.Lock()
+        self._failed: BaseException | None = None
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
         self.database_ok = False
         c = cfg.collector
@@ -76,8 +77,24 @@ class Collector:
         self.sub.stop()
         if server is not None:
             server.shutdown()
+        if self._failed is not None:
+            raise RuntimeError("a collector writer failed; see the error above") \
+                from self._failed
 
     def _writer(self, url: str, upkeep: bool) -> None:
+        """Run one writer; any error but a database outage stops the whole collector.
+
+        A writer that died alone would hold back every later acknowledgement (they leave
+        in arrival order) and stall ingest without a word: better to exit and be restarted.
+        """
+        try:
+            self._write_loop(url, upkeep)
+        except BaseException as exc:
+            log.exception("collector writer failed; stopping the collector")
+            self._failed = exc
+            self.stop.set()
+
+    def _write_loop(self, url: str, upkeep: bool) -> None:
         """One writer: batches from the queue into its own connection until stop is set.
 
         The first writer also keeps partitions and runs the host-down sweep.

@@ -135,3 +135,29 @@ def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) 
                in httpx.get(base + "/metrics").text, 15, "the dead letter counted", 0.1)
     assert "hourglass_collector_broker_connected 1.0" in httpx.get(base + "/metrics").text
     pub.loop_stop()
+
+
+def test_a_writer_that_fails_stops_the_collector_with_the_error(pg_url: str,
+                                                                 mosquitto: str) -> None:
+    """Not an outage (those are waited out) but a broken schema: exit and be restarted,
+    rather than hold every later acknowledgement behind the dead writer's batch."""
+    seed(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE ingest_floor")  # the claim now fails on every batch
+    env = {**os.environ, "HOURGLASS_DATABASE_URL": pg_url, "HOURGLASS_MQTT_URL": mosquitto,
+           "HOURGLASS_COLLECTOR_HTTP_ADDR": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "hourglass.cli", "collector", "run"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        pub = publisher(mosquitto)
+        pub.publish("hg/v1/iad1/web-01/telemetry",
+                    json.dumps(load("telemetry.valid.json")).encode(), qos=1).wait_for_publish(5)
+        _, err = proc.communicate(timeout=20)
+        pub.loop_stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "collector writer failed" in err
+    assert "ingest_floor" in err  # the database's own words name what is wrong

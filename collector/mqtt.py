@@ -115,7 +115,7 @@ class Subscriber:
     def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
                  decode: Callable[[Received], Message | DeadLetter],
                  username: str | None = None, password: str | None = None,
-                 v5: bool = True) -> None:
+                 v5: bool = True, receive_maximum: int = 65_535) -> None:
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._decode = decode
         self.connected = threading.Event()
@@ -124,6 +124,10 @@ class Subscriber:
         self._acks = AckOrder()
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
+        # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
+        # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
+        # max_inflight, 32) must be at least this, or it caps every batch
+        self._receive_maximum = max(1, min(receive_maximum, 65_535))
         self.client = _Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -145,6 +149,7 @@ class Subscriber:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self._receive_maximum
             self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
                                       properties=props)
         else:

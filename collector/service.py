@@ -36,10 +36,13 @@ class Collector:
         # gets what it had not acknowledged; with a pid in it, a crash orphaned those
         # messages until the session expired. Several collectors on one machine must each
         # set collector.client_id (HOURGLASS_COLLECTOR_CLIENT_ID).
-        client_id = cfg.collector.client_id or f"hg-collector-{socket.gethostname()}"
-        self.sub = Subscriber(host, port, tls, client_id, 2 * cfg.collector.batch_messages,
+        c = cfg.collector
+        client_id = c.client_id or f"hg-collector-{socket.gethostname()}"
+        # Unacknowledged at most: the queue (two batches) and one batch per writer.
+        in_flight = (2 + c.writers) * c.batch_messages
+        self.sub = Subscriber(host, port, tls, client_id, 2 * c.batch_messages,
                               decode, cfg.mqtt_username or None, cfg.mqtt_password or None,
-                              v5=cfg.mqtt_v5)
+                              v5=cfg.mqtt_v5, receive_maximum=in_flight)
         self.directory = store.Directory()
         self.stop = threading.Event()
         self._stats_lock = threading.Lock()
@@ -47,7 +50,6 @@ class Collector:
         self._failed: BaseException | None = None
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
         self.database_ok = False
-        c = cfg.collector
         self.rule_params = RuleParams(
             ecc_ce_per_24h=c.ecc_ce_per_24h, temp_high_minutes=c.temp_high_minutes,
             raid_rebuild_limit_minutes=c.raid_rebuild_limit_minutes,

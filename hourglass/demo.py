@@ -104,8 +104,10 @@ def start_broker(data: Path, say: Callable[[str], None],
         binary = None
     if binary:
         conf = data / "mosquitto.conf"
+        # max_inflight_messages: the collector acks after commit, in batches (deploy/mosquitto)
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                        f"persistence true\npersistence_location {data}/\n")
+                        f"persistence true\npersistence_location {data}/\n"
+                        "max_inflight_messages 0\n")
         say(f"starting mosquitto on 127.0.0.1:{port} ...")
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                 stderr=(data / "mosquitto.log").open("w"))

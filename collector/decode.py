@@ -34,6 +34,7 @@ def decode(raw: Received) -> Message | DeadLetter:
         return dead(f"unknown kind {kind!r} in topic; expected one of {', '.join(KINDS)}")
     if len(raw.payload) > MAX_PAYLOAD:
         return dead(f"payload of {len(raw.payload)} bytes exceeds {MAX_PAYLOAD}")
+    problem: str | None = None
     try:
         if kind == "telemetry":  # the hot path: one typed decode, no dicts
             got = wire.parse(kind, raw.payload)
@@ -42,10 +43,11 @@ def decode(raw: Received) -> Message | DeadLetter:
                     return dead(why)
                 return Message(kind, host, site, got.seq, parse_ts(got.ts), {},
                                raw.received_at, got, raw.payload)
+            problem = got if isinstance(got, str) else None
         body = msgspec.json.decode(raw.payload)
     except msgspec.DecodeError as exc:
         return dead(f"not JSON: {exc}")
-    problem = wire.check(kind, raw.payload)
+    problem = problem or wire.check(kind, raw.payload)  # telemetry's was found above
     if problem:
         return dead(_reason(kind, body, problem))
     if why := _mismatch(site, host, kind, body["site"], body["host"], body["kind"]):

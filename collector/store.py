@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -129,8 +128,7 @@ def _open(conn: Conn, directory: Directory,
 
 def _refused(m: Message, reason: str) -> DeadLetter:
     """A valid message the fleet does not allow, as a dead letter."""
-    return DeadLetter(topic(m.site, m.host, m.kind), reason,
-                      m.payload or json.dumps(m.body).encode(), m.received_at)
+    return DeadLetter(topic(m.site, m.host, m.kind), reason, m.payload, m.received_at)
 
 
 def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -21,6 +21,24 @@ class Snapshot:
     database_ok: bool
     queue_depth: int
     totals: Mapping[str, int]
+    ready: bool | None = None  # None: judged from broker and database alone
+    reasons: tuple[str, ...] = ()  # why not ready, each readable by an operator
+    oldest_unacked_s: float = 0.0
+    canary_age_s: float | None = None
+    detection_paused: bool = False
+    held_sites: tuple[str, ...] = ()
+    recoveries: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def is_ready(self) -> bool:
+        """Ready to take work: the watchdog's verdict where there is one."""
+        if self.ready is not None:
+            return self.ready
+        return self.broker_connected and self.database_ok
+
+# The reasons /readyz can give, as metric labels: a label per reason, not per sentence.
+REASONS = ("broker disconnected", "database unavailable", "oldest unacknowledged",
+           "canary not back", "starting")
 
 
 def render(s: Snapshot) -> bytes:
@@ -36,6 +54,29 @@ def render(s: Snapshot) -> bytes:
                    ["outcome"], registry=reg)
     for outcome, n in s.totals.items():
         totals.labels(outcome).set(n)
+    Gauge("hourglass_collector_ready", "1 when /readyz answers ready", registry=reg) \
+        .set(int(s.is_ready))
+    why = Gauge("hourglass_collector_not_ready", "1 for each reason /readyz is not ready",
+                ["reason"], registry=reg)
+    for reason in REASONS:
+        why.labels(reason).set(int(any(r.startswith(reason) for r in s.reasons)))
+    Gauge("hourglass_collector_oldest_unacked_seconds",
+          "Age of the oldest message received and not yet acknowledged",
+          registry=reg).set(s.oldest_unacked_s)
+    Gauge("hourglass_collector_canary_age_seconds",
+          "Seconds since this collector's own canary last came back (since connect if never)",
+          registry=reg).set(-1 if s.canary_age_s is None else s.canary_age_s)
+    Gauge("hourglass_collector_detection_paused",
+          "1 while host-down and facility detection wait for our own input to flow",
+          registry=reg).set(int(s.detection_paused))
+    Gauge("hourglass_collector_sites_silent",
+          "Sites silent at once, taken for an input outage and not judged",
+          registry=reg).set(len(s.held_sites))
+    rec = Gauge("hourglass_collector_canary_recoveries",
+                "Recovery actions taken for a missing canary since start", ["action"],
+                registry=reg)
+    for action, n in s.recoveries.items():
+        rec.labels(action).set(n)
     return generate_latest(reg)
 
 
@@ -49,9 +90,10 @@ def serve(addr: str, snapshot: Callable[[], Snapshot]) -> ThreadingHTTPServer | 
             if self.path == "/healthz":
                 self._send(200, b"ok\n", "text/plain")
             elif self.path == "/readyz":
-                ready = s.broker_connected and s.database_ok
-                self._send(200 if ready else 503, (b"ready\n" if ready else
-                           b"not ready: waiting for the broker or the database\n"), "text/plain")
+                ready = s.is_ready
+                why = "; ".join(s.reasons) or "waiting for the broker or the database"
+                self._send(200 if ready else 503, b"ready\n" if ready else
+                           f"not ready: {why}\n".encode(), "text/plain")
             elif self.path == "/metrics":
                 self._send(200, render(s), "text/plain; version=0.0.4")
             else:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import socket
 import ssl
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.liveness import Action, Observed
 from collector.model import DeadLetter, Message, Received
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,10 @@ PLAIN_SUBSCRIPTION = "hg/v1/+/+/+"  # MQTT 3.1.1 brokers without shared subscrip
 # minutes lost the whole backlog of a collector down for 10.
 SESSION_EXPIRY_S = 1800
 Item = tuple[Received, Message | DeadLetter]
+# Canaries: QoS 0 (no acknowledgement to order among the others, no in-flight slot), on
+# a level no agent can own (host ids start with a letter or digit; the ACL lets a host
+# write only under its own id), carrying a random token per collector process.
+CANARY_PREFIX = "hg/v1/_canary/"
 READ_CHUNK = 65_536  # about 17 telemetry messages a read; the kernel's buffer is larger
 
 
@@ -124,6 +132,15 @@ class Subscriber:
         self._acks = AckOrder()
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
+        self._client_id = client_id
+        self.canary_topic = f"{CANARY_PREFIX}{_topic_level(client_id)}/canary"
+        self._canary_token = secrets.token_hex(8)
+        self._canary_n = 0
+        self.connected_at: float | None = None  # monotonic, of this connection
+        self.canary_back_at: float | None = None
+        self.recoveries: dict[str, int] = {a.value: 0 for a in Action if a is not Action.NONE}
+        self.loop_errors = 0
+        self._thread: threading.Thread | None = None
         # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
         # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
         # max_inflight, 32) must be at least this, or it caps every batch
@@ -154,13 +171,59 @@ class Subscriber:
                                       properties=props)
         else:
             self.client.connect_async(self._host, self._port, keepalive=30)
-        self.client.loop_start()
+        self._thread = threading.Thread(target=self._loop, name="mqtt", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        """paho's network loop, restarted if anything ever escapes it (logged, counted)."""
+        while not self._stopping.is_set():
+            try:
+                self.client.loop_forever(retry_first_connection=True)
+                return  # disconnect() was called
+            except Exception:
+                self.loop_errors += 1
+                log.exception("MQTT network loop failed; restarting it")
+                self._stopping.wait(1.0)
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""
         self._stopping.set()
         self.client.disconnect()
-        self.client.loop_stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def observe(self) -> Observed:
+        """The facts collector.liveness judges, now."""
+        now = time.monotonic()
+        return Observed(now, self.connected.is_set(), self.connected_at, self.canary_back_at,
+                        self._acks.oldest_wait(now), self.queue.full())
+
+    def send_canary(self) -> None:
+        """Publish one canary to a topic our own subscriptions match (QoS 0)."""
+        if self.connected.is_set():
+            self._canary_n += 1
+            self.client.publish(self.canary_topic, f"{self._canary_token}:{self._canary_n}",
+                                qos=0)
+
+    def recover(self, action: Action) -> None:
+        """Resubscribe, or drop the connection so paho reconnects (the session is kept)."""
+        if action is Action.NONE:
+            return
+        self.recoveries[action.value] += 1
+        log.warning("canary missing: %s", action.value)
+        if action is Action.RESUBSCRIBE:
+            for topic in self._topics():
+                self.client.unsubscribe(topic)
+            self._subscribe(self.client)
+        else:
+            self.client.reconnect()
+
+    def _topics(self) -> list[str]:
+        """Our subscriptions: the fleet's messages, and our own canary."""
+        return [SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, self.canary_topic]
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        client.subscribe([(t, 1) for t in self._topics()])
 
     def ack(self, raws: list[Received]) -> None:
         """Acknowledge messages after their batch committed, in the order they arrived.
@@ -183,7 +246,8 @@ class Subscriber:
         self._connection += 1
         log.info("connected to %s:%s (session present: %s)", self._host, self._port,
                  flags.session_present)
-        client.subscribe(SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, qos=1)
+        self.connected_at = time.monotonic()
+        self._subscribe(client)
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
@@ -193,10 +257,24 @@ class Subscriber:
             log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        raw = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC),
+        topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
+        if msg.qos == 0 and topic.startswith(CANARY_PREFIX):
+            if topic == self.canary_topic and msg.payload.startswith(
+                    self._canary_token.encode()):
+                self.canary_back_at = time.monotonic()
+            return  # another collector's canary, through the shared subscription
+        now = datetime.now(UTC)
+        raw = Received(topic, bytes(msg.payload), msg.mid, msg.qos, now,
                        self._connection, self._arrived)
+        self._acks.arrived(self._arrived, time.monotonic())
         self._arrived += 1
-        item = (raw, self._decode(raw))
+        try:
+            got = self._decode(raw)
+        except Exception as exc:  # decode never raises; if it ever did, the thread must live
+            log.exception("decoding a message on %s failed", topic)
+            got = DeadLetter(topic.replace("\x00", ""), f"refused: {type(exc).__name__}",
+                             raw.payload, now)
+        item = (raw, got)
         while not self._stopping.is_set():
             try:
                 self.queue.put(item, timeout=0.5)
@@ -212,6 +290,17 @@ class AckOrder:
         self._lock = threading.Lock()
         self._next = 0
         self._held: dict[int, Received] = {}
+        self._arrivals: deque[tuple[int, float]] = deque()  # (index, monotonic) unreleased
+
+    def arrived(self, index: int, at: float) -> None:
+        """Note when message `index` arrived, for the age of the oldest still unacknowledged."""
+        with self._lock:
+            self._arrivals.append((index, at))
+
+    def oldest_wait(self, now: float) -> float:
+        """Seconds the oldest unreleased message has waited; 0 when none waits."""
+        with self._lock:
+            return now - self._arrivals[0][1] if self._arrivals else 0.0
 
     def release(self, done: list[Received]) -> list[Received]:
         """Mark these committed; return every message now acknowledgeable, in order."""
@@ -222,4 +311,11 @@ class AckOrder:
             while self._next in self._held:
                 out.append(self._held.pop(self._next))
                 self._next += 1
+            while self._arrivals and self._arrivals[0][0] < self._next:
+                self._arrivals.popleft()
         return out
+
+
+def _topic_level(text: str) -> str:
+    """text usable as one topic level: no separators, wildcards or NUL."""
+    return "".join("_" if ch in "/+#\x00" else ch for ch in text) or "collector"

@@ -8,22 +8,35 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import psycopg
 
 from collector import health, store
-from collector.decode import decode
+from collector.decode import clean, decode
 from collector.facility import FacilityParams
+from collector.liveness import Action, InputGate, Limits, Verdict, Watchdog
 from collector.model import DeadLetter, Message
 from collector.mqtt import Item, Subscriber
 from collector.stateful import RuleParams
+from collector.sweep import Hold
 from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # host-down confirmation granularity; far below one telemetry interval
 PARTITION_S = 3600.0  # partitions days ahead, keys pruned days back: hourly upkeep is plenty
 APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/ingest) tell it
+WATCH_S = 1.0  # liveness is judged this often: well inside the canary's 5 s
+# What a message, not the system, can cause while it is stored: values the database
+# refuses (out of range, NUL in text, a key or a limit broken) or a rule tripping over
+# them. Such a message is stored alone as a dead letter; anything else (a table gone,
+# privileges) is the system's fault and stops the collector to be restarted and seen.
+MESSAGE_FAULTS: tuple[type[BaseException], ...] = (
+    psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded,
+    ValueError, TypeError, LookupError, ArithmeticError, AttributeError, RecursionError,
+    MemoryError)
 
 
 class Collector:
@@ -48,8 +61,13 @@ class Collector:
         self._stats_lock = threading.Lock()
         self._taking = threading.Lock()
         self._failed: BaseException | None = None
-        self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0}
+        self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0,
+                      "dropped": 0, "isolated_batches": 0, "upkeep_errors": 0}
         self.database_ok = False
+        self.watchdog = Watchdog(Limits(c.canary_timeout_s, c.stall_s))
+        self.gate = InputGate(c.resume_intervals)
+        self.verdict = Verdict(False, False, ("starting",), Action.NONE, None)
+        self.held_sites: frozenset[str] = frozenset()
         self.rule_params = RuleParams(
             ecc_ce_per_24h=c.ecc_ce_per_24h, temp_high_minutes=c.temp_high_minutes,
             raid_rebuild_limit_minutes=c.raid_rebuild_limit_minutes,
@@ -60,8 +78,32 @@ class Collector:
 
     def snapshot(self) -> health.Snapshot:
         """Health and counters for /readyz and /metrics."""
-        return health.Snapshot(self.sub.connected.is_set(), self.database_ok,
-                               self.sub.queue.qsize(), dict(self.stats))
+        v, o = self.verdict, self.sub.observe()
+        return health.Snapshot(
+            self.sub.connected.is_set(), self.database_ok, self.sub.queue.qsize(),
+            dict(self.stats), ready=v.ready, reasons=v.reasons,
+            oldest_unacked_s=o.oldest_unacked_s, canary_age_s=v.canary_age_s,
+            detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
+            held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries))
+
+    def _watch(self) -> None:
+        """Every second: judge liveness, send canaries, recover a deaf subscription."""
+        c = self.cfg.collector
+        next_canary = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_canary:
+                self.sub.send_canary()
+                next_canary = now + c.canary_interval_s
+            was = self.verdict
+            self.verdict = self.watchdog.judge(self.sub.observe(), self.database_ok)
+            self.gate.observe(datetime.now(UTC), self.verdict.flowing)
+            if self.verdict.reasons != was.reasons:
+                log.log(logging.INFO if self.verdict.ready else logging.WARNING, "%s",
+                        "ready" if self.verdict.ready else
+                        "not ready: " + "; ".join(self.verdict.reasons))
+            self.sub.recover(self.verdict.action)
+            self.stop.wait(WATCH_S)
 
     def run(self) -> None:
         """Serve until stop is set; survives database and broker outages without losing."""
@@ -69,6 +111,7 @@ class Collector:
         server = health.serve(self.cfg.collector.http_addr, self.snapshot) \
             if self.cfg.collector.http_addr else None
         self.sub.start()
+        threading.Thread(target=self._watch, name="liveness", daemon=True).start()
         writers = [threading.Thread(target=self._writer, args=(url, i == 0), daemon=True,
                                     name=f"writer-{i}")
                    for i in range(self.cfg.collector.writers)]
@@ -112,19 +155,11 @@ class Collector:
                     self.directory.reload(conn)
                 now = time.monotonic()
                 if upkeep and now >= next_partitions:
-                    store.ensure_partitions(conn, datetime.now(UTC),
-                                            self.cfg.collector.retention_days)
-                    pruned = store.prune_keys(conn, datetime.now(UTC),
-                                              self.cfg.collector.dedup_days)
-                    if pruned:
-                        log.info("pruned %d deduplication keys older than %d days", pruned,
-                                 self.cfg.collector.dedup_days)
                     next_partitions = now + PARTITION_S
+                    self._upkeep("partitions", partial(self._partitions, conn))
                 if upkeep and now >= next_sweep:
-                    store.sweep_host_down(conn, self.directory,
-                                          self.cfg.collector.offline_grace_intervals,
-                                          datetime.now(UTC), self.facility_params)
                     next_sweep = now + SWEEP_S
+                    self._upkeep("host-down sweep", partial(self._sweep, conn))
                 if not pending:
                     with self._taking:  # one writer fills its batch at a time: batches stay
                         pending = self._next_batch()  # whole, not dealt out a message each
@@ -142,6 +177,37 @@ class Collector:
                 self.stop.wait(1.0)
         if conn is not None:
             conn.close()
+
+    def _upkeep(self, what: str, step: Callable[[], None]) -> None:
+        """Run an upkeep step; its failure (but a database outage) is logged, never fatal to
+        ingest: a sweep tripping over one host's odd row must not stop every host's data."""
+        try:
+            step()
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            with self._stats_lock:
+                self.stats["upkeep_errors"] += 1
+            log.exception("%s failed; ingest goes on, it is tried again later", what)
+
+    def _partitions(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Partitions ahead and behind, and old deduplication keys."""
+        c = self.cfg.collector
+        store.ensure_partitions(conn, datetime.now(UTC), c.retention_days)
+        pruned = store.prune_keys(conn, datetime.now(UTC), c.dedup_days)
+        if pruned:
+            log.info("pruned %d deduplication keys older than %d days", pruned, c.dedup_days)
+
+    def _sweep(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Host-down and facility detection, held while our own input is down."""
+        c = self.cfg.collector
+        result = store.sweep_hosts(conn, self.directory, c.offline_grace_intervals,
+                                   datetime.now(UTC), self.facility_params,
+                                   Hold(self.gate.judged_from, c.site_silent_fraction))
+        if result.held_sites != self.held_sites and result.held_sites:
+            log.warning("sites silent at once, taken for an input outage, not judged: %s",
+                        ", ".join(sorted(result.held_sites)))
+        self.held_sites = result.held_sites
 
     def _next_batch(self) -> list[Item]:
         """Up to batch_messages messages, waiting at most batch_ms after the first."""
@@ -163,9 +229,17 @@ class Collector:
         return batch
 
     def _write(self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Item]) -> None:
+        """Store a batch and acknowledge it; a batch a message spoils is stored one by one."""
         messages = [item for _, item in batch if isinstance(item, Message)]
         dead = [item for _, item in batch if isinstance(item, DeadLetter)]
-        result = store.write_batch(conn, self.directory, messages, dead, self.rule_params)
+        try:
+            result = store.write_batch(conn, self.directory, messages, dead, self.rule_params)
+        except MESSAGE_FAULTS as exc:
+            log.warning("a batch of %d failed (%s: %s); storing its messages one at a time",
+                        len(batch), type(exc).__name__, exc)
+            with self._stats_lock:
+                self.stats["isolated_batches"] += 1
+            result = self._one_by_one(conn, messages, dead)
         self.sub.ack([raw for raw, _ in batch])
         with self._stats_lock:  # writers add at once; `+=` on a dict item is not atomic
             for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
@@ -175,4 +249,33 @@ class Collector:
         for incident in result.opened:
             log.info("opened incident %s", incident)
         for d in dead:
-            log.warning("dead letter on %s: %s", d.topic, d.reason)
+            log.warning("dead letter on %s: %s", d.topic[:200], d.reason[:300])
+
+    def _one_by_one(self, conn: psycopg.Connection[tuple[object, ...]],
+                    messages: list[Message], dead: list[DeadLetter]) -> store.BatchResult:
+        """Each message in its own transaction; one the database refuses becomes a dead letter."""
+        result = store.EMPTY
+        for m in messages:
+            try:
+                result += store.write_batch(conn, self.directory, [m], [], self.rule_params)
+            except MESSAGE_FAULTS as exc:
+                result += self._dead_letter(conn, store.refused(m, clean(
+                    f"stored alone, refused by the store: {type(exc).__name__}: {exc}")))
+        for d in dead:
+            result += self._dead_letter(conn, d)
+        return result
+
+    def _dead_letter(self, conn: psycopg.Connection[tuple[object, ...]],
+                     d: DeadLetter) -> store.BatchResult:
+        """Store one dead letter; if even that is refused, count and log it, and go on (the
+        message is acknowledged: redelivering it forever would stop ingest)."""
+        try:
+            return store.write_batch(conn, self.directory, [], [d])
+        except MESSAGE_FAULTS as exc:
+            with self._stats_lock:
+                self.stats["dropped"] += 1
+            log.error("a dead letter on %r could not be stored either (%s: %s); acknowledged "
+                      "and dropped; its reason was: %s; payload %d bytes, first 200: %r",
+                      d.topic[:200], type(exc).__name__, exc, d.reason[:300], len(d.payload),
+                      d.payload[:200])
+            return store.EMPTY

@@ -68,6 +68,15 @@ class BatchResult:
     opened: list[int]
     predicted: list[int] = field(default_factory=list)
 
+    def __add__(self, other: BatchResult) -> BatchResult:
+        """Both results together (a batch stored one message at a time)."""
+        return BatchResult(self.accepted + other.accepted, self.duplicates + other.duplicates,
+                           self.dead + other.dead, self.rows + other.rows,
+                           self.opened + other.opened, self.predicted + other.predicted)
+
+
+EMPTY = BatchResult(0, 0, 0, 0, [])
+
 
 def write_batch(
     conn: Conn, directory: Directory, messages: Sequence[Message], dead: Sequence[DeadLetter],
@@ -79,10 +88,10 @@ def write_batch(
     for m in messages:
         info = directory.lookup(conn, m.host)
         if info is None:
-            dead.append(_refused(m, f"unknown host {m.host!r}: add it to the fleet file and run "
+            dead.append(refused(m, f"unknown host {m.host!r}: add it to the fleet file and run "
                                     "`hourglass load`"))
         elif info.site != m.site:
-            dead.append(_refused(m, f"host {m.host!r} belongs to site {info.site!r}, "
+            dead.append(refused(m, f"host {m.host!r} belongs to site {info.site!r}, "
                                     f"not {m.site!r}"))
         else:
             known.append(m)
@@ -126,7 +135,7 @@ def _open(conn: Conn, directory: Directory,
     return opened, predicted
 
 
-def _refused(m: Message, reason: str) -> DeadLetter:
+def refused(m: Message, reason: str) -> DeadLetter:
     """A valid message the fleet does not allow, as a dead letter."""
     return DeadLetter(topic(m.site, m.host, m.kind), reason, m.payload, m.received_at)
 
@@ -295,10 +304,16 @@ def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime,
 
     Racks whose hosts went silent together get one facility incident instead (collector.sweep).
     """
-    result = sweep.run(conn, lambda d: open_incident(conn, directory, d),
-                       lambda host: directory.lookup(conn, host) is not None, grace, now,
-                       params or FacilityParams())
-    return result.host_down
+    return sweep_hosts(conn, directory, grace, now, params).host_down
+
+
+def sweep_hosts(conn: Conn, directory: Directory, grace: int, now: datetime,
+                params: FacilityParams | None = None,
+                hold: sweep.Hold | None = None) -> sweep.SweepResult:
+    """One host-down and facility pass (collector.sweep.run), held by our input's state."""
+    return sweep.run(conn, lambda d: open_incident(conn, directory, d),
+                     lambda host: directory.lookup(conn, host) is not None, grace, now,
+                     params or FacilityParams(), hold)
 
 
 PRUNE_CHUNK = 50_000  # keys a prune transaction deletes: short locks, bounded WAL bursts

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from collector import facility
+from collector import facility, liveness
 from collector.facility import FacilityParams, Silent
 from collector.model import Detection
 from collector.rules import host_down_due
@@ -33,6 +33,21 @@ class SweepResult:
 
     host_down: list[int]
     facilities: list[int]
+    held_sites: frozenset[str] = frozenset()  # silent at once: taken for our outage
+    paused: bool = False  # our input is down: nothing was judged
+
+
+#: interval_s -> the earliest a host of that interval may be found silent (None: our
+#: input is down, judge nothing); collector.liveness.InputGate.judged_from
+JudgedFrom = Callable[[float], "datetime | None"]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What keeps the sweep from accusing hosts of our own outage (collector.liveness)."""
+
+    judged_from: JudgedFrom
+    site_silent_fraction: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -86,14 +101,41 @@ def _silent(conn: Conn, grace: int, now: datetime) -> list[_Row]:
 OpenIncident = Callable[[Detection], "int | None"]
 
 
+_REPORTING = """
+SELECT h.site_id, count(*) FROM host_state s JOIN hosts h ON h.id = s.host_id
+WHERE s.interval_s IS NOT NULL AND s.offline_reason IS DISTINCT FROM 'shutdown'
+GROUP BY h.site_id
+"""
+
+
+def _held(conn: Conn, rows: Sequence[_Row], fraction: float) -> set[str]:
+    """Sites nearly all of whose reporting hosts are silent at once (liveness.silent_sites)."""
+    racks: dict[str, list[str | None]] = {}
+    for r in rows:
+        racks.setdefault(r.silent.site, []).append(r.silent.rack)
+    if not racks:
+        return set()
+    reporting = {str(site): int(n) for site, n in conn.execute(_REPORTING).fetchall()}
+    return liveness.silent_sites(racks, reporting, fraction)
+
+
 def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], grace: int,
-        now: datetime, params: FacilityParams) -> SweepResult:
+        now: datetime, params: FacilityParams, hold: Hold | None = None) -> SweepResult:
     """One pass: resolve facilities whose hosts are back, then decide each confirmed-down host.
 
     open_incident opens a host_down incident in the caller's terms (store.open_incident).
+    With `hold`, nothing is judged while our input is down, a host's silence counts from
+    when it came back, and sites silent at once are left alone.
     """
     _resolve(conn, now)
+    if hold is not None and hold.judged_from(1.0) is None:
+        return SweepResult([], [], paused=True)
     rows = _silent(conn, grace, now)
+    held: set[str] = set()
+    if hold is not None:
+        held = _held(conn, rows, hold.site_silent_fraction)
+        rows = [_judged(r, hold.judged_from) for r in rows if r.silent.site not in held]
+        rows = [r for r in rows if r.due is None or r.due <= now]
     # a host a resolved facility left behind is down on its own: never clustered again
     silent = [r.silent for r in rows if not _left_behind(r)]
     by_host = {r.silent.host: r for r in rows}
@@ -113,7 +155,15 @@ def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], g
         detected = max(r.due, r.resolved_at) if r.resolved_at else r.due
         if i := _host_down(conn, r, open_incident, detected, grace):
             opened.append(i)
-    return SweepResult(opened, facilities)
+    return SweepResult(opened, facilities, frozenset(held))
+
+
+def _judged(r: _Row, judged_from: JudgedFrom) -> _Row:
+    """The row with its host-down time no earlier than our input let us hear it again."""
+    start = judged_from(r.interval_s)
+    if r.due is None or start is None or r.due >= start:
+        return r
+    return _Row(r.silent, r.customer, r.room, r.interval_s, start, r.facility, r.resolved_at)
 
 
 def _left_behind(r: _Row) -> bool:

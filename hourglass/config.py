@@ -46,6 +46,18 @@ class CollectorConfig:
     facility_min_hosts: int = 5
     facility_rack_fraction: float = 0.5
     facility_window_s: float = 60.0  # design: "within a minute"
+    # Liveness (collector.liveness): a canary every canary_interval_s must come back within
+    # canary_timeout_s (three canaries: one lost packet is no outage), and no message may
+    # wait unacknowledged longer than stall_s (six batches' worth of a slow database).
+    canary_interval_s: float = 5.0
+    canary_timeout_s: float = 15.0
+    stall_s: float = 30.0
+    # After our own input outage (broker lost, canary missing) host-down and facility
+    # detection resume only once hosts had this many intervals to speak again; a site
+    # whose reporting hosts fall silent at once, in this share and over two racks or more,
+    # is taken for our input's outage too, not the site's hardware.
+    resume_intervals: int = 3
+    site_silent_fraction: float = 0.9
 
     def validate(self) -> None:
         """Reject sizes that cannot work."""
@@ -61,11 +73,17 @@ class CollectorConfig:
                              "lock: more than a few only add database connections)")
         for key in ("ecc_ce_per_24h", "temp_high_minutes", "raid_rebuild_limit_minutes",
                     "smart_timeout_jump", "nic_errors_per_hour", "fan_zero_readings",
-                    "facility_min_hosts", "facility_window_s"):
+                    "facility_min_hosts", "facility_window_s", "canary_interval_s",
+                    "canary_timeout_s", "stall_s", "resume_intervals"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key 'collector.{key}': must be more than 0")
         if not 0 < self.facility_rack_fraction <= 1:
             raise ValueError("key 'collector.facility_rack_fraction': must be in (0, 1]")
+        if not 0 < self.site_silent_fraction <= 1:
+            raise ValueError("key 'collector.site_silent_fraction': must be in (0, 1]")
+        if self.canary_timeout_s <= self.canary_interval_s:
+            raise ValueError("key 'collector.canary_timeout_s': must be more than "
+                             "collector.canary_interval_s, or every canary is late")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class Snapshot:
     ready: bool | None = None  # None: judged from broker and database alone
     reasons: tuple[str, ...] = ()  # why not ready, each readable by an operator
     oldest_unacked_s: float = 0.0
-    canary_age_s: float | None = None
+    silent_s: float | None = None
     detection_paused: bool = False
     held_sites: tuple[str, ...] = ()
     recoveries: Mapping[str, int] = field(default_factory=dict)
@@ -38,7 +38,7 @@ class Snapshot:
 
 # The reasons /readyz can give, as metric labels: a label per reason, not per sentence.
 REASONS = ("broker disconnected", "database unavailable", "oldest unacknowledged",
-           "canary not back", "starting")
+           "nothing heard", "starting")
 
 
 def render(s: Snapshot) -> bytes:
@@ -63,17 +63,17 @@ def render(s: Snapshot) -> bytes:
     Gauge("hourglass_collector_oldest_unacked_seconds",
           "Age of the oldest message received and not yet acknowledged",
           registry=reg).set(s.oldest_unacked_s)
-    Gauge("hourglass_collector_canary_age_seconds",
-          "Seconds since this collector's own canary last came back (since connect if never)",
-          registry=reg).set(-1 if s.canary_age_s is None else s.canary_age_s)
+    Gauge("hourglass_collector_silent_seconds",
+          "Seconds since anything, a canary included, arrived (-1 when not connected)",
+          registry=reg).set(-1 if s.silent_s is None else s.silent_s)
     Gauge("hourglass_collector_detection_paused",
           "1 while host-down and facility detection wait for our own input to flow",
           registry=reg).set(int(s.detection_paused))
     Gauge("hourglass_collector_sites_silent",
           "Sites silent at once, taken for an input outage and not judged",
           registry=reg).set(len(s.held_sites))
-    rec = Gauge("hourglass_collector_canary_recoveries",
-                "Recovery actions taken for a missing canary since start", ["action"],
+    rec = Gauge("hourglass_collector_silence_recoveries",
+                "Resubscribes and reconnects for a silent subscription since start", ["action"],
                 registry=reg)
     for action, n in s.recoveries.items():
         rec.labels(action).set(n)

@@ -2,10 +2,15 @@
 
 Three facts decide it, each read by the MQTT adapter and passed in with `now`:
 connected to the broker, how long the oldest unacknowledged message has waited (our own
-database or writers are behind), and when this collector's canary last came back (the
-broker still routes to us). A broker that accepts the connection and resumes the session
-but delivers nothing (seen after a restart with persistence) is only visible by the
-canary: then resubscribe, then reconnect, and report not ready meanwhile.
+database or writers are behind), and when anything last arrived through our subscription.
+Every collector publishes a canary every few seconds to a topic the shared subscription
+matches, so a quiet fleet still sends each member of the group its share (Mosquitto deals
+a shared subscription's messages round-robin: a collector's own canary usually reaches
+another member, so "my canary came back" would be wrong half the time). A broker that
+accepts the connection and resumes the session but delivers nothing is visible only this
+way: Mosquitto 2.0 does not persist shared subscriptions, so after its restart a session
+that is not subscribed again is present and deaf. Then resubscribe, then reconnect, and
+report not ready meanwhile.
 
 `InputGate` turns those facts into when host-down and facility detection may judge a
 silence: never while our input is down, and only after the hosts had
@@ -34,7 +39,7 @@ class Observed:
     now: float
     connected: bool
     connected_at: float | None  # when this connection opened
-    canary_back_at: float | None  # when our own canary last came back
+    heard_at: float | None  # when anything, a canary included, last arrived
     oldest_unacked_s: float  # 0 when nothing waits
     backpressured: bool  # our queue is full: the network thread is not reading
 
@@ -47,19 +52,19 @@ class Verdict:
     flowing: bool  # input reaches us: the condition of judging hosts' silence
     reasons: tuple[str, ...]
     action: Action
-    canary_age_s: float | None
+    silent_s: float | None  # since anything last arrived (since connecting, if nothing did)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """collector.canary_timeout_s and collector.stall_s."""
+    """collector.canary_timeout_s (silence allowed) and collector.stall_s."""
 
     canary_timeout_s: float = 15.0
     stall_s: float = 30.0
 
 
 class Watchdog:
-    """Escalates a missing canary: resubscribe once, then reconnect every timeout."""
+    """Escalates a silent subscription: resubscribe once, then reconnect every timeout."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -78,23 +83,23 @@ class Watchdog:
         if o.oldest_unacked_s > lim.stall_s:
             reasons.append(f"oldest unacknowledged message waited {o.oldest_unacked_s:.0f} s "
                            f"(limit {lim.stall_s:.0f} s)")
-        since = o.canary_back_at if o.canary_back_at is not None else o.connected_at
+        heard = o.heard_at is not None and o.connected_at is not None \
+            and o.heard_at >= o.connected_at
+        since = o.heard_at if heard else o.connected_at
         age = None if since is None else o.now - since
-        canary_back = o.canary_back_at is not None and o.connected_at is not None \
-            and o.canary_back_at >= o.connected_at
         late = o.connected and age is not None and age > lim.canary_timeout_s
         action = Action.NONE
         if late:
-            # Our own backlog blocks reading (back-pressure) or holds the canary behind
-            # what we have not acknowledged: late, but not the broker's fault.
-            busy = o.backpressured or o.oldest_unacked_s > lim.canary_timeout_s
-            reasons.append(f"canary not back for {age:.0f} s (limit "
-                           f"{lim.canary_timeout_s:.0f} s)" + ("; we are behind" if busy else ""))
-            if not busy:
+            # A full queue stops the network thread reading (back-pressure): silent, but by
+            # our own doing, and reconnecting would only add redeliveries.
+            reasons.append(f"nothing heard for {age:.0f} s, not even a canary (limit "
+                           f"{lim.canary_timeout_s:.0f} s)"
+                           + ("; we are behind" if o.backpressured else ""))
+            if not o.backpressured:
                 action = self._escalate(o.now)
-        elif canary_back:
+        elif heard:
             self._level, self._acted_at = 0, None
-        flowing = o.connected and not late and canary_back
+        flowing = o.connected and heard and not late
         return Verdict(not reasons and flowing, flowing, tuple(reasons), action, age)
 
     def _escalate(self, now: float) -> Action:

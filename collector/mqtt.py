@@ -37,7 +37,7 @@ SESSION_EXPIRY_S = 1800
 Item = tuple[Received, Message | DeadLetter]
 # Canaries: QoS 0 (no acknowledgement to order among the others, no in-flight slot), on
 # a level no agent can own (host ids start with a letter or digit; the ACL lets a host
-# write only under its own id), carrying a random token per collector process.
+# write only under its own id); whichever collector receives one drops it.
 CANARY_PREFIX = "hg/v1/_canary/"
 READ_CHUNK = 65_536  # about 17 telemetry messages a read; the kernel's buffer is larger
 
@@ -134,10 +134,10 @@ class Subscriber:
         self._host, self._port, self._v5 = host, port, v5
         self._client_id = client_id
         self.canary_topic = f"{CANARY_PREFIX}{_topic_level(client_id)}/canary"
-        self._canary_token = secrets.token_hex(8)
+        self._canary_token = secrets.token_hex(8)  # tells our canaries apart in a capture
         self._canary_n = 0
         self.connected_at: float | None = None  # monotonic, of this connection
-        self.canary_back_at: float | None = None
+        self.heard_at: float | None = None  # monotonic: the last message of any kind
         self.recoveries: dict[str, int] = {a.value: 0 for a in Action if a is not Action.NONE}
         self.loop_errors = 0
         self._thread: threading.Thread | None = None
@@ -156,10 +156,14 @@ class Subscriber:
             self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         if username:
             self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # At most 5 s between attempts: until a collector subscribes again after a broker
+        # restart, Mosquitto answers publishers 0x10 "no matching subscribers" and drops
+        # their messages (agents resend those; other publishers lose them).
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         """Connect (persistent session) and run the network loop in its thread."""
@@ -195,11 +199,11 @@ class Subscriber:
     def observe(self) -> Observed:
         """The facts collector.liveness judges, now."""
         now = time.monotonic()
-        return Observed(now, self.connected.is_set(), self.connected_at, self.canary_back_at,
+        return Observed(now, self.connected.is_set(), self.connected_at, self.heard_at,
                         self._acks.oldest_wait(now), self.queue.full())
 
     def send_canary(self) -> None:
-        """Publish one canary to a topic our own subscriptions match (QoS 0)."""
+        """Publish one canary to a topic the (shared) subscription matches (QoS 0)."""
         if self.connected.is_set():
             self._canary_n += 1
             self.client.publish(self.canary_topic, f"{self._canary_token}:{self._canary_n}",
@@ -210,20 +214,25 @@ class Subscriber:
         if action is Action.NONE:
             return
         self.recoveries[action.value] += 1
-        log.warning("canary missing: %s", action.value)
+        log.warning("nothing heard from the broker, not even a canary: %s", action.value)
         if action is Action.RESUBSCRIBE:
-            for topic in self._topics():
-                self.client.unsubscribe(topic)
-            self._subscribe(self.client)
+            self._subscribe(self.client)  # a SUBSCRIBE to what we have replaces it: harmless
         else:
             self.client.reconnect()
 
-    def _topics(self) -> list[str]:
-        """Our subscriptions: the fleet's messages, and our own canary."""
-        return [SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, self.canary_topic]
-
     def _subscribe(self, client: mqtt.Client) -> None:
-        client.subscribe([(t, 1) for t in self._topics()])
+        """(Re)subscribe. Needed on every connect: Mosquitto 2.0 does not persist shared
+        subscriptions, so after its restart the resumed session is subscribed to nothing."""
+        client.subscribe(SUBSCRIPTION if self._v5 else PLAIN_SUBSCRIPTION, qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
+                      properties: Any) -> None:
+        for reason in reasons:
+            if reason.is_failure:
+                log.error("the broker refused the subscription (%s): the collector hears "
+                          "nothing; its user must be allowed to read hg/v1/# and "
+                          "$share/hg-collectors/hg/v1/# and to write %s", reason,
+                          self.canary_topic)
 
     def ack(self, raws: list[Received]) -> None:
         """Acknowledge messages after their batch committed, in the order they arrived.
@@ -258,11 +267,9 @@ class Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
+        self.heard_at = time.monotonic()
         if msg.qos == 0 and topic.startswith(CANARY_PREFIX):
-            if topic == self.canary_topic and msg.payload.startswith(
-                    self._canary_token.encode()):
-                self.canary_back_at = time.monotonic()
-            return  # another collector's canary, through the shared subscription
+            return  # a canary (ours or another collector's): it has told us what it could
         now = datetime.now(UTC)
         raw = Received(topic, bytes(msg.payload), msg.mid, msg.qos, now,
                        self._connection, self._arrived)

@@ -82,12 +82,12 @@ class Collector:
         return health.Snapshot(
             self.sub.connected.is_set(), self.database_ok, self.sub.queue.qsize(),
             dict(self.stats), ready=v.ready, reasons=v.reasons,
-            oldest_unacked_s=o.oldest_unacked_s, canary_age_s=v.canary_age_s,
+            oldest_unacked_s=o.oldest_unacked_s, silent_s=v.silent_s,
             detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
             held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries))
 
     def _watch(self) -> None:
-        """Every second: judge liveness, send canaries, recover a deaf subscription."""
+        """Every second: judge liveness, send canaries, recover a silent subscription."""
         c = self.cfg.collector
         next_canary = 0.0
         while not self.stop.is_set():

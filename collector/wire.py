@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from collector.model import parse_ts
 
@@ -103,7 +103,7 @@ class Birth(Envelope, frozen=True):
     interval_s: Interval
     chassis: Chassis
     components: Annotated[list[InventoryItem], Meta(max_length=4096)]
-    session: Str64 | None = None
+    session: Str64 | UnsetType = UNSET  # absent or a string: the schema refuses null
 
 
 class Event(Envelope, frozen=True):
@@ -125,8 +125,8 @@ class State(Envelope, frozen=True):
 
     kind: Literal["state"]
     state: Literal["online", "offline"]
-    reason: Literal["lost", "shutdown"] | None = None
-    session: Str64 | None = None
+    reason: Literal["lost", "shutdown"] | UnsetType = UNSET  # absent, never null
+    session: Str64 | UnsetType = UNSET
 
 
 DECODERS: dict[str, msgspec.json.Decoder[Any]] = {

@@ -46,10 +46,12 @@ class CollectorConfig:
     facility_min_hosts: int = 5
     facility_rack_fraction: float = 0.5
     facility_window_s: float = 60.0  # design: "within a minute"
-    # Liveness (collector.liveness): a canary every canary_interval_s must come back within
-    # canary_timeout_s (three canaries: one lost packet is no outage), and no message may
-    # wait unacknowledged longer than stall_s (six batches' worth of a slow database).
-    canary_interval_s: float = 5.0
+    # Liveness (collector.liveness): every collector sends a canary every canary_interval_s
+    # through the shared subscription, and each must hear something within
+    # canary_timeout_s (with round-robin delivery a member gets its share of some seven
+    # canaries in that time: one lost packet is no outage); no message may wait
+    # unacknowledged longer than stall_s (a hundred batch windows of a slow database).
+    canary_interval_s: float = 2.0
     canary_timeout_s: float = 15.0
     stall_s: float = 30.0
     # After our own input outage (broker lost, canary missing) host-down and facility

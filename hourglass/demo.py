@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from collector.decode import MAX_PAYLOAD
 from hourglass.config import load_config
 
 CUSTOMERS = ("acme", "globex", "initech")
@@ -107,7 +108,8 @@ def start_broker(data: Path, say: Callable[[str], None],
         # max_inflight_messages: the collector acks after commit, in batches (deploy/mosquitto)
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                         f"persistence true\npersistence_location {data}/\n"
-                        "max_inflight_messages 0\n")
+                        "max_inflight_messages 0\n"
+                        f"message_size_limit {MAX_PAYLOAD}\n")
         say(f"starting mosquitto on 127.0.0.1:{port} ...")
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                 stderr=(data / "mosquitto.log").open("w"))

@@ -47,6 +47,18 @@ def test_broker_config_files_exist_where_compose_mounts_them() -> None:
     assert "pattern write hg/v1/+/%u/#" in acl
 
 
+def test_broker_refuses_payloads_the_collector_would_refuse() -> None:
+    """The broker's message_size_limit is the collector's cap, and its ACL lets collectors
+    send their canaries."""
+    from collector.decode import MAX_PAYLOAD
+
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
+    limits = [line.split()[1] for line in conf if line.startswith("message_size_limit ")]
+    assert limits == [str(MAX_PAYLOAD)]
+    acl = (ROOT / "deploy/mosquitto/acl").read_text()
+    assert "topic write hg/v1/_canary/#" in acl
+
+
 def test_readme_has_the_two_setup_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "hourglass demo" in readme

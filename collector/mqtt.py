@@ -140,6 +140,9 @@ class Subscriber:
         self.heard_at: float | None = None  # monotonic: the last message of any kind
         self.recoveries: dict[str, int] = {a.value: 0 for a in Action if a is not Action.NONE}
         self.loop_errors = 0
+        # (lost, regained) wall-clock times of our broker outages, newest last (regained
+        # None while it lasts): wills arriving around them are the broker's, not the hosts'
+        self.outages: list[tuple[datetime, datetime | None]] = []
         self._thread: threading.Thread | None = None
         # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
         # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
@@ -256,12 +259,16 @@ class Subscriber:
         log.info("connected to %s:%s (session present: %s)", self._host, self._port,
                  flags.session_present)
         self.connected_at = time.monotonic()
+        if self.outages and self.outages[-1][1] is None:
+            self.outages[-1] = (self.outages[-1][0], datetime.now(UTC))
         self._subscribe(client)
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
         self.connected.clear()
+        if not self._stopping.is_set() and not (self.outages and self.outages[-1][1] is None):
+            self.outages = [*self.outages[-9:], (datetime.now(UTC), None)]
         if not self._stopping.is_set():
             log.warning("disconnected from broker (%s); reconnecting", reason)
 

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import psycopg
@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # host-down confirmation granularity; far below one telemetry interval
 PARTITION_S = 3600.0  # partitions days ahead, keys pruned days back: hourly upkeep is plenty
 APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/ingest) tell it
+# Wills around a broker outage are the broker's: measured, Mosquitto publishes them
+# within milliseconds before our connection drops; queued ones arrive right after we are
+# back. The window is looked at for ten minutes, so wills written late (a database
+# outage at the same time) are relabelled too.
+WILLS_BEFORE = timedelta(seconds=2)
+WILLS_AFTER = timedelta(seconds=5)
+WILLS_LOOKBACK = timedelta(minutes=10)
 WATCH_S = 1.0  # liveness is judged this often: well inside the canary's 5 s
 # What a message, not the system, can cause while it is stored: values the database
 # refuses (out of range, NUL in text, a key or a limit broken) or a rule tripping over
@@ -62,7 +69,8 @@ class Collector:
         self._taking = threading.Lock()
         self._failed: BaseException | None = None
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0,
-                      "dropped": 0, "isolated_batches": 0, "upkeep_errors": 0}
+                      "dropped": 0, "isolated_batches": 0, "upkeep_errors": 0,
+                      "broker_wills": 0}
         self.database_ok = False
         self.watchdog = Watchdog(Limits(c.canary_timeout_s, c.stall_s))
         self.gate = InputGate(c.resume_intervals)
@@ -204,6 +212,16 @@ class Collector:
         result = store.sweep_hosts(conn, self.directory, c.offline_grace_intervals,
                                    datetime.now(UTC), self.facility_params,
                                    Hold(self.gate.judged_from, c.site_silent_fraction))
+        now = datetime.now(UTC)
+        for lost, back in list(self.sub.outages):
+            if (back or now) > now - WILLS_LOOKBACK:
+                n = store.relabel_broker_wills(conn, lost - WILLS_BEFORE,
+                                               (back or now) + WILLS_AFTER)
+                if n:
+                    with self._stats_lock:
+                        self.stats["broker_wills"] += n
+                    log.info("%d last wills came with our loss of the broker at %s: labelled "
+                             "'broker', not the hosts' own loss", n, lost.isoformat())
         if result.held_sites != self.held_sites and result.held_sites:
             log.warning("sites silent at once, taken for an input outage, not judged: %s",
                         ", ".join(sorted(result.held_sites)))

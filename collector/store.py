@@ -227,11 +227,12 @@ def _state(conn: Conn, m: Message) -> None:
         if not (same or newer):
             return  # a will or stop of an older connection: the host has reconnected since
     conn.execute(
-        "INSERT INTO host_state (host_id, state, seq, ts, offline_reason, session, last_message)"
-        " VALUES (%s, 'offline', %s, %s, %s, %s, %s) ON CONFLICT (host_id) DO UPDATE SET"
+        "INSERT INTO host_state (host_id, state, seq, ts, offline_reason, session, last_message,"
+        " offline_at) VALUES (%s, 'offline', %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (host_id) DO UPDATE SET"
         " state = 'offline', offline_reason = EXCLUDED.offline_reason,"
-        " seq = GREATEST(host_state.seq, EXCLUDED.seq)",
-        (m.host, m.seq, m.ts, reason, session, m.received_at),
+        " offline_at = EXCLUDED.offline_at, seq = GREATEST(host_state.seq, EXCLUDED.seq)",
+        (m.host, m.seq, m.ts, reason, session, m.received_at, m.received_at),
     )
     conn.execute(
         "INSERT INTO components (host_id, id, kind, status, status_seq, status_ts)"
@@ -314,6 +315,20 @@ def sweep_hosts(conn: Conn, directory: Directory, grace: int, now: datetime,
     return sweep.run(conn, lambda d: open_incident(conn, directory, d),
                      lambda host: directory.lookup(conn, host) is not None, grace, now,
                      params or FacilityParams(), hold)
+
+
+def relabel_broker_wills(conn: Conn, start: datetime, end: datetime) -> int:
+    """Wills that arrived between start and end (around our loss of the broker) are the
+    broker's shutdown, not the hosts': relabel them 'broker'; how many were."""
+    with conn.transaction():
+        hosts = [r[0] for r in conn.execute(
+            "UPDATE host_state SET offline_reason = 'broker' WHERE state = 'offline'"
+            " AND offline_reason = 'lost' AND offline_at BETWEEN %s AND %s RETURNING host_id",
+            (start, end)).fetchall()]
+        if hosts:  # the host's own status reads unknown, as for a planned stop, not warning
+            conn.execute("UPDATE components SET status = 'unknown' WHERE id = 'host:' || host_id"
+                         " AND host_id = ANY(%s) AND status = 'warning'", (hosts,))
+    return len(hosts)
 
 
 PRUNE_CHUNK = 50_000  # keys a prune transaction deletes: short locks, bounded WAL bursts

@@ -80,7 +80,7 @@ SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id
        h.pdu, h.switch
 FROM host_state s JOIN hosts h ON h.id = s.host_id
 LEFT JOIN bmc_power b ON b.host_id = s.host_id
-WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason = 'lost')
+WHERE s.interval_s IS NOT NULL AND s.offline_reason IS DISTINCT FROM 'shutdown'
   AND s.last_message < %(now)s - make_interval(secs => s.interval_s * %(suspect)s)
   -- already down: decided, so a pass costs only the newly silent (the sweep shares the
   -- collector's loop with ingest; re-deciding thousands of down hosts stalled it)

@@ -124,6 +124,12 @@ class Host:
                                   False, reason="lost", session=f"s-{self.name}")
             will = (messages.topic(self.site, self.name, "state"), _json(body))
         self._client = client(self.url, f"host-{self.name}", will)
+        if wills:  # online names the session its will shares, as the agent's does
+            self.seq += 1
+            body = messages.state(self.name, self.site, self.seq, datetime.now(UTC), True,
+                                  session=f"s-{self.name}")
+            self._client.publish(messages.topic(self.site, self.name, "state"), _json(body),
+                                 qos=1)
         t = threading.Thread(target=self._run, args=(stop,), daemon=True)
         t.start()
         return t

@@ -43,6 +43,14 @@ def incidents(url: str) -> tuple[int, list[tuple[str, str, str]]]:
     return int(row[0]) if row else 0, [tuple(f) for f in fac]
 
 
+def offline(url: str) -> dict[str, int]:
+    """Hosts offline, by reason."""
+    with psycopg.connect(url) as conn:
+        return {str(r): int(n) for r, n in conn.execute(
+            "SELECT offline_reason, count(*) FROM host_state WHERE state = 'offline'"
+            " GROUP BY 1").fetchall()}
+
+
 def test_a_broker_outage_opens_nothing_and_a_rack_outage_still_does(pg_url: str,
                                                                     tmp_path: Path) -> None:
     broker = Broker(tmp_path)
@@ -64,6 +72,10 @@ def test_a_broker_outage_opens_nothing_and_a_rack_outage_still_does(pg_url: str,
         assert paused
         assert (col.readyz() or (0, ""))[0] == 503
         assert "broker disconnected" in (col.readyz() or (0, ""))[1]
+        wills = eventually(lambda: (w := offline(pg_url)).get("broker") and w, 3 * GRACE_S,
+                           "the wills of the broker's shutdown labelled 'broker'")
+        assert "lost" not in wills, "a will of the broker's own shutdown read as a host lost"
+        assert wills["broker"] >= 6
         time.sleep(3 * GRACE_S)  # three times the silence that confirms host-down
         broker.start()
         eventually(col.ready, 30, "the collector ready after the broker came back")

@@ -58,6 +58,7 @@ class Collector:
         # set collector.client_id (HOURGLASS_COLLECTOR_CLIENT_ID).
         c = cfg.collector
         client_id = c.client_id or f"hg-collector-{socket.gethostname()}"
+        self.client_id = client_id
         # Unacknowledged at most: the queue (two batches) and one batch per writer.
         in_flight = (2 + c.writers) * c.batch_messages
         self.sub = Subscriber(host, port, tls, client_id, 2 * c.batch_messages,
@@ -207,12 +208,25 @@ class Collector:
             log.info("pruned %d deduplication keys older than %d days", pruned, c.dedup_days)
 
     def _sweep(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Host-down and facility detection, held while our own input is down."""
+        """Host-down and facility detection, held while our own input is down; then this
+        collector's status row for /ops."""
         c = self.cfg.collector
-        result = store.sweep_hosts(conn, self.directory, c.offline_grace_intervals,
-                                   datetime.now(UTC), self.facility_params,
-                                   Hold(self.gate.judged_from, c.site_silent_fraction))
         now = datetime.now(UTC)
+        self._relabel_wills(conn, now)
+        result = store.sweep_hosts(conn, self.directory, c.offline_grace_intervals, now,
+                                   self.facility_params,
+                                   Hold(self.gate.judged_from, c.site_silent_fraction))
+        if result.held_sites != self.held_sites and result.held_sites:
+            log.warning("sites silent at once, taken for an input outage, not judged: %s",
+                        ", ".join(sorted(result.held_sites)))
+        self.held_sites = result.held_sites
+        snap = self.snapshot()
+        store.report_status(conn, self.client_id, now, snap.is_ready, snap.detection_paused,
+                            snap.reasons, snap.held_sites, snap.oldest_unacked_s)
+
+    def _relabel_wills(self, conn: psycopg.Connection[tuple[object, ...]],
+                       now: datetime) -> None:
+        """Label 'broker' the wills that came with our recent losses of the broker."""
         for lost, back in list(self.sub.outages):
             if (back or now) > now - WILLS_LOOKBACK:
                 n = store.relabel_broker_wills(conn, lost - WILLS_BEFORE,
@@ -222,10 +236,6 @@ class Collector:
                         self.stats["broker_wills"] += n
                     log.info("%d last wills came with our loss of the broker at %s: labelled "
                              "'broker', not the hosts' own loss", n, lost.isoformat())
-        if result.held_sites != self.held_sites and result.held_sites:
-            log.warning("sites silent at once, taken for an input outage, not judged: %s",
-                        ", ".join(sorted(result.held_sites)))
-        self.held_sites = result.held_sites
 
     def _next_batch(self) -> list[Item]:
         """Up to batch_messages messages, waiting at most batch_ms after the first."""

@@ -331,6 +331,20 @@ def relabel_broker_wills(conn: Conn, start: datetime, end: datetime) -> int:
     return len(hosts)
 
 
+def report_status(conn: Conn, client_id: str, now: datetime, ready: bool, paused: bool,
+                  reasons: Sequence[str], held_sites: Sequence[str],
+                  oldest_unacked_s: float) -> None:
+    """This collector's word on its input, for /ops (collector_status)."""
+    conn.execute(
+        "INSERT INTO collector_status (client_id, ready, detection_paused, reasons, held_sites,"
+        " oldest_unacked_s, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (client_id) DO UPDATE SET ready = EXCLUDED.ready,"
+        " detection_paused = EXCLUDED.detection_paused, reasons = EXCLUDED.reasons,"
+        " held_sites = EXCLUDED.held_sites, oldest_unacked_s = EXCLUDED.oldest_unacked_s,"
+        " updated_at = EXCLUDED.updated_at",
+        (client_id, ready, paused, list(reasons), list(held_sites), oldest_unacked_s, now))
+
+
 PRUNE_CHUNK = 50_000  # keys a prune transaction deletes: short locks, bounded WAL bursts
 
 

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 from dispatcher import jobs, reviews, views
 from dispatcher.api_claims import add_claim_routes
 from dispatcher.api_facility import router as facility_router
+from dispatcher.api_ingest import router as ingest_router
 from dispatcher.api_notifications import router as notifications_router
 from dispatcher.api_proactive import router as proactive_router
 from dispatcher.api_reviews import add_review_routes
@@ -167,6 +168,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
     add_review_routes(app, Db, Who)
     add_spares_routes(app, Db, Who)
     app.include_router(facility_router(Db, Who))
+    app.include_router(ingest_router(Db, Who))
     app.include_router(notifications_router(Db, Who))
     app.include_router(proactive_router(Db, Who))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from dispatcher import auditor
+from dispatcher import api_ingest, auditor
 
 
 def render(conn: Any) -> str:
@@ -33,4 +33,14 @@ def render(conn: Any) -> str:
     Gauge("hourglass_incidents_without_next_action_oldest_seconds", "Seconds since the last"
           " activity of the oldest incident without a next action (0 when none)",
           registry=reg).set(audit.oldest_s)
+    ingest = api_ingest.read(conn, datetime.now(UTC))
+    states = Gauge("hourglass_ingest_collectors", "Collectors by state (ready, not_ready, "
+                   "silent: no word for 30 s)", ["state"], registry=reg)
+    for state in ("ready", "not_ready", "silent"):
+        states.labels(state).set(sum(c.state == state for c in ingest.collectors))
+    Gauge("hourglass_ingest_ok", "1 when every collector reports ready (0 with none)",
+          registry=reg).set(int(ingest.ok))
+    Gauge("hourglass_ingest_detection_paused", "Collectors whose host-down and facility "
+          "detection wait for their own input", registry=reg).set(
+              sum(c.detection_paused for c in ingest.collectors))
     return generate_latest(reg).decode()

@@ -414,3 +414,26 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
                    " WHERE id = %s", (job,))
         db.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = now()"
                    " WHERE state = 'open' AND rack = 'r21'")
+
+
+def test_ops_page_alerts_when_a_collector_hears_nothing(
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+    """Our own outage is the operator's alert: a red banner with the collector's reason."""
+    db.execute("INSERT INTO collector_status (client_id, ready, detection_paused, reasons,"
+               " updated_at) VALUES ('hg-collector-a', false, true, %s, now()),"
+               " ('hg-collector-b', true, false, '{}', now())",
+               (["broker disconnected"],))
+    try:
+        desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+        alert = desktop.locator("[data-ingest]")
+        expect(alert).to_contain_text("Ingest impaired: hg-collector-a: broker disconnected")
+        expect(alert).to_contain_text("Host-down and facility detection wait for it")
+        expect(desktop.locator("[data-ingest]")).to_have_attribute("role", "alert")
+        desktop.screenshot(path=f"{SHOTS}/hg-ops-ingest-alert.png", full_page=True)
+        db.execute("UPDATE collector_status SET ready = true, detection_paused = false,"
+                   " reasons = '{}'")
+        desktop.reload()
+        expect(desktop.locator('[data-count="open"]')).to_be_visible()
+        expect(desktop.locator("[data-ingest]")).to_have_count(0)
+    finally:
+        db.execute("DELETE FROM collector_status")

@@ -1,0 +1,94 @@
+"""`GET /api/v1/ingest`: whether the collectors' input flows, for /ops and outside checks.
+
+Read from collector_status, which each collector writes every few seconds: a collector
+not ready says why (broker disconnected, nothing heard, messages waiting, the database),
+and while host-down and facility detection wait for our own input that is our outage,
+shown to operators, never a customer's incident. A row older than STALE_S is a collector
+that stopped writing: it died, or lost the database.
+
+No `from __future__ import annotations` here: FastAPI must see the dependency types.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import AwareDatetime, BaseModel
+
+from dispatcher.tokens import Principal
+from schemas.states import Role
+
+STAFF = (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN)
+STALE_S = 30.0  # six of a collector's 5 s sweep passes without a word
+
+
+class CollectorState(BaseModel):
+    """One collector's last word on its input."""
+
+    id: str
+    state: str  # ready | not_ready | silent
+    reasons: list[str]
+    detection_paused: bool
+    held_sites: list[str]
+    oldest_unacked_s: float
+    updated_at: AwareDatetime
+    age_s: float
+
+
+class Ingest(BaseModel):
+    """Whether work flows in: ok only when some collector is ready and none is in doubt."""
+
+    ok: bool
+    summary: str
+    collectors: list[CollectorState]
+
+
+def read(conn: Any, now: datetime) -> Ingest:
+    """The collectors' states at now, worst first."""
+    rows = conn.execute("SELECT client_id, ready, detection_paused, reasons, held_sites,"
+                        " oldest_unacked_s, updated_at FROM collector_status"
+                        " ORDER BY client_id").fetchall()
+    out: list[CollectorState] = []
+    for r in rows:
+        age = max(0.0, (now - r["updated_at"]).total_seconds())
+        state = "silent" if age > STALE_S else "ready" if r["ready"] else "not_ready"
+        reasons = list(r["reasons"]) if state != "silent" else [
+            f"no word from this collector for {age:.0f} s: it stopped or lost the database"]
+        out.append(CollectorState(id=r["client_id"], state=state, reasons=reasons,
+                                  detection_paused=bool(r["detection_paused"]) or
+                                  state == "silent", held_sites=list(r["held_sites"]),
+                                  oldest_unacked_s=float(r["oldest_unacked_s"]),
+                                  updated_at=r["updated_at"], age_s=round(age, 1)))
+    out.sort(key=lambda c: ({"silent": 0, "not_ready": 1, "ready": 2}[c.state], c.id))
+    return Ingest(ok=bool(out) and all(c.state == "ready" for c in out),
+                  summary=_summary(out), collectors=out)
+
+
+def _summary(cs: list[CollectorState]) -> str:
+    """One line for the operator."""
+    if not cs:
+        return "No collector has reported: start `hourglass collector run`"
+    bad = [c for c in cs if c.state != "ready"]
+    if not bad:
+        return f"Ingest flowing: {len(cs)} collector{'s' if len(cs) > 1 else ''} ready"
+    first = bad[0]
+    why = "; ".join(first.reasons) or "not ready"
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    paused = " Host-down and facility detection wait for it." if first.detection_paused else ""
+    return f"Ingest impaired: {first.id}: {why}{more}.{paused}"
+
+
+def router(db: Any, who_dep: Any) -> APIRouter:
+    """The route, with the app's own connection and principal dependencies."""
+    api = APIRouter()
+
+    @api.get("/api/v1/ingest")
+    def ingest(conn: db, who: who_dep) -> Ingest:
+        """The collectors' readiness and why not; staff only."""
+        principal: Principal = who
+        if principal.role not in STAFF:
+            raise HTTPException(403, "ingest status is for staff: use a technician, manager "
+                                     "or admin token")
+        return read(conn, datetime.now(UTC))
+
+    return api

@@ -1,0 +1,79 @@
+"""`GET /api/v1/ingest`: the collectors' word on their input, staff only. Real server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+
+from dispatcher.api_ingest import read
+from tests.web.conftest import Fleet
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def get(base_url: str, token: str | None, path: str = "/api/v1/ingest") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(base_url + path, headers=headers)
+
+
+def test_who_may_ask(base_url: str, fleet: Fleet) -> None:
+    assert get(base_url, None).status_code == 401
+    r = get(base_url, fleet.acme)
+    assert r.status_code == 403
+    assert "staff" in r.json()["detail"]
+    for token in (fleet.tech, fleet.manager):
+        assert get(base_url, token).status_code == 200
+
+
+def test_states_reasons_and_silence(base_url: str, fleet: Fleet, db: Conn) -> None:
+    assert get(base_url, fleet.manager).json()["summary"].startswith("No collector has reported")
+    now = datetime.now(UTC)
+    db.cursor().executemany(
+        "INSERT INTO collector_status (client_id, ready, detection_paused, reasons, held_sites,"
+        " oldest_unacked_s, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        [("c-ok", True, False, [], [], 0.2, now),
+         ("c-deaf", False, True, ["nothing heard for 20 s, not even a canary (limit 15 s)"],
+          [], 0.0, now),
+         ("c-gone", True, False, [], [], 0.0, now - timedelta(seconds=95))])
+    try:
+        body = get(base_url, fleet.manager).json()
+        assert body["ok"] is False
+        assert [(c["id"], c["state"]) for c in body["collectors"]] == [
+            ("c-gone", "silent"), ("c-deaf", "not_ready"), ("c-ok", "ready")]
+        gone = body["collectors"][0]
+        assert gone["reasons"][0].startswith("no word from this collector for 9")
+        assert gone["detection_paused"] is True
+        assert body["summary"].startswith("Ingest impaired: c-gone: no word")
+        assert "(and 1 more)" in body["summary"]
+        metrics = httpx.get(base_url + "/metrics").text
+        assert 'hourglass_ingest_collectors{state="silent"} 1.0' in metrics
+        assert "hourglass_ingest_ok 0.0" in metrics
+        db.execute("DELETE FROM collector_status WHERE client_id <> 'c-ok'")
+        body = get(base_url, fleet.manager).json()
+        assert body["ok"] is True
+        assert body["summary"] == "Ingest flowing: 1 collector ready"
+    finally:
+        db.execute("DELETE FROM collector_status")
+
+
+def test_read_is_pure_on_its_rows() -> None:
+    class Rows:
+        def __init__(self, rows: list[dict[str, Any]]) -> None:
+            self.rows = rows
+
+        def execute(self, *_: Any) -> Rows:
+            return self
+
+        def fetchall(self) -> list[dict[str, Any]]:
+            return self.rows
+
+    t = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    row = {"client_id": "c", "ready": False, "detection_paused": True,
+           "reasons": ["broker disconnected"], "held_sites": ["iad1"], "oldest_unacked_s": 0,
+           "updated_at": t - timedelta(seconds=30)}
+    got = read(Rows([row]), t)
+    assert got.collectors[0].state == "not_ready"  # 30 s is the limit, not yet past it
+    assert read(Rows([row]), t + timedelta(seconds=1)).collectors[0].state == "silent"

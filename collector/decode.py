@@ -37,7 +37,9 @@ def too_deep(payload: bytes, limit: int = MAX_DEPTH) -> bool:
 
     Escapes are dropped first, so every remaining quote delimits a string; the text outside
     strings is reduced to its brackets, and each pass removes the innermost pairs. Linear
-    in the payload per pass and at most limit passes: about 30 ms for 1 MiB of brackets.
+    in the payload per pass and at most limit passes: 0.05 s for the 200 KB of brackets
+    that once stopped ingest, 0.15 s for 1 MiB of them (the cap), microseconds for a
+    payload of the contract's shape.
     """
     unescaped = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
     brackets = b"".join(unescaped.split(b'"')[0::2]).translate(None, _NOT_BRACKETS)

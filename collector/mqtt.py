@@ -7,6 +7,7 @@ the callback and so stops reading from the broker: that is the collector's back-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import secrets
@@ -85,6 +86,10 @@ class BufferedSocket:
         """The socket's descriptor, for select."""
         return self._sock.fileno()
 
+    def shutdown(self, how: int) -> None:
+        """As the socket (the watchdog drops a silent connection this way)."""
+        self._sock.shutdown(how)
+
     def setblocking(self, flag: bool) -> None:
         """As the socket."""
         self._sock.setblocking(flag)
@@ -132,7 +137,6 @@ class Subscriber:
         self._acks = AckOrder()
         self._stopping = threading.Event()
         self._host, self._port, self._v5 = host, port, v5
-        self._client_id = client_id
         self.canary_topic = f"{CANARY_PREFIX}{_topic_level(client_id)}/canary"
         self._canary_token = secrets.token_hex(8)  # tells our canaries apart in a capture
         self._canary_n = 0
@@ -220,8 +224,13 @@ class Subscriber:
         log.warning("nothing heard from the broker, not even a canary: %s", action.value)
         if action is Action.RESUBSCRIBE:
             self._subscribe(self.client)  # a SUBSCRIBE to what we have replaces it: harmless
-        else:
-            self.client.reconnect()
+            return
+        # paho's reconnect() is not safe beside its running loop; a socket shut down
+        # under it is: the loop sees the connection lost and reconnects by itself.
+        sock = self.client.socket()
+        if isinstance(sock, (socket.socket, BufferedSocket)):  # SSLSocket is a socket.socket
+            with contextlib.suppress(OSError):  # already gone: the loop is reconnecting
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _subscribe(self, client: mqtt.Client) -> None:
         """(Re)subscribe. Needed on every connect: Mosquitto 2.0 does not persist shared

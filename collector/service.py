@@ -90,7 +90,8 @@ class Collector:
         v, o = self.verdict, self.sub.observe()
         return health.Snapshot(
             self.sub.connected.is_set(), self.database_ok, self.sub.queue.qsize(),
-            dict(self.stats), ready=v.ready, reasons=v.reasons,
+            {**self.stats, "loop_errors": self.sub.loop_errors}, ready=v.ready,
+            reasons=v.reasons,
             oldest_unacked_s=o.oldest_unacked_s, silent_s=v.silent_s,
             detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
             held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries))

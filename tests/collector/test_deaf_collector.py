@@ -123,6 +123,10 @@ def test_a_subscription_lost_behind_its_back_is_missed_and_restored(pg_url: str,
         eventually(lambda: col.sub.recoveries[Action.RESUBSCRIBE.value] >= 1, 15,
                    "a resubscribe")
         eventually(lambda: col.verdict.ready, 15, "ready again after resubscribing")
+        connections = col.sub._connection
+        col.sub.recover(Action.RECONNECT)  # the next step, had resubscribing not helped
+        eventually(lambda: col.sub._connection > connections and col.verdict.ready, 15,
+                   "reconnected, same session, ready")
         before = len(host.published)
         eventually(lambda: len(host.published) > before + 4, 10, "more telemetry published")
         with psycopg.connect(pg_url) as conn:

@@ -6,6 +6,11 @@ local probe returns, so the collector cannot tell a proxied host from an agent's
 runner polls each target at its interval (and at once when a trap about it arrives) on
 an asyncio thread, and hands each result to that target's own Reporter, Spool and
 Publisher: its own seq, spool file, MQTT session and last will.
+
+A walk is whatever the device answered, so the profiles read it through ``Row``: a value
+unfit for its use (out of SNMP's range, too long for the contract, not printable, under
+an index no component id can hold) reads as absent and is noted in ``Skipped``, which the
+reporter logs when it changes; what reaches MQTT always keeps to the contract.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -31,32 +37,144 @@ from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import MemoryState, ProbeResult, StateStore
 from agent.publisher import Publisher, Will
 from agent.root import Root
-from agent.snmp import Credentials, Poller, Scalar, SnmpError, Trap, TrapReceiver
+from agent.snmp import (
+    Credentials,
+    LogLimit,
+    Poller,
+    Scalar,
+    SnmpError,
+    Trap,
+    TrapReceiver,
+    brief,
+)
 from agent.spool import Spool
 
 log = logging.getLogger(__name__)
 
 Walk = Mapping[str, Scalar]
-Table = dict[str, dict[int, Scalar]]
+
+#: Rows kept per table: 16 times the largest table a profile knows (a c7000's 16 bays), and
+#: few enough that every table at its limit stays within the schema's 4,096 components.
+MAX_ROWS = 256
+#: Characters of a row index (the OID after the column): a c7000's are one or two digits;
+#: the contract allows 200 after a component's kind and 128 in a slot.
+MAX_INDEX = 64
+#: Characters of a walked text: the contract's limit for a serial and a slot ...
+MAX_TEXT = 128
+MAX_MODEL = 256  # ... and for a model
+#: The integers SNMP carries (RFC 2578): Integer32's lowest to Counter64's highest. Beyond
+#: them a value is no SNMP number, and as a float it could overflow.
+SNMP_MIN, SNMP_MAX = -(2**31), 2**64 - 1
+_COLUMN = re.compile(r"[0-9]{1,10}")  # one sub-identifier
+_INDEX = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,10})*")  # the sub-identifiers after a column
 
 
-def table(walk: Walk, entry: str) -> Table:
-    """Rows of a conceptual table: index -> column number -> value."""
+def _snmp_int(value: int) -> bool:
+    """Whether an int is one SNMP can carry (compared, not ``in range``: that walks a range
+    one by one for an int subclass such as bool)."""
+    return SNMP_MIN <= value <= SNMP_MAX
+
+
+def _show(value: Scalar) -> str:
+    """A walked value, short enough for a log line."""
+    if isinstance(value, int):
+        return str(value) if _snmp_int(value) else f"an integer of {value.bit_length()} bits"
+    return repr(value[:40]) + ("..." if len(value) > 40 else "")
+
+
+class Skipped:
+    """Walked values a profile could not use: each counted once, the first few with why."""
+
+    KEEP = 5  # reasons kept: enough to find the device's fault, few enough for one log line
+
+    def __init__(self) -> None:
+        """Nothing skipped yet."""
+        self.seen: set[str] = set()
+        self.reasons: list[str] = []
+
+    def add(self, oid: str, why: str) -> None:
+        """Note that the value at ``oid`` was not used, and why."""
+        if oid not in self.seen:
+            self.seen.add(oid)
+            if len(self.reasons) < self.KEEP:
+                self.reasons.append(f"{oid[:80]}: {why}")
+
+    def __str__(self) -> str:
+        """One line: how many were skipped, and the first reasons."""
+        more = len(self.seen) - len(self.reasons)
+        return (f"{len(self.seen)} walked values skipped: {'; '.join(self.reasons)}"
+                + (f"; and {more} more" if more else ""))
+
+
+class Row:
+    """One row of a conceptual table; a value unfit for its use reads as absent, noted."""
+
+    def __init__(self, entry: str, index: str, values: Mapping[int, Scalar],
+                 skipped: Skipped) -> None:
+        """The values of row ``index`` of table ``entry``, by column number."""
+        self.entry, self.index, self.values, self.skipped = entry, index, values, skipped
+
+    def _skip(self, column: int, why: str) -> None:
+        """Note one value as not used."""
+        self.skipped.add(f"{self.entry}.{column}.{self.index}", why)
+
+    def number(self, column: int, default: int = -1) -> int:
+        """A column as an int (absent, not a number or out of SNMP's range: ``default``)."""
+        value = self.values.get(column)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:  # text that is no number (or has over 4,300 digits)
+            self._skip(column, f"{_show(value)} is not a number")
+            return default
+        if not _snmp_int(number):
+            self._skip(column, f"{_show(number)} is out of SNMP's range")
+            return default
+        return number
+
+    def text(self, column: int, limit: int = MAX_TEXT) -> str:
+        """A column as text ("" when absent, longer than ``limit`` or not printable)."""
+        value = self.values.get(column)
+        if value is None:
+            return ""
+        if isinstance(value, int):
+            if _snmp_int(value):
+                return str(value)
+            self._skip(column, f"{_show(value)} is out of SNMP's range")
+            return ""
+        if len(value) > limit:
+            self._skip(column, f"text of {len(value)} characters (at most {limit})")
+            return ""
+        if not value.isprintable():
+            self._skip(column, f"{_show(value)} is not printable")
+            return ""
+        return value
+
+
+def table(walk: Walk, entry: str, skipped: Skipped | None = None) -> dict[str, Row]:
+    """Rows of a conceptual table by index; a cell under no usable index, and every row past
+    the first MAX_ROWS, is skipped."""
+    skipped = Skipped() if skipped is None else skipped
     prefix = entry + "."
-    rows: Table = {}
+    cells: dict[str, dict[int, Scalar]] = {}
     for oid, value in walk.items():
-        if oid.startswith(prefix):
-            column, _, index = oid[len(prefix):].partition(".")
-            rows.setdefault(index, {})[int(column)] = value
-    return rows
-
-
-def _int(row: Mapping[int, Scalar], column: int, default: int = -1) -> int:
-    """A column as an int (absent or not a number: ``default``)."""
-    try:
-        return int(row.get(column, default))
-    except ValueError:
-        return default
+        if not oid.startswith(prefix):
+            continue
+        column, _, index = oid[len(prefix):].partition(".")
+        if (not _COLUMN.fullmatch(column) or len(index) > MAX_INDEX
+                or not _INDEX.fullmatch(index)):
+            skipped.add(oid, f"no column and index (at most {MAX_INDEX} characters) under "
+                             "its table")
+            continue
+        row = cells.get(index)
+        if row is None:
+            if len(cells) >= MAX_ROWS:
+                skipped.add(oid, f"its table has over {MAX_ROWS} rows")
+                continue
+            row = cells[index] = {}
+        row[int(column)] = value
+    return {index: Row(entry, index, values, skipped) for index, values in cells.items()}
 
 
 @dataclass(frozen=True)
@@ -65,8 +183,16 @@ class Profile:
 
     name: str
     roots: tuple[str, ...]
-    parse: Callable[[Walk], ProbeResult]
-    chassis: Callable[[Walk], dict[str, str | None]]
+    read: Callable[[Walk, Skipped], ProbeResult]
+    read_chassis: Callable[[Walk, Skipped], dict[str, str | None]]
+
+    def parse(self, walk: Walk, skipped: Skipped | None = None) -> ProbeResult:
+        """A walk as readings, states and inventory; unusable values noted in ``skipped``."""
+        return self.read(walk, Skipped() if skipped is None else skipped)
+
+    def chassis(self, walk: Walk, skipped: Skipped | None = None) -> dict[str, str | None]:
+        """Vendor, model and serial from a walk; unusable values noted in ``skipped``."""
+        return self.read_chassis(walk, Skipped() if skipped is None else skipped)
 
 
 # -- HP BladeSystem Onboard Administrator (CPQRACK-MIB) -----------------------------------
@@ -103,66 +229,66 @@ def _judge(condition: int, failure: str) -> tuple[str, str | None]:
 _Parts = tuple[list[Reading], list[ComponentState], list[Component], dict[str, Any]]
 
 
-def _hp_psus(walk: Walk) -> _Parts:
+def _hp_psus(walk: Walk, skipped: Skipped) -> _Parts:
     """Power supplies: lost when failed, not noError, or without input line."""
     readings: list[Reading] = []
     states: list[ComponentState] = []
     inventory: list[Component] = []
     evidence: dict[str, Any] = {}
-    for index, row in sorted(table(walk, _PSU).items()):
-        if _int(row, 16) != _PRESENT:
+    for index, row in sorted(table(walk, _PSU, skipped).items()):
+        if row.number(16) != _PRESENT:
             continue  # an empty bay is not a part
-        cid, serial = f"psu:{index}", str(row.get(5, "")).strip() or None
-        status_code, line_code = _int(row, 14), _int(row, 15)
-        status, slug = _judge(_int(row, 17), "psu_lost")
+        cid, serial = f"psu:{index}", row.text(5).strip() or None
+        status_code, line_code = row.number(14), row.number(15)
+        status, slug = _judge(row.number(17), "psu_lost")
         if status_code not in (-1, 1) or line_code not in (-1, 1):
             status, slug = "failed", "psu_lost"
         detail = None
         if status != "ok":
-            detail = (f"condition {_CONDITION.get(_int(row, 17), '?')}, status "
+            detail = (f"condition {_CONDITION.get(row.number(17), '?')}, status "
                       f"{_PSU_STATUS.get(status_code, status_code)}, input "
                       f"{_INPUT_LINE.get(line_code, line_code)}")
             evidence[cid] = {"snmp": {"cpqRackPowerSupplyStatus": status_code,
                                       "cpqRackPowerSupplyInputLineStatus": line_code,
-                                      "cpqRackPowerSupplyCondition": _int(row, 17)}}
+                                      "cpqRackPowerSupplyCondition": row.number(17)}}
         states.append(ComponentState(cid, "psu", status, slot=index, serial=serial,
                                      failure=slug, detail=detail))
-        readings.append(Reading(cid, "psu.output_watts", float(_int(row, 10, 0))))
-        inventory.append(Component(cid, "psu", slot=index, model=str(row.get(6, "")) or None,
+        readings.append(Reading(cid, "psu.output_watts", float(row.number(10, 0))))
+        inventory.append(Component(cid, "psu", slot=index, model=row.text(6, MAX_MODEL) or None,
                                    serial=serial))
     return readings, states, inventory, evidence
 
 
-def _hp_parse(walk: Walk) -> ProbeResult:
+def _hp_parse(walk: Walk, skipped: Skipped) -> ProbeResult:
     """An Onboard Administrator's walk as readings, states and inventory."""
-    readings, states, inventory, evidence = _hp_psus(walk)
-    for index, row in sorted(table(walk, _POWER).items()):
-        redundant = _int(row, 5) != _NOT_REDUNDANT
+    readings, states, inventory, evidence = _hp_psus(walk, skipped)
+    for index, row in sorted(table(walk, _POWER, skipped).items()):
+        redundant = row.number(5) != _NOT_REDUNDANT
         states.append(ComponentState(
             "psu:redundancy", "psu", "ok" if redundant else "failed",
             failure=None if redundant else "psu_redundancy_lost",
             detail=None if redundant else f"power enclosure {index} not redundant"))
-        status, slug = _judge(_int(row, 9), "bmc_critical")
+        status, slug = _judge(row.number(9), "bmc_critical")
         states.append(ComponentState("bmc:power", "bmc", status, failure=slug,
-                                     detail=f"power subsystem {_CONDITION.get(_int(row, 9))}"
+                                     detail=f"power subsystem {_CONDITION.get(row.number(9))}"
                                      if slug else None))
-    for index, row in sorted(table(walk, _FAN).items()):
-        if _int(row, 8) != _PRESENT:
+    for index, row in sorted(table(walk, _FAN, skipped).items()):
+        if row.number(8) != _PRESENT:
             continue
-        status, slug = _judge(_int(row, 11), "fan_failed")
+        status, slug = _judge(row.number(11), "fan_failed")
         states.append(ComponentState(f"fan:{index}", "fan", status, slot=index, failure=slug))
         inventory.append(Component(f"fan:{index}", "fan", slot=index,
-                                   model=str(row.get(6, "")) or None))
-    for index, row in sorted(table(walk, _TEMP).items()):
-        current = _int(row, 6)
+                                   model=row.text(6, MAX_MODEL) or None))
+    for index, row in sorted(table(walk, _TEMP, skipped).items()):
+        current = row.number(6)
         if current < 0:
             continue  # -1: no sensor behind this row
         cid = f"temp:{index}"
         readings.append(Reading(cid, "temp.celsius", float(current)))
-        if _int(row, 7) > 0:
-            readings.append(Reading(cid, "temp.crit_celsius", float(_int(row, 7))))
-        status, slug = _judge(_int(row, 8), "temp_critical")
-        states.append(ComponentState(cid, "temp", status, slot=str(row.get(5, "")) or None,
+        if row.number(7) > 0:
+            readings.append(Reading(cid, "temp.crit_celsius", float(row.number(7))))
+        status, slug = _judge(row.number(8), "temp_critical")
+        states.append(ComponentState(cid, "temp", status, slot=row.text(5) or None,
                                      failure=slug))
     watts = sum(r.value for r in readings if r.metric == "psu.output_watts")
     # The enclosure has no power-state object: it is on when its supplies deliver power.
@@ -171,11 +297,11 @@ def _hp_parse(walk: Walk) -> ProbeResult:
     return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence)
 
 
-def _hp_chassis(walk: Walk) -> dict[str, str | None]:
+def _hp_chassis(walk: Walk, skipped: Skipped) -> dict[str, str | None]:
     """Vendor, model and serial of the enclosure."""
-    row = table(walk, _ENCLOSURE).get("1", {})
-    return {"vendor": "HP", "model": str(row.get(3, "")).strip() or None,
-            "serial": str(row.get(7, "")).strip() or None}
+    row = table(walk, _ENCLOSURE, skipped).get("1") or Row(_ENCLOSURE, "1", {}, skipped)
+    return {"vendor": "HP", "model": row.text(3, MAX_MODEL).strip() or None,
+            "serial": row.text(7).strip() or None}
 
 
 # -- APC rack PDU, PowerNet-MIB rPDU2 (AP79xx, AP86xx, AP89xx) ---------------------------
@@ -188,19 +314,19 @@ _PHASE = _RPDU2 + ".6.3.1"  # 4 load state, 5 current (tenths of A), 6 voltage (
 _LOAD_STATE = {1: "lowLoad", 2: "normal", 3: "nearOverload", 4: "overload"}
 
 
-def _apc_parse(walk: Walk) -> ProbeResult:
+def _apc_parse(walk: Walk, skipped: Skipped) -> ProbeResult:
     """Phases of an APC rack PDU: overload is critical, near overload a warning."""
     readings: list[Reading] = []
     states: list[ComponentState] = []
     inventory: list[Component] = []
-    config = table(walk, _PHASE_CONFIG)
-    for index, row in sorted(table(walk, _PHASE).items()):
+    config = table(walk, _PHASE_CONFIG, skipped)
+    for index, row in sorted(table(walk, _PHASE, skipped).items()):
         # the schema's component kinds have no "pdu": a PDU's phases are parts of its chassis
-        cid, load = f"chassis:phase{index}", _int(row, 4)
-        readings.append(Reading(cid, "pdu.phase_amps", _int(row, 5, 0) / 10))  # tenths of A
-        if _int(row, 6) > 0:
-            readings.append(Reading(cid, "pdu.phase_volts", float(_int(row, 6))))
-        limit = _int(config.get(index, {}), 7)
+        cid, load = f"chassis:phase{index}", row.number(4)
+        readings.append(Reading(cid, "pdu.phase_amps", row.number(5, 0) / 10))  # tenths of A
+        if row.number(6) > 0:
+            readings.append(Reading(cid, "pdu.phase_volts", float(row.number(6))))
+        limit = config[index].number(7) if index in config else -1
         if limit > 0:
             readings.append(Reading(cid, "pdu.phase_overload_amps", float(limit)))
         status, slug = {4: ("failed", "bmc_critical"), 3: ("warning", "bmc_warning")}.get(
@@ -212,11 +338,11 @@ def _apc_parse(walk: Walk) -> ProbeResult:
     return ProbeResult(tuple(readings), tuple(states), tuple(inventory))
 
 
-def _apc_chassis(walk: Walk) -> dict[str, str | None]:
+def _apc_chassis(walk: Walk, skipped: Skipped) -> dict[str, str | None]:
     """Vendor, model and serial of the PDU."""
-    row = table(walk, _PDU_IDENT).get("1", {})
-    return {"vendor": "APC", "model": str(row.get(8, "")).strip() or None,
-            "serial": str(row.get(9, "")).strip() or None}
+    row = table(walk, _PDU_IDENT, skipped).get("1") or Row(_PDU_IDENT, "1", {}, skipped)
+    return {"vendor": "APC", "model": row.text(8, MAX_MODEL).strip() or None,
+            "serial": row.text(9).strip() or None}
 
 
 PROFILES: dict[str, Profile] = {
@@ -244,6 +370,12 @@ def unreachable(error: SnmpError) -> ProbeResult:
                                               detail=str(error)[:1024]),))
 
 
+def unreadable(target: ProxyTarget, exc: Exception) -> SnmpError:
+    """A walk or its mapping failed in a way no SnmpError names: say so, as an SnmpError."""
+    return SnmpError(f"SNMP {target.version} to {target.address}:{target.port}: the answer "
+                     f"could not be read ({brief(exc)})")
+
+
 def credentials(target: ProxyTarget) -> Credentials:
     """The SNMP side of a target's configuration: every Credentials field, by name.
 
@@ -266,6 +398,7 @@ class TargetReporter(Reporter):
         self.store = state or MemoryState()
         self.chassis: dict[str, str | None] = {"vendor": None, "model": None, "serial": None}
         self.inventory: tuple[Component, ...] | None = None  # None: never seen the device
+        self.skipped = ""  # what the last walk could not use, as last logged
         stored = self.store.load_state(_INVENTORY_KEY)
         if stored is not None:
             saved = json.loads(stored)
@@ -279,11 +412,17 @@ class TargetReporter(Reporter):
         return self.inventory is not None
 
     def take(self, walk: Walk) -> ProbeResult:
-        """Map one walk and keep it as the latest (the next birth's inventory)."""
-        parsed = self.profile.parse(walk)
+        """Map one walk and keep it as the latest (the next birth's inventory); values it
+        could not use are logged when they change, not at every poll."""
+        skipped = Skipped()
+        parsed = self.profile.parse(walk, skipped)
         answered = ComponentState(SNMP_COMPONENT, "bmc", "ok")
         self.latest = dataclasses.replace(parsed, states=(*parsed.states, answered))
-        chassis = self.profile.chassis(walk)
+        chassis = self.profile.chassis(walk, skipped)
+        said = str(skipped) if skipped.seen else ""
+        if said and said != self.skipped:
+            log.warning("%s: %s", self.host, said)
+        self.skipped = said
         if (chassis, parsed.inventory) != (self.chassis, self.inventory):
             self.chassis, self.inventory = chassis, parsed.inventory
             self.store.save_state(_INVENTORY_KEY, json.dumps(
@@ -314,9 +453,18 @@ class Loop:
     def __init__(self) -> None:
         """Start the thread and its Poller."""
         self.loop = asyncio.new_event_loop()
+        # pysnmp lets some errors on a datagram it cannot read reach the loop, which would log
+        # a traceback for each: a device (or anyone) sending junk could fill the log
+        self.limit = LogLimit()
+        self.loop.set_exception_handler(self._error)
         self.thread = threading.Thread(target=self.loop.run_forever, name="snmp", daemon=True)
         self.thread.start()
         self.poller: Poller = self.call(Poller).result()
+
+    def _error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The loop's own report of an error in a callback, within the limit."""
+        if self.limit.allow():
+            loop.default_exception_handler(context)
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn()`` on the loop (objects bound to it must be created there)."""
@@ -362,6 +510,13 @@ def resolve(address: str) -> str:
         return address
 
 
+def trapped(trap: Trap, ips: Mapping[str, str]) -> set[str]:
+    """The hosts (of ``ips``: host -> IP) a trap is about: it came from their IP, or names it
+    as snmpTrapAddress (a trap forwarded by another device)."""
+    about = {trap.source} if trap.address is None else {trap.source, trap.address}
+    return {host for host, ip in ips.items() if ip in about}
+
+
 def spool_path(cfg: AgentConfig, host: str) -> Path:
     """One spool file per proxied host, beside the agent's own spool."""
     return Path(cfg.spool_path).parent / "proxy" / f"{host}.db"
@@ -380,6 +535,8 @@ class Proxy:
         self.ips: dict[str, str] = {}  # host -> the IP its traps come from
         self.snmp: Loop | None = None
         self.traps: TrapReceiver | None = None
+        #: what the trap path logs, receiver and on_trap together: a flood cannot fill the log
+        self.trap_log = LogLimit(monotonic=monotonic)
 
     def _open(self, target: ProxyTarget) -> _Target:
         """Spool, reporter and publisher of one target."""
@@ -406,10 +563,12 @@ class Proxy:
 
     def on_trap(self, trap: Trap) -> None:
         """A trap from a known target's address makes that target due now."""
-        about = str(trap.var_binds.get("1.3.6.1.6.3.18.1.3.0", trap.source))  # snmpTrapAddress
-        hit = [t for t in self.targets if self.ips.get(t.target.host) in (trap.source, about)]
+        hosts = trapped(trap, self.ips)
+        hit = [t for t in self.targets if t.target.host in hosts]
         if not hit:
-            log.info("trap %s from %s matches no target; ignored", trap.trap_oid, trap.source)
+            if self.trap_log.allow():
+                log.info("trap %s from %s matches no target; ignored", trap.trap_oid,
+                         trap.source)
             return
         with self.lock:
             for t in hit:
@@ -424,7 +583,8 @@ class Proxy:
         if self.cfg.proxy.traps:
             host, _, port = self.cfg.proxy.traps.rpartition(":")
             self.traps = self.snmp.call(lambda: TrapReceiver(
-                (host, int(port)), self.cfg.proxy.trap_community, self.on_trap)).result(10)
+                (host, int(port)), self.cfg.proxy.trap_community, self.on_trap,
+                self.trap_log)).result(10)
             log.info("receiving SNMP traps on %s", self.cfg.proxy.traps)
 
     def step(self) -> None:
@@ -462,6 +622,12 @@ class Proxy:
                 log.warning("%s: %s", t.target.host, exc)
             t.last_error = str(exc)
             result = unreachable(exc)
+        except Exception as exc:  # one device's odd answer must not stop every target
+            error = unreadable(t.target, exc)
+            if str(error) != t.last_error:
+                log.exception("%s: %s", t.target.host, error)
+            t.last_error = str(error)
+            result = unreachable(error)
         else:
             t.last_error = None
         for msg in t.reporter.report_at(result, t.started):
@@ -510,6 +676,9 @@ def collect_once(targets: Sequence[ProxyTarget], clock: Callable[[], datetime]
                 result = rep.take(snmp.walk(target).result())
             except SnmpError as exc:
                 out.append((target, exc))
+                continue
+            except Exception as exc:  # one device's odd answer must not hide the others'
+                out.append((target, unreadable(target, exc)))
                 continue
             out.append((target, [rep.birth(), rep.state(True), *rep.report_at(result, started)]))
     finally:

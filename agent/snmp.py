@@ -4,13 +4,20 @@ Everything here runs on one asyncio loop (pysnmp 7's ``hlapi.v3arch.asyncio``). 
 leave this module as plain ``int`` or ``str`` keyed by dotted OID strings, so the
 profiles in ``agent.proxy`` never see a pysnmp object; every failure leaves it as an
 ``SnmpError`` whose message says what to check, never as a pysnmp exception.
+
+Traps come from anyone who can send UDP to the trap port, so nothing a datagram holds may
+raise past this module: an unreadable datagram or trap is dropped, and what is said about
+it goes through a LogLimit, so a flood cannot fill the log.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: A value as the profiles see it.
 Scalar = int | str
+#: Values one walk may bring: over 20 times the 870 under a c7000 Onboard Administrator's
+#: roots, and a bound on what a device that answers without end can make the proxy hold.
+MAX_WALK_VALUES = 20_000
 #: Rows asked for per GETBULK: a c7000 Onboard Administrator answers 50 columns of a
 #: 10-row table in one packet; snmpsim and most BMCs cap a response at 64 varbinds.
 MAX_REPETITIONS = 50
@@ -115,22 +125,62 @@ def auth_data(cred: Credentials) -> CommunityData | UsmUserData:
     )
 
 
+#: pysnmp's integer types that are not rfc1902.Integer (Integer32 is its base class).
+_INTEGERS = ("Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks", "Integer32")
+#: An OID as text: 2 to 128 sub-identifiers (RFC 2578 section 3.5), each below 2^32.
+_OID = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,10}){1,127}")
+SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"  # which notification a trap is
+SNMP_TRAP_ADDRESS = "1.3.6.1.6.3.18.1.3.0"  # the device a forwarded trap is about
+
+
+def _octets(raw: bytes) -> str:
+    """Octets as text when they are printable UTF-8, else as hex."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()
+    return text if text.isprintable() or not text else raw.hex()
+
+
+def _dotted(oid: Any) -> str | None:
+    """An OID's sub-identifiers joined by dots (None: not an OID with a value, or one with a
+    sub-identifier too large to print, which pysnmp builds but no device can send)."""
+    if getattr(oid, "isValue", False) is not True or not hasattr(oid, "asTuple"):
+        return None
+    try:
+        return ".".join(str(p) for p in oid.asTuple())
+    except ValueError:  # int to str refuses more than 4,300 digits (CPython's limit)
+        return None
+
+
 def to_scalar(value: Any) -> Scalar:
-    """A pysnmp value as int or str (octet strings as text, or hex when not text)."""
-    if isinstance(value, Integer) or value.__class__.__name__ in (
-        "Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks", "Integer32"
-    ):
+    """A pysnmp value as int or str (octet strings as text, or hex when not text).
+
+    Never raises: every str it returns is printable text or hex, except a pysnmp type's
+    own prettyPrint. Plain Python values are taken as such (bytes as octets); a pysnmp
+    template without a value, or a value that cannot be printed, reads as ``<its type>``.
+    """
+    if isinstance(value, int):  # a plain int or bool: as it is
         return int(value)
-    if isinstance(value, ObjectIdentifier):
-        return ".".join(str(p) for p in value)
-    if isinstance(value, OctetString):
+    if isinstance(value, str):
+        return _octets(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bytes | bytearray):
+        return _octets(bytes(value))
+    if getattr(value, "isValue", True) is False:  # a pysnmp type with no value (a template)
+        return f"<{type(value).__name__}>"
+    if isinstance(value, Integer) or value.__class__.__name__ in _INTEGERS:
+        return int(value)
+    if value.__class__.__name__ == "IpAddress":  # v2c (rfc1902) and v1 (rfc1155): 4 octets
         raw = bytes(value)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.hex()
-        return text if text.isprintable() or not text else raw.hex()
-    return str(value.prettyPrint())
+        return str(ipaddress.IPv4Address(raw)) if len(raw) == 4 else raw.hex()
+    if isinstance(value, ObjectIdentifier):
+        return _dotted(value) or f"<{type(value).__name__}>"
+    if isinstance(value, OctetString):
+        return _octets(bytes(value))
+    try:
+        return str(value.prettyPrint()) if hasattr(value, "prettyPrint") else str(value)
+    except Exception:  # an odd object's own printing: whatever it raises, it is just a value
+        return f"<{type(value).__name__}>"
 
 
 def describe(cred: Credentials, indication: object) -> str:
@@ -191,11 +241,51 @@ class Poller:
             for oid, value in var_binds:
                 if value.__class__.__name__ in ("NoSuchObject", "NoSuchInstance", "EndOfMibView"):
                     continue
-                out[str(oid)] = to_scalar(value)
+                name = _dotted(oid)
+                if name is None:
+                    continue  # no OID a profile reads: nothing to key it by
+                out[name] = to_scalar(value)
+            if len(out) > MAX_WALK_VALUES:
+                raise SnmpError(
+                    f"SNMP {cred.version} to {cred.where}: the device returned more than "
+                    f"{MAX_WALK_VALUES} values (walking {root}); is it answering in a loop?"
+                )
 
     def close(self) -> None:
         """Close the engine's sockets."""
         self.engine.close_dispatcher()
+
+
+class LogLimit:
+    """At most ``burst`` log lines per ``window_s``; the rest are counted, and their number
+    is logged with the first line allowed in a later window."""
+
+    def __init__(self, burst: int = 20, window_s: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """20 a minute: every trap of a few failing parts is seen, a flood is not logged."""
+        self.burst, self.window_s, self.monotonic = burst, window_s, monotonic
+        self.start = monotonic()
+        self.used = 0
+        self.held = 0
+
+    def allow(self) -> bool:
+        """Whether one more line may be logged now (if not, it is counted as held back)."""
+        now = self.monotonic()
+        if now - self.start >= self.window_s:
+            if self.held:
+                log.warning("held back %d SNMP log lines in the last %.0f s (a flood of traps "
+                            "or datagrams?)", self.held, now - self.start)
+            self.start, self.used, self.held = now, 0, 0
+        if self.used < self.burst:
+            self.used += 1
+            return True
+        self.held += 1
+        return False
+
+
+def brief(exc: BaseException) -> str:
+    """An exception as one short line (pysnmp's can hold a whole hex dump)."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 @dataclass(frozen=True)
@@ -207,23 +297,73 @@ class Trap:
 
     @property
     def trap_oid(self) -> str | None:
-        """snmpTrapOID.0: which notification this is."""
-        value = self.var_binds.get("1.3.6.1.6.3.1.1.4.1.0")
-        return str(value) if value is not None else None
+        """snmpTrapOID.0: which notification this is (None: absent or not an OID)."""
+        value = self.var_binds.get(SNMP_TRAP_OID)
+        return value if isinstance(value, str) and _OID.fullmatch(value) else None
+
+    @property
+    def address(self) -> str | None:
+        """snmpTrapAddress.0: the device a forwarded trap is about (None: absent or not an
+        IPv4 address)."""
+        value = self.var_binds.get(SNMP_TRAP_ADDRESS)
+        if not isinstance(value, str) or len(value) > 15:  # 15: "255.255.255.255"
+            return None
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            return None
+
+
+def trap_from(source: str, var_binds: Iterable[tuple[Any, Any]]) -> Trap:
+    """A received notification as a Trap: every binding whose name is an OID, by its text."""
+    values: dict[str, Scalar] = {}
+    for oid, value in var_binds:
+        name = oid if isinstance(oid, str) else _dotted(oid)
+        if name is not None:
+            values[name] = to_scalar(value)
+    return Trap(source, values)
+
+
+class _GuardedUdp(udp.UdpTransport):  # type: ignore[misc]  # pysnmp ships no type hints
+    """pysnmp's UDP transport, but a datagram pysnmp fails on is dropped and reported.
+
+    pysnmp lets some errors escape its dispatcher (pyasn1 raises TypeError on some random
+    bytes), and the event loop would log each with a full traceback.
+    """
+
+    def __init__(self, on_error: Callable[[Any, bytes, Exception], None]) -> None:
+        """``on_error(address, datagram, exc)`` hears of each datagram dropped."""
+        super().__init__()
+        self.on_error = on_error
+
+    def datagram_received(self, datagram: bytes, address: Any) -> None:
+        """Hand the datagram to pysnmp on the next turn of the loop, as pysnmp does."""
+        self.loop.call_soon(self._dispatch, datagram, address)
+
+    def _dispatch(self, datagram: bytes, address: Any) -> None:
+        """pysnmp's processing of one datagram, guarded."""
+        try:
+            self._callback_function(self, address, datagram)
+        except Exception as exc:  # whatever pysnmp raises on bytes it cannot read
+            self.on_error(address, datagram, exc)
 
 
 class TrapReceiver:
     """Receives SNMP v1/v2c traps on a UDP address and hands each on as a Trap."""
 
     def __init__(
-        self, address: tuple[str, int], community: str, on_trap: Callable[[Trap], None]
+        self, address: tuple[str, int], community: str, on_trap: Callable[[Trap], None],
+        limit: LogLimit | None = None,
     ) -> None:
         """Listen on ``address`` for ``community``; create it inside the running loop.
 
         The socket is bound here, so a taken or foreign address fails now as an SnmpError
-        instead of later inside the event loop where nobody would see it.
+        instead of later inside the event loop where nobody would see it. ``limit`` bounds
+        what is logged about datagrams and traps (one may be shared with ``on_trap``).
         """
         self.on_trap = on_trap
+        self.limit = limit or LogLimit()
+        self.dropped = 0  # datagrams pysnmp could not process
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind(address)
@@ -233,11 +373,18 @@ class TrapReceiver:
                             f"{exc.strerror or exc}") from None
         sock.setblocking(False)
         self.engine = snmp_engine.SnmpEngine()
-        transport = udp.UdpTransport().open_server_mode(sock=sock)
+        transport = _GuardedUdp(self._unreadable).open_server_mode(sock=sock)
         snmp_config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
         snmp_config.add_v1_system(self.engine, "hg-traps", community)
         ntfrcv.NotificationReceiver(self.engine, self._received)
         self.engine.transport_dispatcher.job_started(1)  # keep the dispatcher serving
+
+    def _unreadable(self, address: Any, datagram: bytes, exc: Exception) -> None:
+        """A datagram pysnmp failed on: count it, say so within the limit, drop it."""
+        self.dropped += 1
+        if self.limit.allow():
+            log.warning("dropped an unreadable SNMP datagram (%d bytes) from %s: %s",
+                        len(datagram), address, brief(exc))
 
     def _received(
         self,
@@ -250,12 +397,14 @@ class TrapReceiver:
     ) -> None:
         """pysnmp's callback: convert at the edge, then hand on."""
         _domain, address = engine.message_dispatcher.get_transport_info(state_reference)
-        trap = Trap(str(address[0]), {str(oid): to_scalar(val) for oid, val in var_binds})
-        log.info("trap %s from %s", trap.trap_oid, trap.source)
+        trap = trap_from(str(address[0]), var_binds)
+        if self.limit.allow():
+            log.info("trap %s from %s", trap.trap_oid, trap.source)
         try:
             self.on_trap(trap)
         except Exception:  # a bad handler must not stop the receiver
-            log.exception("trap handler failed")
+            if self.limit.allow():
+                log.exception("trap handler failed")
 
     def close(self) -> None:
         """Stop listening."""

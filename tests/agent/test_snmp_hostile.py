@@ -56,6 +56,8 @@ from agent.snmp import (
 from schemas.mqtt_contract import errors
 from tests.agent.test_snmp_profile import HEALTHY, PDU, free_udp_port, read_snmprec
 
+pytestmark = pytest.mark.fuzz
+
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 # No example database, so every run draws fresh cases; no deadline, since a busy 2-core CI
 # machine can stall any single case.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from collector.decode import MAX_DEPTH, MAX_REASON, decode, too_deep
 from collector.model import DeadLetter, Message, Received
 from schemas.mqtt_contract import errors
 
+pytestmark = pytest.mark.fuzz
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 EXAMPLES = resources.files("schemas").joinpath("mqtt", "examples")
 KINDS = ("telemetry", "birth", "event", "state")

@@ -72,11 +72,13 @@ def test_a_broker_outage_opens_nothing_and_a_rack_outage_still_does(pg_url: str,
         assert paused
         assert (col.readyz() or (0, ""))[0] == 503
         assert "broker disconnected" in (col.readyz() or (0, ""))[1]
-        wills = eventually(lambda: (w := offline(pg_url)).get("broker") and w, 3 * GRACE_S,
-                           "the wills of the broker's shutdown labelled 'broker'")
-        assert "lost" not in wills, "a will of the broker's own shutdown read as a host lost"
-        assert wills["broker"] >= 6
-        time.sleep(3 * GRACE_S)  # three times the silence that confirms host-down
+        time.sleep(6)  # one sweep pass (every 5 s) relabels the wills that came
+        # Mosquitto publishes each host's will as it shuts down, some before our own
+        # connection closes (stored at once), the rest queued for our session: every one
+        # stored so far reads 'broker'
+        wills = offline(pg_url)
+        assert set(wills) <= {"broker"}, f"a will of the broker's shutdown read as {wills}"
+        time.sleep(3 * GRACE_S - 6 + 1)  # three times the silence that confirms host-down
         broker.start()
         eventually(col.ready, 30, "the collector ready after the broker came back")
         time.sleep(2 * GRACE_S + 5)  # two sweeps past the hosts' own resume time

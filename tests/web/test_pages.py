@@ -11,12 +11,20 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import eventually
 from tests.web.conftest import Fleet, OpenIncident
 
 #: Screenshots are for looking at, not for the repository: the system temp dir, or
 #: HOURGLASS_SHOTS to keep them somewhere else.
 SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def box(locator: Any) -> dict[str, float]:
+    """The element's box, waiting out a re-render (a list the live stream redraws detaches
+    the element for a moment, and Playwright then answers None)."""
+    got: dict[str, float] = eventually(locator.bounding_box, 5, "the element laid out", 0.05)
+    return got
 
 
 def job_state(db: Conn, job: int) -> tuple[str, str]:
@@ -263,10 +271,10 @@ def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
     expect(card.locator("[data-cd]")).to_have_count(0)  # no countdown on planned work
     sla_card = phone.locator(f'[data-job="{sla.job}"]')
     expect(sla_card).to_be_visible()  # rendered before it is measured (the list loads apart)
-    sla_box = sla_card.bounding_box()
-    assert sla_box["y"] < section.bounding_box()["y"]  # the SLA job is listed first
-    last_sla = phone.locator("article.job").last.bounding_box()
-    assert last_sla["y"] < section.bounding_box()["y"]
+    sla_box = box(sla_card)
+    assert sla_box["y"] < box(section)["y"]  # the SLA job is listed first
+    last_sla = box(phone.locator("article.job").last)
+    assert last_sla["y"] < box(section)["y"]
     button = card.get_by_role("button", name="Acknowledge")
     expect(button).to_be_visible()
     assert button.bounding_box()["height"] >= 56  # the same thumb-sized targets

@@ -125,15 +125,28 @@ class InputGate:
         elif self.flowing_since is None:
             self.flowing_since = now
 
+    def hold(self, site_silent_fraction: float) -> Hold:
+        """What the sweep needs of this gate now."""
+        return Hold(self.flowing_since, self.resume_intervals, site_silent_fraction)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What keeps the host-down sweep from accusing hosts of our own outage."""
+
+    heard_since: datetime | None  # our input flows since then; None: it is down
+    resume_intervals: int = 3
+    site_silent_fraction: float = 0.9
+
     def judged_from(self, interval_s: float) -> datetime | None:
         """The earliest a host of this interval may be found silent; None while input is down.
 
         A host cannot have been heard before our input came back, so its silence counts
         from then: resume_intervals of its intervals later.
         """
-        if self.flowing_since is None:
+        if self.heard_since is None:
             return None
-        return self.flowing_since + timedelta(seconds=interval_s * self.resume_intervals)
+        return self.heard_since + timedelta(seconds=interval_s * self.resume_intervals)
 
 
 def silent_sites(silent_racks: dict[str, list[str | None]], reporting: dict[str, int],

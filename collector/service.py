@@ -21,7 +21,6 @@ from collector.liveness import Action, InputGate, Limits, Verdict, Watchdog
 from collector.model import DeadLetter, Message
 from collector.mqtt import Item, Subscriber
 from collector.stateful import RuleParams
-from collector.sweep import Hold
 from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,7 @@ class Collector:
         self._relabel_wills(conn, now)
         result = store.sweep_hosts(conn, self.directory, c.offline_grace_intervals, now,
                                    self.facility_params,
-                                   Hold(self.gate.judged_from, c.site_silent_fraction))
+                                   self.gate.hold(c.site_silent_fraction))
         if result.held_sites != self.held_sites and result.held_sites:
             log.warning("sites silent at once, taken for an input outage, not judged: %s",
                         ", ".join(sorted(result.held_sites)))

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from agent.messages import topic
 from collector import births, copybin, findings, sweep, telemetry
 from collector.facility import FacilityParams
+from collector.liveness import Hold
 from collector.model import DeadLetter, Detection, Message, parse_ts
 from collector.rules import detect
 from collector.stateful import RuleParams
@@ -310,7 +311,7 @@ def sweep_host_down(conn: Conn, directory: Directory, grace: int, now: datetime,
 
 def sweep_hosts(conn: Conn, directory: Directory, grace: int, now: datetime,
                 params: FacilityParams | None = None,
-                hold: sweep.Hold | None = None) -> sweep.SweepResult:
+                hold: Hold | None = None) -> sweep.SweepResult:
     """One host-down and facility pass (collector.sweep.run), held by our input's state."""
     return sweep.run(conn, lambda d: open_incident(conn, directory, d),
                      lambda host: directory.lookup(conn, host) is not None, grace, now,

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from collector import facility, liveness
 from collector.facility import FacilityParams, Silent
+from collector.liveness import Hold
 from collector.model import Detection
 from collector.rules import host_down_due
 
@@ -35,19 +36,6 @@ class SweepResult:
     facilities: list[int]
     held_sites: frozenset[str] = frozenset()  # silent at once: taken for our outage
     paused: bool = False  # our input is down: nothing was judged
-
-
-#: interval_s -> the earliest a host of that interval may be found silent (None: our
-#: input is down, judge nothing); collector.liveness.InputGate.judged_from
-JudgedFrom = Callable[[float], "datetime | None"]
-
-
-@dataclass(frozen=True)
-class Hold:
-    """What keeps the sweep from accusing hosts of our own outage (collector.liveness)."""
-
-    judged_from: JudgedFrom
-    site_silent_fraction: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -87,12 +75,19 @@ WHERE s.interval_s IS NOT NULL AND s.offline_reason IS DISTINCT FROM 'shutdown'
   AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.host_id = s.host_id
                   AND i.component = 'host:' || s.host_id AND i.failure = 'host_down'
                   AND i.state NOT IN ('verified', 'closed'))
+  -- not before the host had resume intervals to speak since our input came back (Hold):
+  -- not fetched at all meanwhile, or every pass after a restart would read every
+  -- long-silent host undecided (bench/ingest measured a third more CPU a message)
+  AND (%(heard_since)s::timestamptz IS NULL OR %(heard_since)s::timestamptz
+       + make_interval(secs => s.interval_s * %(resume)s) <= %(now)s)
 """
 
 
-def _silent(conn: Conn, grace: int, now: datetime) -> list[_Row]:
-    rows = conn.execute(_SILENT, {"now": now, "grace": grace,
-                                  "suspect": facility.SUSPECT_INTERVALS}).fetchall()
+def _silent(conn: Conn, grace: int, now: datetime, hold: Hold | None) -> list[_Row]:
+    rows = conn.execute(_SILENT, {
+        "now": now, "grace": grace, "suspect": facility.SUSPECT_INTERVALS,
+        "heard_since": hold.heard_since if hold else None,
+        "resume": hold.resume_intervals if hold else 0}).fetchall()
     return [_Row(Silent(r[0], r[1], r[2], r[3], r[7], pdu=r[10], switch=r[11]), r[5], r[6],
                  float(r[4]),
                  host_down_due(r[3], float(r[4]), grace, now), r[8], r[9]) for r in rows]
@@ -128,14 +123,13 @@ def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], g
     when it came back, and sites silent at once are left alone.
     """
     _resolve(conn, now)
-    if hold is not None and hold.judged_from(1.0) is None:
+    if hold is not None and hold.heard_since is None:
         return SweepResult([], [], paused=True)
-    rows = _silent(conn, grace, now)
+    rows = _silent(conn, grace, now, hold)
     held: set[str] = set()
     if hold is not None:
         held = _held(conn, rows, hold.site_silent_fraction)
-        rows = [_judged(r, hold.judged_from) for r in rows if r.silent.site not in held]
-        rows = [r for r in rows if r.due is None or r.due <= now]
+        rows = [_judged(r, hold) for r in rows if r.silent.site not in held]
     # a host a resolved facility left behind is down on its own: never clustered again
     silent = [r.silent for r in rows if not _left_behind(r)]
     by_host = {r.silent.host: r for r in rows}
@@ -158,9 +152,9 @@ def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], g
     return SweepResult(opened, facilities, frozenset(held))
 
 
-def _judged(r: _Row, judged_from: JudgedFrom) -> _Row:
+def _judged(r: _Row, hold: Hold) -> _Row:
     """The row with its host-down time no earlier than our input let us hear it again."""
-    start = judged_from(r.interval_s)
+    start = hold.judged_from(r.interval_s)
     if r.due is None or start is None or r.due >= start:
         return r
     return _Row(r.silent, r.customer, r.room, r.interval_s, start, r.facility, r.resolved_at)

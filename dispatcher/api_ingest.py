@@ -36,7 +36,8 @@ class CollectorState(BaseModel):
 
 
 class Ingest(BaseModel):
-    """Whether work flows in: ok only when some collector is ready and none is in doubt."""
+    """Whether work flows in: ok only when some collector is ready, none is in doubt and no
+    site is held as silent at once."""
 
     ok: bool
     summary: str
@@ -60,7 +61,8 @@ def read(conn: Any, now: datetime) -> Ingest:
                                   oldest_unacked_s=float(r["oldest_unacked_s"]),
                                   updated_at=r["updated_at"], age_s=round(age, 1)))
     out.sort(key=lambda c: ({"silent": 0, "not_ready": 1, "ready": 2}[c.state], c.id))
-    return Ingest(ok=bool(out) and all(c.state == "ready" for c in out),
+    held = any(c.held_sites for c in out)
+    return Ingest(ok=bool(out) and all(c.state == "ready" for c in out) and not held,
                   summary=_summary(out), collectors=out)
 
 
@@ -69,6 +71,11 @@ def _summary(cs: list[CollectorState]) -> str:
     if not cs:
         return "No collector has reported: start `hourglass collector run`"
     bad = [c for c in cs if c.state != "ready"]
+    held = sorted({site for c in cs for site in c.held_sites})
+    if not bad and held:
+        return (f"Sites silent at once, not judged: {', '.join(held)}. Nearly all their hosts "
+                "stopped at once, over several racks: check the site's uplink and the "
+                "broker's listener; no incident opens for them meanwhile.")
     if not bad:
         return f"Ingest flowing: {len(cs)} collector{'s' if len(cs) > 1 else ''} ready"
     first = bad[0]

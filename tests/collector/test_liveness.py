@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.liveness import Action, InputGate, Limits, Observed, Watchdog, silent_sites
+from collector.liveness import Action, Hold, InputGate, Limits, Observed, Watchdog, silent_sites
 
 LIM = Limits(canary_timeout_s=15.0, stall_s=30.0)
 
@@ -66,15 +66,15 @@ T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 def test_gate_judges_silence_only_from_several_intervals_after_input_flows() -> None:
     g = InputGate(resume_intervals=3)
-    assert g.judged_from(30) is None  # never flowed yet: judge nothing
+    assert g.hold(0.9).judged_from(30) is None  # never flowed yet: judge nothing
     g.observe(T0, True)
     g.observe(T0 + timedelta(seconds=50), True)  # still flowing: the start stays
-    assert g.judged_from(30) == T0 + timedelta(seconds=90)
-    assert g.judged_from(2) == T0 + timedelta(seconds=6)
+    assert g.hold(0.9).judged_from(30) == T0 + timedelta(seconds=90)
+    assert g.hold(0.9).judged_from(2) == T0 + timedelta(seconds=6)
     g.observe(T0 + timedelta(seconds=60), False)
-    assert g.judged_from(30) is None
+    assert g.hold(0.9).judged_from(30) is None
     g.observe(T0 + timedelta(seconds=100), True)
-    assert g.judged_from(30) == T0 + timedelta(seconds=190)
+    assert g.hold(0.9) == Hold(T0 + timedelta(seconds=100), 3, 0.9)
 
 
 @pytest.mark.parametrize(

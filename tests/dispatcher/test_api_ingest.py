@@ -55,6 +55,10 @@ def test_states_reasons_and_silence(base_url: str, fleet: Fleet, db: Conn) -> No
         body = get(base_url, fleet.manager).json()
         assert body["ok"] is True
         assert body["summary"] == "Ingest flowing: 1 collector ready"
+        db.execute("UPDATE collector_status SET held_sites = '{iad1}'")
+        body = get(base_url, fleet.manager).json()
+        assert body["ok"] is False
+        assert body["summary"].startswith("Sites silent at once, not judged: iad1.")
     finally:
         db.execute("DELETE FROM collector_status")
 

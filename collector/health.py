@@ -38,7 +38,7 @@ class Snapshot:
 
 # The reasons /readyz can give, as metric labels: a label per reason, not per sentence.
 REASONS = ("broker disconnected", "database unavailable", "oldest unacknowledged",
-           "nothing heard", "starting")
+           "nothing heard", "connected, waiting", "starting")
 
 
 def render(s: Snapshot) -> bytes:

@@ -99,6 +99,8 @@ class Watchdog:
                 action = self._escalate(o.now)
         elif heard:
             self._level, self._acted_at = 0, None
+        elif o.connected:
+            reasons.append("connected, waiting for the first message")
         flowing = o.connected and heard and not late
         return Verdict(not reasons and flowing, flowing, tuple(reasons), action, age)
 

@@ -143,11 +143,9 @@ class Subscriber:
         self.connected_at: float | None = None  # monotonic, of this connection
         self.heard_at: float | None = None  # monotonic: the last message of any kind
         self.recoveries: dict[str, int] = {a.value: 0 for a in Action if a is not Action.NONE}
-        self.loop_errors = 0
         # (lost, regained) wall-clock times of our broker outages, newest last (regained
         # None while it lasts): wills arriving around them are the broker's, not the hosts'
         self.outages: list[tuple[datetime, datetime | None]] = []
-        self._thread: threading.Thread | None = None
         # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
         # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
         # max_inflight, 32) must be at least this, or it caps every batch
@@ -171,6 +169,12 @@ class Subscriber:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        # An exception escaping a callback would end paho's loop and with it all ingest;
+        # ours catch everything, and this keeps the loop alive should one ever slip (logged)
+        self.client.suppress_exceptions = True
+        paho_log = logging.getLogger("collector.paho")
+        paho_log.setLevel(logging.WARNING)  # paho logs every packet at debug: not worth a call
+        self.client.enable_logger(paho_log)
 
     def start(self) -> None:
         """Connect (persistent session) and run the network loop in its thread."""
@@ -182,26 +186,16 @@ class Subscriber:
                                       properties=props)
         else:
             self.client.connect_async(self._host, self._port, keepalive=30)
-        self._thread = threading.Thread(target=self._loop, name="mqtt", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        """paho's network loop, restarted if anything ever escapes it (logged, counted)."""
-        while not self._stopping.is_set():
-            try:
-                self.client.loop_forever(retry_first_connection=True)
-                return  # disconnect() was called
-            except Exception:
-                self.loop_errors += 1
-                log.exception("MQTT network loop failed; restarting it")
-                self._stopping.wait(1.0)
+        # paho's own thread: with it, acks from the writers are queued for the network
+        # thread to write in bursts; without it paho writes each from the caller's thread
+        # (bench/ingest measured a fifth more CPU a message and twice the p99)
+        self.client.loop_start()
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""
         self._stopping.set()
         self.client.disconnect()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self.client.loop_stop()
 
     def observe(self) -> Observed:
         """The facts collector.liveness judges, now."""

@@ -34,6 +34,10 @@ APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/inge
 WILLS_BEFORE = timedelta(seconds=2)
 WILLS_AFTER = timedelta(seconds=5)
 WILLS_LOOKBACK = timedelta(minutes=10)
+# JIT compiles a query whose estimate passes jit_above_cost: the sweep's, with its
+# per-host telemetry subquery, took 1.0-1.3 s a pass returning nothing (against 5-10 ms
+# without), measured beside bench/ingest; the collector's statements are all short.
+NO_JIT = "-c jit=off"
 WATCH_S = 1.0  # liveness is judged this often: well inside the canary's 5 s
 # What a message, not the system, can cause while it is stored: values the database
 # refuses (out of range, NUL in text, a key or a limit broken) or a rule tripping over
@@ -89,8 +93,7 @@ class Collector:
         v, o = self.verdict, self.sub.observe()
         return health.Snapshot(
             self.sub.connected.is_set(), self.database_ok, self.sub.queue.qsize(),
-            {**self.stats, "loop_errors": self.sub.loop_errors}, ready=v.ready,
-            reasons=v.reasons,
+            dict(self.stats), ready=v.ready, reasons=v.reasons,
             oldest_unacked_s=o.oldest_unacked_s, silent_s=v.silent_s,
             detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
             held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries))
@@ -160,7 +163,8 @@ class Collector:
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(url, autocommit=True,
-                                           application_name=APPLICATION_NAME)
+                                           application_name=APPLICATION_NAME,
+                                           options=NO_JIT)
                     self.directory.reload(conn)
                 now = time.monotonic()
                 if upkeep and now >= next_partitions:

@@ -68,7 +68,7 @@ SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id
        h.pdu, h.switch
 FROM host_state s JOIN hosts h ON h.id = s.host_id
 LEFT JOIN bmc_power b ON b.host_id = s.host_id
-WHERE s.interval_s IS NOT NULL AND s.offline_reason IS DISTINCT FROM 'shutdown'
+WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason <> 'shutdown')
   AND s.last_message < %(now)s - make_interval(secs => s.interval_s * %(suspect)s)
   -- already down: decided, so a pass costs only the newly silent (the sweep shares the
   -- collector's loop with ingest; re-deciding thousands of down hosts stalled it)
@@ -78,15 +78,15 @@ WHERE s.interval_s IS NOT NULL AND s.offline_reason IS DISTINCT FROM 'shutdown'
   -- not before the host had resume intervals to speak since our input came back (Hold):
   -- not fetched at all meanwhile, or every pass after a restart would read every
   -- long-silent host undecided (bench/ingest measured a third more CPU a message)
-  AND (%(heard_since)s::timestamptz IS NULL OR %(heard_since)s::timestamptz
-       + make_interval(secs => s.interval_s * %(resume)s) <= %(now)s)
+  AND s.interval_s * %(resume)s <= %(heard_s)s
 """
 
 
 def _silent(conn: Conn, grace: int, now: datetime, hold: Hold | None) -> list[_Row]:
     rows = conn.execute(_SILENT, {
         "now": now, "grace": grace, "suspect": facility.SUSPECT_INTERVALS,
-        "heard_since": hold.heard_since if hold else None,
+        # seconds our input has flowed (no hold: 0 intervals needed of 0 seconds)
+        "heard_s": (now - hold.heard_since).total_seconds() if hold and hold.heard_since else 0.0,
         "resume": hold.resume_intervals if hold else 0}).fetchall()
     return [_Row(Silent(r[0], r[1], r[2], r[3], r[7], pdu=r[10], switch=r[11]), r[5], r[6],
                  float(r[4]),

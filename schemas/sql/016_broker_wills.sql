@@ -8,4 +8,3 @@ ALTER TABLE host_state ADD COLUMN offline_at timestamptz;
 ALTER TABLE host_state DROP CONSTRAINT host_state_offline_reason_check;
 ALTER TABLE host_state ADD CONSTRAINT host_state_offline_reason_check
     CHECK (offline_reason IN ('lost', 'shutdown', 'broker'));
-CREATE INDEX host_state_offline_at ON host_state (offline_at) WHERE offline_reason = 'lost';

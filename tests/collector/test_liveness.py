@@ -24,7 +24,7 @@ def seen(now: float, heard: float | None = None, connected: bool = True,
         (seen(10, heard=9), False, False, True, "database unavailable"),
         (seen(100, heard=99, unacked=31), True, False, True,
          "oldest unacknowledged message waited 31 s (limit 30 s)"),
-        (seen(10, heard=None), True, False, False, None),  # connected, nothing heard yet
+        (seen(10, heard=None), True, False, False, "connected, waiting for the first message"),
         (seen(20, heard=None), True, False, False,
          "nothing heard for 20 s, not even a canary (limit 15 s)"),
         (seen(40, heard=20), True, False, False,

@@ -277,13 +277,13 @@ class Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
-        self.heard_at = time.monotonic()
+        self.heard_at = arrived = time.monotonic()
         if msg.qos == 0 and topic.startswith(CANARY_PREFIX):
             return  # a canary (ours or another collector's): it has told us what it could
         now = datetime.now(UTC)
         raw = Received(topic, bytes(msg.payload), msg.mid, msg.qos, now,
                        self._connection, self._arrived)
-        self._acks.arrived(self._arrived, time.monotonic())
+        self._acks.arrived(self._arrived, arrived)
         self._arrived += 1
         try:
             got = self._decode(raw)

@@ -38,7 +38,7 @@ WILLS_LOOKBACK = timedelta(minutes=10)
 # per-host telemetry subquery, took 1.0-1.3 s a pass returning nothing (against 5-10 ms
 # without), measured beside bench/ingest; the collector's statements are all short.
 NO_JIT = "-c jit=off"
-WATCH_S = 1.0  # liveness is judged this often: well inside the canary's 5 s
+WATCH_S = 1.0  # liveness is judged this often: half the canary interval (2 s)
 # What a message, not the system, can cause while it is stored: values the database
 # refuses (out of range, NUL in text, a key or a limit broken) or a rule tripping over
 # them. Such a message is stored alone as a dead letter; anything else (a table gone,

@@ -35,7 +35,6 @@ class SweepResult:
     host_down: list[int]
     facilities: list[int]
     held_sites: frozenset[str] = frozenset()  # silent at once: taken for our outage
-    paused: bool = False  # our input is down: nothing was judged
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def run(conn: Conn, open_incident: OpenIncident, known: Callable[[str], bool], g
     """
     _resolve(conn, now)
     if hold is not None and hold.heard_since is None:
-        return SweepResult([], [], paused=True)
+        return SweepResult([], [])  # our input is down: nothing judged
     rows = _silent(conn, grace, now, hold)
     held: set[str] = set()
     if hold is not None:

@@ -12,6 +12,7 @@ from collector.decode import decode
 from collector.model import DeadLetter, Message, Received
 from collector.service import Collector
 from hourglass.config import load_config
+from tests.collector.live import seed
 from tests.collector.test_hostile_ingest import example
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -22,11 +23,7 @@ def received(topic: str, payload: bytes, index: int) -> Received:
 
 
 def test_one_by_one_stores_the_good_and_drops_what_cannot_be_stored(pg_url: str) -> None:
-    with psycopg.connect(pg_url) as conn:
-        conn.execute("INSERT INTO sites (id, name) VALUES ('lab1', 'Lab')")
-        conn.execute("INSERT INTO customers (id, name) VALUES ('acme', 'Acme')")
-        conn.execute("INSERT INTO hosts (id, customer_id, site_id) VALUES ('web-01', 'acme',"
-                     " 'lab1')")
+    seed(pg_url, "lab1", {"r1": ["web-01"]})
     col = Collector(load_config(env={"HOURGLASS_DATABASE_URL": pg_url,
                                      "HOURGLASS_COLLECTOR_HTTP_ADDR": ""}))
     good = {**example("telemetry"), "seq": 1}

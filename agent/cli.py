@@ -17,9 +17,9 @@ from types import FrameType
 
 from agent import __version__
 from agent.config import AgentConfig, load_config
-from agent.core import Outgoing, Reporter, probe_context
+from agent.core import Reporter, probe_context
+from agent.link import Link
 from agent.probes import default_registry
-from agent.publisher import Publisher, Will
 from agent.root import Root
 from agent.sdnotify import Watchdog
 from agent.settings import ConfigError
@@ -102,23 +102,11 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
             print(f"hourglass-agent: key 'proxy.traps': {exc}", file=sys.stderr)
             return 2
         return 0
-    spool = Spool(cfg.spool_path, cfg.host, cap_bytes=cfg.spool_cap_bytes)
+    spool = Spool(cfg.spool_path, cfg.host, cap_bytes=cfg.spool_cap_bytes,
+                  retention_s=cfg.spool_retention_s)
     rep = _reporter(cfg, Root(cfg.root), spool)
-
-    def put(msg: Outgoing) -> None:
-        spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind, seq=msg.payload["seq"])
-
-    def will_for(session: str) -> Will:
-        msg = rep.state(False, reason="lost", session=session)
-        spool.keep_seq(msg.payload["seq"])  # the broker, not the spool, holds this message
-        log.info("last will of session %s holds seq %d", session, msg.payload["seq"])
-        return Will(msg.topic, msg.encode())
-
-    def on_session(session: str) -> None:
-        put(rep.birth(session))
-        put(rep.state(True, session=session))
-
-    pub = Publisher(cfg, spool, will_for=will_for, on_session=on_session)
+    link = Link(cfg, spool, rep)
+    pub = link.publisher
     watchdog = Watchdog()
     watchdog.ready()  # the spool is open: from here on nothing collected is lost
     log.info(
@@ -135,7 +123,7 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
             now = time.monotonic()
             if now >= next_collect:
                 for msg in rep.report():
-                    put(msg)
+                    link.put(msg)
                 # keep the cadence; after a long stall, skip missed slots instead of bursting
                 next_collect = max(next_collect + cfg.interval_s, now)
             # idle, the loop sleeps in paho's select for up to 1 s (it wakes on traffic);
@@ -144,8 +132,7 @@ def cmd_run(cfg: AgentConfig, stop: threading.Event | None = None) -> int:
             cap = min(cap, watchdog.interval or cap)
             pub.step(timeout=max(0.01, min(cap, next_collect - time.monotonic())))
         watchdog.stopping()
-        put(rep.state(False, reason="shutdown", session=pub.session))
-        pub.flush(SHUTDOWN_FLUSH_S)
+        link.stop(SHUTDOWN_FLUSH_S)
     finally:
         pub.close()
         spool.close()

@@ -150,6 +150,9 @@ class AgentConfig:
     spool_path: str = "/var/lib/hourglass-agent/spool.db"
     #: 64 MiB holds about a day of 30 s telemetry of a large server while the broker is away.
     spool_cap_bytes: int = 64 * 1024 * 1024
+    #: What the broker acknowledged stays this long (inside the cap) for the collector's
+    #: resend command: a broker that restarts can lose an acknowledged message.
+    spool_retention_s: float = 24 * 3600.0
     root: str = "/"
     probes: tuple[str, ...] = DEFAULT_PROBES
     #: MQTT keepalive; the broker declares the agent lost after 1.5 times this.
@@ -189,6 +192,7 @@ class AgentConfig:
             ("keepalive_s", 5),
             ("telemetry_drain_per_s", 0.1),
             ("backoff_max_s", 1.0),
+            ("spool_retention_s", 0.0),
         ):
             if getattr(self, key) < low:
                 raise _bad(key, f"must be at least {low}")

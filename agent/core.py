@@ -105,7 +105,7 @@ class Reporter:
         payload = build(self.next_seq(), self.clock())
         return Outgoing(kind, messages.topic(self.site, self.host, kind), payload)
 
-    def birth(self, session: str | None = None) -> Outgoing:
+    def birth(self, session: str | None = None, will_seq: int | None = None) -> Outgoing:
         """The birth message: inventory of the latest collection (collecting if none yet)."""
         if self.latest is None:
             self.latest = collect(self.probes, self.root)
@@ -123,17 +123,20 @@ class Reporter:
                 chassis=system_probe.chassis(self.root),
                 components=inventory,
                 session=session,
+                will_seq=will_seq,
             ),
         )
 
     def state(
-        self, online: bool, *, reason: str | None = None, session: str | None = None
+        self, online: bool, *, reason: str | None = None, session: str | None = None,
+        will_seq: int | None = None,
     ) -> Outgoing:
         """A state message (online, or offline with a reason)."""
         return self._out(
             "state",
             lambda seq, ts: messages.state(
-                self.host, self.site, seq, ts, online, reason=reason, session=session
+                self.host, self.site, seq, ts, online, reason=reason, session=session,
+                will_seq=will_seq,
             ),
         )
 

@@ -107,8 +107,10 @@ def birth(
     chassis: Mapping[str, str | None],
     components: Iterable[Component],
     session: str | None = None,
+    will_seq: int | None = None,
 ) -> dict[str, Any]:
-    """A birth payload: the full inventory, sent retained on every connect."""
+    """A birth payload: the full inventory, sent retained on every connect; ``will_seq``
+    is the seq this connection's last will holds (a seq the collector may never see)."""
     msg = envelope("birth", host, site, seq, ts)
     msg.update(
         agent_version=agent_version,
@@ -119,6 +121,8 @@ def birth(
     )
     if session is not None:
         msg["session"] = session
+    if will_seq is not None:
+        msg["will_seq"] = will_seq
     return msg
 
 
@@ -179,11 +183,13 @@ def state(
     *,
     reason: str | None = None,
     session: str | None = None,
+    will_seq: int | None = None,
 ) -> dict[str, Any]:
     """A state payload: online after birth, offline as the last will.
 
     ``reason`` (offline only) is "lost" for the last will and "shutdown" for a planned
-    stop; ``session`` is the id of the MQTT connection that birth, online and will share.
+    stop; ``session`` is the id of the MQTT connection that birth, online and will share,
+    ``will_seq`` (online) the seq its will holds.
     """
     msg = envelope("state", host, site, seq, ts)
     msg["state"] = "online" if online else "offline"
@@ -191,4 +197,6 @@ def state(
         msg["reason"] = reason
     if session is not None:
         msg["session"] = session
+    if will_seq is not None and online:
+        msg["will_seq"] = will_seq
     return msg

@@ -33,9 +33,10 @@ from typing import Any
 from agent import __version__, messages
 from agent.config import AgentConfig, ProxyTarget
 from agent.core import Outgoing, Reporter, changes
+from agent.link import Link
 from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import MemoryState, ProbeResult, StateStore
-from agent.publisher import Publisher, Will
+from agent.publisher import Publisher
 from agent.root import Root
 from agent.snmp import (
     Credentials,
@@ -429,12 +430,13 @@ class TargetReporter(Reporter):
                 {"chassis": chassis, "components": [c.as_json() for c in parsed.inventory]}))
         return self.latest
 
-    def birth(self, session: str | None = None) -> Outgoing:
+    def birth(self, session: str | None = None, will_seq: int | None = None) -> Outgoing:
         """The birth message of the device, from its latest (or stored) walk."""
         return self._out("birth", lambda seq, ts: messages.birth(
             self.host, self.site, seq, ts, agent_version=__version__,
             boot_id=f"snmp-{self.profile.name}"[:64], interval_s=self.interval_s,
-            chassis=self.chassis, components=self.inventory or (), session=session))
+            chassis=self.chassis, components=self.inventory or (), session=session,
+            will_seq=will_seq))
 
     def report_at(self, result: ProbeResult, detected: datetime) -> list[Outgoing]:
         """Events (stamped ``detected``) for every change, then the telemetry."""
@@ -492,13 +494,22 @@ class _Target:
 
     target: ProxyTarget
     reporter: TargetReporter
-    spool: Spool
-    publisher: Publisher
+    link: Link
     next_poll: float = 0.0
     walking: Future[dict[str, Scalar]] | None = None
     started: datetime | None = None
     trapped_at: datetime | None = None
     last_error: str | None = field(default=None)
+
+    @property
+    def spool(self) -> Spool:
+        """The target's spool."""
+        return self.link.spool
+
+    @property
+    def publisher(self) -> Publisher:
+        """The target's MQTT session."""
+        return self.link.publisher
 
 
 def resolve(address: str) -> str:
@@ -543,23 +554,8 @@ class Proxy:
         spool = Spool(spool_path(self.cfg, target.host), target.host,
                       cap_bytes=self.cfg.spool_cap_bytes)
         rep = TargetReporter(target, spool.draft_seq, self.clock, spool)
-
-        def put(msg: Outgoing) -> None:
-            spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
-                      seq=msg.payload["seq"])
-
-        def will_for(session: str) -> Will:
-            msg = rep.state(False, reason="lost", session=session)
-            spool.keep_seq(msg.payload["seq"])
-            return Will(msg.topic, msg.encode())
-
-        def on_session(session: str) -> None:
-            put(rep.birth(session))
-            put(rep.state(True, session=session))
-
         host_cfg = dataclasses.replace(self.cfg, host=target.host, site=target.site or "")
-        pub = Publisher(host_cfg, spool, will_for=will_for, on_session=on_session)
-        return _Target(target, rep, spool, pub)
+        return _Target(target, rep, Link(host_cfg, spool, rep))
 
     def on_trap(self, trap: Trap) -> None:
         """A trap from a known target's address makes that target due now."""
@@ -631,8 +627,7 @@ class Proxy:
         else:
             t.last_error = None
         for msg in t.reporter.report_at(result, t.started):
-            t.spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
-                        seq=msg.payload["seq"])
+            t.link.put(msg)
 
     def run(self, stop: threading.Event, step_s: float = 0.2) -> None:
         """Until ``stop``: poll, publish; then say offline, flush and close."""
@@ -643,10 +638,7 @@ class Proxy:
                 self.wake.wait(step_s)  # a trap or a finished walk wakes the loop at once
                 self.wake.clear()
             for t in self.targets:
-                msg = t.reporter.state(False, reason="shutdown", session=t.publisher.session)
-                t.spool.put(msg.topic, msg.encode(), msg.qos, msg.retain, msg.kind,
-                            seq=msg.payload["seq"])
-                t.publisher.flush(2.0)
+                t.link.stop(2.0)
         finally:
             self.close()
 

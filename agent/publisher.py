@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent import commands
 from agent.config import AgentConfig
 from agent.spool import Spool
 
@@ -46,6 +47,8 @@ HOLD_BASE_S = 1.0
 HOLD_CAP_S = 10.0
 #: How long a TCP connect may take before the attempt counts as failed.
 CONNECT_TIMEOUT_S = 10.0
+#: A refused command is logged at most this often (the rest are counted).
+COMMAND_LOG_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Will:
 
     topic: str
     payload: bytes
+    seq: int | None = None  # the seq reserved for it, which birth and online name
 
 
 def backoff_delay(attempt: int, rng: random.Random, cap_s: float = BACKOFF_CAP_S) -> float:
@@ -111,6 +115,9 @@ class Publisher:
         self._telemetry = TokenBucket(cfg.telemetry_drain_per_s, monotonic)
         self._hold_until = 0.0  # no publishing before this (monotonic), after a deferral
         self._holds = 0
+        #: resend commands: obeyed, refused, seqs sent again
+        self.commands = {"resends": 0, "refused": 0, "resent": 0}
+        self._command_logged = -COMMAND_LOG_S
 
     # -- connection ----------------------------------------------------------------
 
@@ -136,6 +143,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _connect(self) -> None:
@@ -183,6 +191,9 @@ class Publisher:
             return
         log.info("connected to the broker (session %s)", self.session)
         self.connected, self._attempt, self._will = True, 0, None
+        # the collector's resend commands; a clean start drops them while we are away,
+        # and the collector asks again
+        client.subscribe(commands.subscription(self.cfg.site, self.cfg.host), qos=1)
         self.on_session(self.session or "")
 
     def _on_disconnect(
@@ -204,9 +215,30 @@ class Publisher:
             return
         if reason.is_failure:
             log.error("broker rejected a message for good (%s); dropping it", reason)
-        else:
-            self._holds = 0
-        self.spool.delete(row)
+            self.spool.delete(row)
+            return
+        self._holds = 0
+        self.spool.ack(row)  # kept a while: the collector may ask for it again
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """A command for this host: a resend puts acknowledged messages back in the queue."""
+        want = commands.command_topic(self.cfg.site, self.cfg.host, "resend")
+        got = (commands.parse_resend(bytes(msg.payload), self.cfg.host, self.cfg.site)
+               if msg.topic == want else f"unknown command topic {msg.topic[:200]!r}")
+        if isinstance(got, str):
+            self.commands["refused"] += 1
+            now = self.monotonic()
+            if now - self._command_logged >= COMMAND_LOG_S:
+                self._command_logged = now
+                log.warning("refused a command (%s); %d refused so far",
+                            got, self.commands["refused"])
+            return
+        done = self.spool.requeue(got.first_seq, got.last_seq)
+        self.commands["resends"] += 1
+        self.commands["resent"] += done.again
+        log.info("collector asked for seqs %d-%d again (gap %s): %d sent again, %d still "
+                 "waiting, %d not in the spool", got.first_seq, got.last_seq, got.gap,
+                 done.again, done.waiting, done.missing)
 
     def _hold(self, why: str) -> None:
         """Keep a deferred row and pause the drain for a growing while (once per pause)."""

@@ -104,6 +104,7 @@ class Birth(Envelope, frozen=True):
     chassis: Chassis
     components: Annotated[list[InventoryItem], Meta(max_length=4096)]
     session: Str64 | UnsetType = UNSET  # absent or a string: the schema refuses null
+    will_seq: Seq | UnsetType = UNSET  # the seq this connection's last will holds
 
 
 class Event(Envelope, frozen=True):
@@ -127,6 +128,7 @@ class State(Envelope, frozen=True):
     state: Literal["online", "offline"]
     reason: Literal["lost", "shutdown"] | UnsetType = UNSET  # absent, never null
     session: Str64 | UnsetType = UNSET
+    will_seq: Seq | UnsetType = UNSET
 
 
 DECODERS: dict[str, msgspec.json.Decoder[Any]] = {

@@ -28,6 +28,8 @@ class Snapshot:
     detection_paused: bool = False
     held_sites: tuple[str, ...] = ()
     recoveries: Mapping[str, int] = field(default_factory=dict)
+    gaps: Mapping[str, int] = field(default_factory=dict)  # unsettled seq gaps by state
+    gap_totals: Mapping[str, int] = field(default_factory=dict)  # this process's gap scans
 
     @property
     def is_ready(self) -> bool:
@@ -77,6 +79,17 @@ def render(s: Snapshot) -> bytes:
                 registry=reg)
     for action, n in s.recoveries.items():
         rec.labels(action).set(n)
+    gaps = Gauge("hourglass_collector_seq_gaps",
+                 "Seq gaps of the fleet not filled yet, as of this collector's last gap scan:"
+                 " open (asking the agents) and unfilled (given up, still asking)", ["state"],
+                 registry=reg)
+    for state, n in s.gaps.items():
+        gaps.labels(state).set(n)
+    scans = Gauge("hourglass_collector_gap_scan",
+                  "Since start, by this collector's gap scans: gaps found, seqs in them, "
+                  "resend requests sent, gaps filled, gaps given up", ["what"], registry=reg)
+    for what, n in s.gap_totals.items():
+        scans.labels(what).set(n)
     return generate_latest(reg)
 
 

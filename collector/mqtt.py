@@ -210,6 +210,13 @@ class Subscriber:
             self.client.publish(self.canary_topic, f"{self._canary_token}:{self._canary_n}",
                                 qos=0)
 
+    def command(self, topic: str, payload: bytes) -> bool:
+        """Publish a command to one agent (QoS 1); False when not connected (asked again
+        on the gap's next turn)."""
+        if not self.connected.is_set():
+            return False
+        return self.client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
     def recover(self, action: Action) -> None:
         """Resubscribe, or drop the connection so paho reconnects (the session is kept)."""
         if action is Action.NONE:

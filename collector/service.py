@@ -14,9 +14,10 @@ from functools import partial
 
 import psycopg
 
-from collector import health, store
+from collector import gapstore, health, store
 from collector.decode import clean, decode
 from collector.facility import FacilityParams
+from collector.gaps import Policy
 from collector.liveness import Action, InputGate, Limits, Verdict, Watchdog
 from collector.model import DeadLetter, Message
 from collector.mqtt import Item, Subscriber
@@ -25,6 +26,7 @@ from hourglass.config import Config, mqtt_endpoint
 
 log = logging.getLogger(__name__)
 SWEEP_S = 5.0  # host-down confirmation granularity; far below one telemetry interval
+GAPS_S = 5.0  # gap scan: a lost message is asked for within grace + this
 PARTITION_S = 3600.0  # partitions days ahead, keys pruned days back: hourly upkeep is plenty
 APPLICATION_NAME = "hourglass-collector"  # how pg_stat_activity (and bench/ingest) tell it
 # Wills around a broker outage are the broker's: measured, Mosquitto publishes them
@@ -75,6 +77,10 @@ class Collector:
         self.stats = {"accepted": 0, "duplicates": 0, "dead": 0, "rows": 0, "incidents": 0,
                       "dropped": 0, "isolated_batches": 0, "upkeep_errors": 0,
                       "broker_wills": 0}
+        #: this process's gap scans: gaps found, seqs in them, resend commands sent, ...
+        self.gap_totals = {"found": 0, "seqs": 0, "requests": 0, "filled": 0, "given_up": 0}
+        self.gaps = {"open": 0, "unfilled": 0}  # fleet-wide, as of this collector's last scan
+        self.gap_policy = Policy(c.gap_grace_s, c.gap_give_up_s, c.gap_retention_s)
         self.database_ok = False
         self.watchdog = Watchdog(Limits(c.canary_timeout_s, c.stall_s))
         self.gate = InputGate(c.resume_intervals)
@@ -96,7 +102,8 @@ class Collector:
             dict(self.stats), ready=v.ready, reasons=v.reasons,
             oldest_unacked_s=o.oldest_unacked_s, silent_s=v.silent_s,
             detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
-            held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries))
+            held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries),
+            gaps=dict(self.gaps), gap_totals=dict(self.gap_totals))
 
     def _watch(self) -> None:
         """Every second: judge liveness, send canaries, recover a silent subscription."""
@@ -158,7 +165,7 @@ class Collector:
         """
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         pending: list[Item] = []
-        next_sweep = next_partitions = 0.0
+        next_sweep = next_partitions = next_gaps = 0.0
         while not self.stop.is_set():
             try:
                 if conn is None or conn.closed:
@@ -173,6 +180,9 @@ class Collector:
                 if upkeep and now >= next_sweep:
                     next_sweep = now + SWEEP_S
                     self._upkeep("host-down sweep", partial(self._sweep, conn))
+                if upkeep and now >= next_gaps:
+                    next_gaps = now + GAPS_S
+                    self._upkeep("gap scan", partial(self._gaps, conn))
                 if not pending:
                     with self._taking:  # one writer fills its batch at a time: batches stay
                         pending = self._next_batch()  # whole, not dealt out a message each
@@ -227,6 +237,31 @@ class Collector:
         snap = self.snapshot()
         store.report_status(conn, self.client_id, now, snap.is_ready, snap.detection_paused,
                             snap.reasons, snap.held_sites, snap.oldest_unacked_s)
+
+    def _gaps(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Find seq gaps and ask the agents to resend them (one collector at a time)."""
+        done = gapstore.scan(conn, datetime.now(UTC), self.gap_policy, self._command)
+        if done is None:
+            return  # another collector's turn
+        for key, n in (("found", done.found), ("seqs", done.seqs), ("requests", done.asked),
+                       ("filled", done.filled), ("given_up", done.given_up)):
+            self.gap_totals[key] += n  # only the upkeep writer scans
+        self.gaps = {"open": done.open - done.unfilled, "unfilled": done.unfilled}
+        if done.found:
+            log.warning("%d seq gaps (%d seqs) found: messages the broker acknowledged and "
+                        "no collector stored; asking their agents to resend", done.found,
+                        done.seqs)
+        if done.filled:
+            log.info("%d seq gaps filled", done.filled)
+        if done.given_up:
+            log.warning("%d seq gaps not filled within %.0f s; recorded in ingest_gaps with "
+                        "the reason, asked for until the agents' retention ends",
+                        done.given_up, self.gap_policy.give_up_s)
+
+    def _command(self, topic: str, payload: bytes) -> None:
+        """Send one command to an agent."""
+        if not self.sub.command(topic, payload):
+            log.info("not connected: a resend on %s waits for the gap's next turn", topic)
 
     def _relabel_wills(self, conn: psycopg.Connection[tuple[object, ...]],
                        now: datetime) -> None:

@@ -101,6 +101,7 @@ def write_batch(
     with conn.transaction():
         accepted = _claim(conn, unique)
         fresh = [m for m in unique if (m.host, m.seq) in accepted]
+        _reserve(conn, fresh)
         rows = _copy_readings(conn, fresh)
         # The hosts' locks come after the bulk of the work (the COPY reads no host state):
         # a fleet's batches nearly always share a host or two, and a lock taken first made
@@ -154,6 +155,18 @@ def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
         ([m.host for m in messages], [m.seq for m in messages], [m.kind for m in messages]),
     ).fetchall()
     return {(r[0], r[1]) for r in rows}
+
+
+def _reserve(conn: Conn, messages: Sequence[Message]) -> None:
+    """Record the seqs births and online states name for their connection's last will."""
+    wills = [(m.host, m.body["will_seq"], m.body.get("session")) for m in messages
+             if m.kind in ("birth", "state") and isinstance(m.body.get("will_seq"), int)]
+    if wills:
+        conn.execute(
+            "INSERT INTO ingest_reserved (host_id, seq, session)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])"
+            " ON CONFLICT DO NOTHING",
+            ([w[0] for w in wills], [w[1] for w in wills], [w[2] for w in wills]))
 
 
 _TEXT = copybin.TextFields()
@@ -372,7 +385,11 @@ def prune_keys(conn: Conn, now: datetime, dedup_days: int, chunk: int = PRUNE_CH
         n = int(row[0]) if row else 0
         total += n
         if n < chunk:
-            return total
+            break
+    # the will seqs and settled gaps of that time go with the keys
+    conn.execute("DELETE FROM ingest_reserved WHERE received_at < %s", (cutoff,))
+    conn.execute("DELETE FROM ingest_gaps WHERE seen_at < %s AND state <> 'open'", (cutoff,))
+    return total
 
 
 def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:

@@ -60,6 +60,13 @@ class CollectorConfig:
     # is taken for our input's outage too, not the site's hardware.
     resume_intervals: int = 3
     site_silent_fraction: float = 0.9
+    # Seq-gap resend (collector.gaps): a missing seq is a gap once the seq after it has
+    # been stored gap_grace_s; its agent is asked to resend it at once and again with
+    # backoff, it is recorded unfilled after gap_give_up_s, and asked for until
+    # gap_retention_s (the agents' spool_retention_s) has passed.
+    gap_grace_s: float = 10.0
+    gap_give_up_s: float = 900.0
+    gap_retention_s: float = 86400.0
 
     def validate(self) -> None:
         """Reject sizes that cannot work."""
@@ -76,7 +83,8 @@ class CollectorConfig:
         for key in ("ecc_ce_per_24h", "temp_high_minutes", "raid_rebuild_limit_minutes",
                     "smart_timeout_jump", "nic_errors_per_hour", "fan_zero_readings",
                     "facility_min_hosts", "facility_window_s", "canary_interval_s",
-                    "canary_timeout_s", "stall_s", "resume_intervals"):
+                    "canary_timeout_s", "stall_s", "resume_intervals", "gap_grace_s",
+                    "gap_give_up_s", "gap_retention_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"key 'collector.{key}': must be more than 0")
         if not 0 < self.facility_rack_fraction <= 1:
@@ -86,6 +94,9 @@ class CollectorConfig:
         if self.canary_timeout_s <= self.canary_interval_s:
             raise ValueError("key 'collector.canary_timeout_s': must be more than "
                              "collector.canary_interval_s, or every canary is late")
+        if self.gap_give_up_s >= self.gap_retention_s:
+            raise ValueError("key 'collector.gap_give_up_s': must be less than "
+                             "collector.gap_retention_s (a gap is given up within retention)")
 
 
 @dataclass(frozen=True)

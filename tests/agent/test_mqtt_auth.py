@@ -28,7 +28,8 @@ from tests.agent.certs import CA, Pair
 from tests.agent.conftest import failing
 from tests.conftest import free_port
 
-ACL = "pattern write hg/v1/+/%u/#\n\nuser collector\ntopic read hg/#\n"
+#: The ACL production runs (docker-compose mounts it), not a copy of it.
+ACL = (Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl").read_text()
 NOT_AUTHORIZED = 0x87
 
 
@@ -233,3 +234,27 @@ def test_per_host_password_may_write_its_own_topic_only(
         watcher.close()
     assert "hg/v1/iad1/web-01/telemetry" in topics
     assert not [t for t in topics if "/web-02/" in t]
+
+
+def test_only_the_collector_commands_and_each_agent_hears_only_its_own(
+    password_broker: Broker,
+) -> None:
+    """Resend commands (hg/v1/{site}/{host}/cmd/resend): the collector may send them to any
+    host; a host hears only its own and cannot command another."""
+    port = password_broker.port
+    collector = Client(port, "collector-probe", login=("collector", "s3cret-c"))
+    web01 = Client(port, "web-01-probe", login=("web-01", "s3cret-01"))
+    try:
+        web01.c.subscribe("hg/v1/+/+/cmd/#", qos=1)
+        time.sleep(0.5)
+        assert web01.publish("hg/v1/iad1/web-02/cmd/resend").value == NOT_AUTHORIZED
+        for host in ("web-02", "web-01"):
+            assert not collector.publish(f"hg/v1/iad1/{host}/cmd/resend").is_failure
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not web01.topics():
+            time.sleep(0.05)
+        time.sleep(0.3)  # anything else in flight would land by now
+        assert web01.topics() == {"hg/v1/iad1/web-01/cmd/resend"}
+    finally:
+        web01.close()
+        collector.close()

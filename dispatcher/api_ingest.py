@@ -9,7 +9,7 @@ that stopped writing: it died, or lost the database.
 No `from __future__ import annotations` here: FastAPI must see the dependency types.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -35,13 +35,60 @@ class CollectorState(BaseModel):
     age_s: float
 
 
+class UnfilledGap(BaseModel):
+    """A run of a host's messages the broker acknowledged, no collector stored, and its
+    agent has not resent (collector.gaps)."""
+
+    host: str
+    first_seq: int
+    last_seq: int
+    missing: int
+    seen_at: AwareDatetime
+    requests: int
+    reason: str
+
+
+class Gaps(BaseModel):
+    """Seq gaps: open (the agents are being asked), unfilled (given up, still asked for
+    until the agents' retention ends), filled in the last 24 h by a resend or a late
+    arrival, and the worst unfilled ones."""
+
+    open: int
+    unfilled: int
+    filled_24h: int
+    missing_seqs: int
+    unfilled_gaps: list[UnfilledGap]
+
+
 class Ingest(BaseModel):
     """Whether work flows in: ok only when some collector is ready, none is in doubt and no
-    site is held as silent at once."""
+    site is held as silent at once. Gaps do not make it not ok (work flows); an unfilled
+    one is an alert of its own."""
 
     ok: bool
     summary: str
     collectors: list[CollectorState]
+    gaps: Gaps
+
+
+def gaps(conn: Any, now: datetime) -> Gaps:
+    """Open and unfilled gaps of the last day, and the latest unfilled ones."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE state = 'open') AS open,"
+        " count(*) FILTER (WHERE state = 'unfilled') AS unfilled,"
+        " count(*) FILTER (WHERE state = 'filled' AND closed_at > %(since)s) AS filled,"
+        " COALESCE(sum(missing) FILTER (WHERE state <> 'filled'), 0) AS missing"
+        " FROM ingest_gaps WHERE state <> 'filled' AND seen_at > %(since)s"
+        " OR closed_at > %(since)s", {"since": now - timedelta(days=1)}).fetchone()
+    worst = conn.execute(
+        "SELECT host_id, first_seq, last_seq, missing, seen_at, requests, reason"
+        " FROM ingest_gaps WHERE state = 'unfilled' AND seen_at > %s"
+        " ORDER BY seen_at DESC LIMIT 10", (now - timedelta(days=1),)).fetchall()
+    return Gaps(open=row["open"], unfilled=row["unfilled"], filled_24h=row["filled"],
+                missing_seqs=row["missing"], unfilled_gaps=[UnfilledGap(
+                    host=r["host_id"], first_seq=r["first_seq"], last_seq=r["last_seq"],
+                    missing=r["missing"], seen_at=r["seen_at"], requests=r["requests"],
+                    reason=r["reason"] or "") for r in worst])
 
 
 def read(conn: Any, now: datetime) -> Ingest:
@@ -63,7 +110,7 @@ def read(conn: Any, now: datetime) -> Ingest:
     out.sort(key=lambda c: ({"silent": 0, "not_ready": 1, "ready": 2}[c.state], c.id))
     held = any(c.held_sites for c in out)
     return Ingest(ok=bool(out) and all(c.state == "ready" for c in out) and not held,
-                  summary=_summary(out), collectors=out)
+                  summary=_summary(out), collectors=out, gaps=gaps(conn, now))
 
 
 def _summary(cs: list[CollectorState]) -> str:

@@ -40,6 +40,15 @@ def render(conn: Any) -> str:
         states.labels(state).set(sum(c.state == state for c in ingest.collectors))
     Gauge("hourglass_ingest_ok", "1 when every collector reports ready (0 with none)",
           registry=reg).set(int(ingest.ok))
+    gaps = Gauge("hourglass_ingest_seq_gaps", "Seq gaps of the last day: messages the broker "
+                 "acknowledged and no collector stored; open (agents asked to resend), "
+                 "unfilled (given up, an alert), filled (in the last 24 h)", ["state"],
+                 registry=reg)
+    gaps.labels("open").set(ingest.gaps.open)
+    gaps.labels("unfilled").set(ingest.gaps.unfilled)
+    gaps.labels("filled").set(ingest.gaps.filled_24h)
+    Gauge("hourglass_ingest_missing_seqs", "Messages in open and unfilled seq gaps",
+          registry=reg).set(ingest.gaps.missing_seqs)
     Gauge("hourglass_ingest_detection_paused", "Collectors whose host-down and facility "
           "detection wait for their own input", registry=reg).set(
               sum(c.detection_paused for c in ingest.collectors))

@@ -68,11 +68,14 @@ def test_read_is_pure_on_its_rows() -> None:
         def __init__(self, rows: list[dict[str, Any]]) -> None:
             self.rows = rows
 
-        def execute(self, *_: Any) -> Rows:
-            return self
+        def execute(self, sql: str, *_: Any) -> Rows:
+            return self if "collector_status" in sql else Rows([])
 
         def fetchall(self) -> list[dict[str, Any]]:
             return self.rows
+
+        def fetchone(self) -> dict[str, Any]:  # the gap counts
+            return {"open": 0, "unfilled": 0, "filled": 0, "missing": 0}
 
     t = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
     row = {"client_id": "c", "ready": False, "detection_paused": True,
@@ -81,3 +84,33 @@ def test_read_is_pure_on_its_rows() -> None:
     got = read(Rows([row]), t)
     assert got.collectors[0].state == "not_ready"  # 30 s is the limit, not yet past it
     assert read(Rows([row]), t + timedelta(seconds=1)).collectors[0].state == "silent"
+
+
+def test_gaps_are_counted_and_an_unfilled_one_is_named(base_url: str, fleet: Fleet,
+                                                       db: Conn) -> None:
+    now = datetime.now(UTC)
+    db.cursor().executemany(
+        "INSERT INTO ingest_gaps (host_id, first_seq, last_seq, seen_at, missing, requests,"
+        " next_request_at, state, closed_at, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s)",
+        [("web-01", 10, 12, now - timedelta(minutes=1), 3, 1, now, "open", None, None),
+         ("web-01", 40, 41, now - timedelta(minutes=30), 2, 6, now, "unfilled",
+          now - timedelta(minutes=15), "2 of seqs 40-41 not resent within 15 min, asked 6 "
+          "times; the host is offline since ..."),
+         ("web-02", 7, 7, now - timedelta(minutes=5), 0, 1, now, "filled", now, None),
+         ("web-02", 3, 3, now - timedelta(days=3), 0, 1, now, "filled",
+          now - timedelta(days=3), None)])
+    try:
+        body = get(base_url, fleet.manager).json()
+        assert body["gaps"]["open"] == 1
+        assert body["gaps"]["unfilled"] == 1
+        assert body["gaps"]["filled_24h"] == 1  # the one of three days ago is history
+        assert body["gaps"]["missing_seqs"] == 5
+        [worst] = body["gaps"]["unfilled_gaps"]
+        assert (worst["host"], worst["first_seq"], worst["last_seq"]) == ("web-01", 40, 41)
+        assert worst["reason"].startswith("2 of seqs 40-41 not resent")
+        metrics = httpx.get(base_url + "/metrics").text
+        assert 'hourglass_ingest_seq_gaps{state="unfilled"} 1.0' in metrics
+        assert "hourglass_ingest_missing_seqs 5.0" in metrics
+    finally:
+        db.execute("DELETE FROM ingest_gaps")

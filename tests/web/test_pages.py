@@ -443,5 +443,17 @@ def test_ops_page_alerts_when_a_collector_hears_nothing(
         desktop.reload()
         expect(desktop.locator('[data-count="open"]')).to_be_visible()
         expect(desktop.locator("[data-ingest]")).to_have_count(0)
+        expect(desktop.locator("[data-gaps]")).to_have_count(0)
+        # work flows, but messages the broker lost were not resent: an alert of its own
+        db.execute("INSERT INTO ingest_gaps (host_id, first_seq, last_seq, seen_at, missing,"
+                   " requests, next_request_at, state, closed_at, reason) VALUES ('web-01', 40,"
+                   " 41, now(), 2, 6, now(), 'unfilled', now(), %s)",
+                   ("2 of seqs 40-41 not resent within 15 min, asked 6 times; the host is "
+                    "offline",))
+        desktop.reload()
+        gaps = desktop.locator("[data-gaps]")
+        expect(gaps).to_contain_text("1 message gap not filled (2 messages")
+        expect(gaps).to_contain_text("web-01 · seq 40–41 · 2 of seqs 40-41 not resent")
     finally:
         db.execute("DELETE FROM collector_status")
+        db.execute("DELETE FROM ingest_gaps")

@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from agent.messages import topic
 from collector import births, copybin, findings, sweep, telemetry
 from collector.facility import FacilityParams
 from collector.liveness import Hold
 from collector.model import DeadLetter, Detection, Message, parse_ts
 from collector.rules import detect
 from collector.stateful import RuleParams
+from schemas.topics import topic
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 NOTIFY_CHANNEL = "hourglass"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-TOPIC_ROOT = "hg/v1"
+from schemas.topics import command_topic
 
 
 def resend_topic(site: str, host: str) -> str:
     """Where a host's agent takes resend commands."""
-    return f"{TOPIC_ROOT}/{site}/{host}/cmd/resend"
+    return command_topic(site, host, "resend")
 
 
 def resend(host: str, site: str, first_seq: int, last_seq: int, ts: datetime,

@@ -25,8 +25,10 @@ from dispatcher.api_notifications import router as notifications_router
 from dispatcher.api_proactive import router as proactive_router
 from dispatcher.api_reviews import add_review_routes
 from dispatcher.api_spares import add_spares_routes
+from dispatcher.domain.incident import Event
 from dispatcher.engine import event
 from dispatcher.pauses import add_pause_routes
+from dispatcher.store import incidents
 from dispatcher.tokens import Principal, lookup
 from schemas.states import IncidentState, Role
 
@@ -185,9 +187,8 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
                                      "telemetry has verified the fix")
         now = datetime.now(UTC)
         with conn.transaction():
-            conn.execute("UPDATE incidents SET state = 'closed', closed_at = %s, updated_at = %s"
-                         " WHERE id = %s AND state = 'verified'", (now, now, incident_id))
-            event(conn, incident_id, now, f"customer:{who.customer}", "closed", {})
+            incidents.close(conn, incident_id, now, now, f"customer:{who.customer}",
+                            Event.CONFIRM, {})
         return views.incident(_visible_incident(conn, who, incident_id))
 
     @app.post("/api/v1/incidents/{incident_id}/survey")

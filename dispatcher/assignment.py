@@ -19,7 +19,7 @@ from typing import Any
 from dispatcher import proactive, spares
 from dispatcher.domain import assign, matching, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import CHANNEL, Conn, event, technicians, tz
+from dispatcher.store import CHANNEL, Conn, event, incidents, technicians, tz
 
 log = logging.getLogger(__name__)
 BURST_LIMIT = 50  # incidents of one site planned together; more wait for the next pass
@@ -192,11 +192,7 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
     if w.job.spare and part is None:  # the last one went meanwhile (a stock adjustment)
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"the last spare {w.job.kind} at {site} was taken meanwhile")
-    conn.execute("INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
-                 " VALUES (%s, %s, %s)", (incident, choice.technician, now))
-    conn.execute("UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
-                 " WHERE id = %s", (choice.technician, now, incident))
-    event(conn, incident, now, "dispatcher", "dispatched", {
+    incidents.dispatch(conn, incident, choice.technician, now, {
         "technician": choice.technician, "transfer": len(w.previous), "spare": part,
         "predicted_fix": choice.finish.isoformat(),
         "slack_minutes": round(choice.slack.total_seconds() / 60, 1)}

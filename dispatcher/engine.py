@@ -19,7 +19,8 @@ from psycopg.types.json import Jsonb
 
 from dispatcher import assignment, auditor, escalation, facility, outbox, proactive, timers
 from dispatcher.domain import credit, policy, sla, verify
-from dispatcher.store import CHANNEL, Conn, event, executives
+from dispatcher.domain.incident import Event
+from dispatcher.store import CHANNEL, Conn, event, executives, incidents
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
@@ -66,13 +67,7 @@ def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassP
         return 0
     fixed = new.status_ts
     due = _close_pauses(conn, incident, detected, sla_minutes, fixed)
-    conn.execute("UPDATE incidents SET state = 'verified', verified_at = %s, deadline = %s,"
-                 " updated_at = %s WHERE id = %s", (fixed, due, now, incident))
-    conn.execute("UPDATE jobs SET state = 'done', finished_at = %s WHERE incident_id = %s"
-                 " AND state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
-                 (now, incident))
-    event(conn, incident, fixed, "telemetry", "verified",
-          {"component": new.id, "serial": new.serial})
+    incidents.verify(conn, incident, fixed, due, now, {"component": new.id, "serial": new.serial})
     # The contract's own period when it names one, else the failure class's (power 30 min).
     policy_ = credit.policy_for(row[13], classes, Decimal(row[10]),
                                 None if row[11] is None else float(row[11]), Decimal(row[12]))
@@ -81,7 +76,6 @@ def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassP
         issue_credit(conn, incident, customer, currency, decision, policy_, now)
     if fixed > due:
         _breach_on_record(conn, incident, due, fixed, now)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
     log.info("incident %s verified at %s%s", incident, fixed,
              f", credit {decision.amount} {currency}" if decision else "")
     return 1
@@ -141,14 +135,11 @@ def auto_close(conn: Conn, p: policy.TimerPolicy, now: datetime, limit: int = 50
                 continue
             # Closed at the end of the quiet period, a recorded time, however late the pass.
             closed = policy.auto_close_at(verified_at, p)
-            conn.execute("UPDATE incidents SET state = 'closed', closed_at = %s, updated_at = %s"
-                         " WHERE id = %s", (closed, now, incident))
             hours = p.auto_close_after.total_seconds() / 3600
-            event(conn, incident, closed, "auto", "closed",
-                  {"reason": f"not confirmed by the customer within {hours:g} h of the "
-                             "verified fix", "quiet_hours": hours,
-                   "verified_at": verified_at.isoformat()})
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+            incidents.close(conn, incident, closed, now, "auto", Event.AUTO_CLOSE,
+                            {"reason": f"not confirmed by the customer within {hours:g} h of "
+                                       "the verified fix", "quiet_hours": hours,
+                             "verified_at": verified_at.isoformat()})
             log.info("incident %s closed automatically after %g h unconfirmed", incident, hours)
     return len(rows)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from dispatcher import store
 from dispatcher.domain import assign, policy
-from dispatcher.store import Conn
+from dispatcher.store import Conn, incidents
 
 log = logging.getLogger(__name__)
 ACTOR = "dispatcher"
@@ -66,17 +66,9 @@ def notify(conn: Conn, incident: int, n: policy.Notify, now: datetime,
 def reassign(conn: Conn, incident: int, r: policy.Reassign, now: datetime,
              ref: dict[str, Any]) -> str:
     """Cancel the unacknowledged job and dispatch the next technician: the one transfer."""
-    conn.execute("UPDATE jobs SET state = 'cancelled', finished_at = %s WHERE id = %s"
-                 " AND state = 'dispatched'", (now, r.job))
-    row = conn.execute("INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
-                       " VALUES (%s, %s, %s) RETURNING id", (incident, r.to_technician, now)
-                       ).fetchone()
-    conn.execute("UPDATE incidents SET state = 'dispatched', assignee = %s, updated_at = %s"
-                 " WHERE id = %s", (r.to_technician, now, incident))
-    store.event(conn, incident, now, ACTOR, "reassigned",
-                {"from": r.from_technician, "to": r.to_technician, "job": row[0] if row else None,
-                 "reason": r.reason, **ref})
-    store.wake(conn, f"incident:{incident}")
+    incidents.reassign(conn, incident, r.job, r.to_technician, now, ACTOR,
+                       {"from": r.from_technician, "to": r.to_technician, "reason": r.reason,
+                        **ref})
     log.warning("incident %s reassigned from %s to %s: %s", incident, r.from_technician,
                 r.to_technician, r.reason)
     return "acted"
@@ -85,14 +77,9 @@ def reassign(conn: Conn, incident: int, r: policy.Reassign, now: datetime,
 def reopen(conn: Conn, incident: int, r: policy.Reopen, now: datetime,
            ref: dict[str, Any]) -> str:
     """Send the job back to on_site and tell the manager."""
-    conn.execute("UPDATE jobs SET state = 'on_site' WHERE id = %s AND state = 'replaced'",
-                 (r.job,))
-    conn.execute("UPDATE incidents SET state = 'on_site', updated_at = %s WHERE id = %s",
-                 (now, incident))
-    store.event(conn, incident, now, ACTOR, "reopened",
-                {"job": r.job, "technician": r.technician, "to": r.notify.to,
-                 "role": r.notify.role, "reason": r.notify.reason, **ref})
-    store.wake(conn, f"incident:{incident}")
+    incidents.reopen(conn, incident, r.job, now, ACTOR,
+                     {"job": r.job, "technician": r.technician, "to": r.notify.to,
+                      "role": r.notify.role, "reason": r.notify.reason, **ref})
     log.warning("incident %s reopened, %s notified: %s", incident, r.notify.to,
                 r.notify.reason)
     return "acted"

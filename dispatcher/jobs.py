@@ -16,9 +16,10 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from dispatcher import views
-from dispatcher.engine import CHANNEL, event
+from dispatcher.domain.incident import JOB_TABLE, Event
+from dispatcher.store import incidents
 from dispatcher.tokens import Principal
-from schemas.states import Role
+from schemas.states import JobState, Role
 
 JOB_COLUMNS = (
     "j.id AS job_id, j.state AS job_state, j.technician_id, j.dispatched_at, j.acknowledged_at,"
@@ -49,19 +50,28 @@ class SurveyIn(BaseModel):
 
 @dataclass(frozen=True)
 class Action:
-    """One job action: from which job states, to which job and incident state."""
+    """One job action: its event in the job's table (dispatcher.domain.incident)."""
 
     name: str
-    sources: tuple[str, ...]
-    job_state: str
+    event: Event
     stamp: str  # the job column that records when
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The job states it applies to, in the states' own order."""
+        return tuple(s.value for s in JobState if s in JOB_TABLE[self.event][0])
+
+    @property
+    def job_state(self) -> str:
+        """The job state it leads to."""
+        return JOB_TABLE[self.event][1].value
 
 
 ACTIONS = {
-    "acknowledge": Action("acknowledge", ("dispatched",), "acknowledged", "acknowledged_at"),
-    "on-site": Action("on-site", ("dispatched", "acknowledged"), "on_site", "on_site_at"),
-    "replaced": Action("replaced", ("acknowledged", "on_site"), "replaced", "replaced_at"),
-    "decline": Action("decline", ("dispatched", "acknowledged"), "declined", "finished_at"),
+    "acknowledge": Action("acknowledge", Event.ACKNOWLEDGE, "acknowledged_at"),
+    "on-site": Action("on-site", Event.ARRIVE, "on_site_at"),
+    "replaced": Action("replaced", Event.REPLACE, "replaced_at"),
+    "decline": Action("decline", Event.DECLINE, "finished_at"),
 }
 
 
@@ -82,21 +92,12 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
     if row["job_state"] not in action.sources:
         raise HTTPException(409, f"job {job_id} is '{row['job_state']}'; '{action.name}' applies "
                                  f"to a job that is {' or '.join(action.sources)}")
-    incident = row["id"]
-    conn.execute(f"UPDATE jobs SET state = %s, {action.stamp} = %s, new_serial = coalesce(%s,"
-                 " new_serial) WHERE id = %s",
-                 (action.job_state, now, body.get("serial"), job_id))
-    if action.name == "decline":
-        conn.execute("UPDATE incidents SET state = 'detected', assignee = NULL,"
-                     " next_assign_at = NULL, updated_at = %s WHERE id = %s AND state IN"
-                     " ('dispatched', 'acknowledged')", (now, incident))
-    else:
-        conn.execute("UPDATE incidents SET state = %s, updated_at = %s WHERE id = %s AND state"
-                     " IN ('dispatched', 'acknowledged', 'on_site', 'replaced')",
-                     (action.job_state, now, incident))
-    event(conn, incident, now, f"technician:{who.person}", action.job_state,
-          {"job": job_id, **body})
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"incident:{incident}"))
+    try:
+        incidents.job_event(conn, row["id"], job_id, row["job_state"], action.event,
+                            action.stamp, now, f"technician:{who.person}",
+                            {"job": job_id, **body}, serial=body.get("serial"))
+    except incidents.Refused as exc:
+        raise HTTPException(409, f"job {job_id}: {exc}") from None
     return views.job(conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s",
                                   (job_id,)).fetchone())
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.domain import policy, sla
-from dispatcher.store import LIVE_JOB, Conn, event, wake
+from dispatcher.store import LIVE_JOB, Conn, incidents
 from dispatcher.tokens import Principal
 from schemas.states import Role
 
@@ -68,10 +68,7 @@ def pause(conn: Conn, incident: int, actor: str, reason: str, now: datetime) -> 
                        " VALUES (%s, %s, %s, %s) RETURNING id", (incident, reason, now, actor)
                        ).fetchone()
     assert row is not None
-    conn.execute("UPDATE incidents SET state = 'paused', updated_at = %s WHERE id = %s",
-                 (now, incident))
-    event(conn, incident, now, actor, "paused", {"pause": row[0], "reason": reason})
-    wake(conn, f"incident:{incident}")
+    incidents.pause(conn, incident, now, actor, {"pause": row[0], "reason": reason})
     return int(row[0])
 
 
@@ -88,13 +85,9 @@ def resume(conn: Conn, incident: int, actor: str, now: datetime) -> datetime:
     deadline = sla.deadline(detected, sla_minutes, pauses, now)
     job = _q(conn, f"SELECT state FROM jobs WHERE incident_id = %s AND state IN {LIVE_JOB}",
                        (incident,)).fetchone()
-    conn.execute("UPDATE incidents SET state = %s, deadline = %s, next_assign_at = NULL,"
-                 " updated_at = %s WHERE id = %s",
-                 (policy.resume_state(job[0] if job else None), deadline, now, incident))
-    event(conn, incident, now, actor, "resumed",
-          {"pause": row[0] if row else None, "deadline": views.ts(deadline),
-           "paused_seconds": row[1].total_seconds() if row else 0})
-    wake(conn, f"incident:{incident}")
+    incidents.resume(conn, incident, now, actor, deadline, job[0] if job else None,
+                     {"pause": row[0] if row else None, "deadline": views.ts(deadline),
+                      "paused_seconds": row[1].total_seconds() if row else 0})
     return deadline
 
 

@@ -18,9 +18,9 @@ from collector.model import DeadLetter, Detection, Message, parse_ts
 from collector.rules import detect
 from collector.stateful import RuleParams
 from schemas.topics import topic
+from schemas.wake import wake
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-NOTIFY_CHANNEL = "hourglass"
 PARTITION_LOCK = 0x68675F70617274  # "hg_part": collectors make and drop partitions in turn
 
 
@@ -119,7 +119,7 @@ def write_batch(
         opened, predicted = _open(conn, directory, found)
         _dead_letters(conn, dead)
         if opened or fresh:
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+            wake(conn, "ingest")
     return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted)
 
 

@@ -23,9 +23,9 @@ from collector.facility import FacilityParams, Silent
 from collector.liveness import Hold
 from collector.model import Detection
 from collector.rules import host_down_due
+from schemas.wake import wake
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-NOTIFY_CHANNEL = "hourglass"
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def _open_facility(conn: Conn, r: _Row, c: facility.Choice, rows: Sequence[_Row]
         if got is None:
             return None
         _link(conn, int(got[0]), rows)
-        conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{got[0]}"))
+        wake(conn, f"facility:{got[0]}")
         return int(got[0])
 
 
@@ -254,7 +254,7 @@ def _resolve(conn: Conn, now: datetime) -> None:
         if facility.resolved(linked, back):
             conn.execute("UPDATE facility_incidents SET state = 'resolved', resolved_at = %s"
                          " WHERE id = %s AND state = 'open'", (last_back or now, fid))
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"facility:{fid}"))
+            wake(conn, f"facility:{fid}")
 
 
 def _host_down(conn: Conn, r: _Row, open_incident: OpenIncident, detected: datetime,
@@ -267,5 +267,5 @@ def _host_down(conn: Conn, r: _Row, open_incident: OpenIncident, detected: datet
     with conn.transaction():
         i = open_incident(d)
         if i:
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+            wake(conn, "ingest")
     return i

@@ -28,7 +28,7 @@ from dispatcher.api_spares import add_spares_routes
 from dispatcher.domain.incident import Event
 from dispatcher.engine import event
 from dispatcher.pauses import add_pause_routes
-from dispatcher.store import incidents
+from dispatcher.store import LIVE_JOB, incidents
 from dispatcher.tokens import Principal, lookup
 from schemas.states import IncidentState, Role
 
@@ -158,7 +158,7 @@ def create_app(database_url: str, engine_alive: Any = None) -> FastAPI:
             where.append("j.technician_id = %s")
             args.append(who.person or "")
         if open_only:
-            where.append("j.state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')")
+            where.append(f"j.state IN {LIVE_JOB}")
         rows = conn.execute(f"SELECT {jobs.JOB_COLUMNS} {jobs.JOB_FROM} WHERE "
                             f"{' AND '.join(where)} ORDER BY i.deadline LIMIT {MAX_PAGE}",
                             args).fetchall()

@@ -17,9 +17,9 @@ from dispatcher import jobs, spares, views
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.proactive import COLUMNS, FROM, LIVE_SQL
-from dispatcher.store import CHANNEL
 from dispatcher.tokens import Principal
 from schemas.states import Role
+from schemas.wake import wake
 
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 
@@ -88,7 +88,7 @@ def perform(conn: Any, who: Principal, job_id: int, action: proactive.Action,
         conn.execute("UPDATE predictions SET state = %s, closed_at = %s WHERE id = %s"
                      " AND state = 'open'", (target.value, now, row["prediction_id"]))
         spares.end_proactive(conn, job_id, target is ProactiveState.DONE, now)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job_id}"))
+    wake(conn, f"proactive:{job_id}")
     return view(conn.execute(f"SELECT {COLUMNS} {FROM} WHERE pj.id = %s", (job_id,)).fetchone())
 
 

@@ -14,7 +14,7 @@ from dispatcher import outbox, reviews, views
 from dispatcher.domain import nps, policy
 from dispatcher.domain import reviews as review_rules
 from dispatcher.reviews import ReviewRefused
-from dispatcher.store import Conn, event, wake
+from dispatcher.store import LIVE_JOB, Conn, event, wake
 from dispatcher.tokens import Principal
 from schemas.states import Role
 
@@ -173,7 +173,7 @@ def _request_pause(conn: Conn, incident: int, tech: str, body: PauseRequestIn,
     row = cur.execute(
         "SELECT i.state, s.manager_id, i.host_id, i.component,"
         " EXISTS (SELECT 1 FROM jobs j WHERE j.incident_id = i.id AND j.technician_id = %s"
-        "  AND j.state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')) AS mine"
+        f"  AND j.state IN {LIVE_JOB}) AS mine"
         " FROM incidents i JOIN sites s ON s.id = i.site_id WHERE i.id = %s FOR UPDATE OF i",
         (tech, incident)).fetchone()
     if row is None:

@@ -19,7 +19,8 @@ from typing import Any
 from dispatcher import proactive, spares
 from dispatcher.domain import assign, matching, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import CHANNEL, Conn, event, incidents, technicians, tz
+from dispatcher.store import LIVE_JOB, Conn, event, incidents, technicians, tz
+from schemas.wake import wake
 
 log = logging.getLogger(__name__)
 BURST_LIMIT = 50  # incidents of one site planned together; more wait for the next pass
@@ -84,7 +85,7 @@ def _assign_site(conn: Conn, site: str, now: datetime) -> int:
     plan = matching.batch(ready, profiles, layout, site, now, zone)
     for w in waiting:
         _persist(conn, w, plan.get(w.job.id), site, manager, now)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"site:{site}"))
+    wake(conn, f"site:{site}")
     return len(waiting)
 
 
@@ -154,8 +155,7 @@ def _profiles(conn: Conn, site: str, layout: score.Layout, now: datetime,
     for tid, kind, state, since, room in conn.execute(
             "SELECT j.technician_id, i.kind, j.state, j.dispatched_at, h.room FROM jobs j"
             " JOIN incidents i ON i.id = j.incident_id JOIN hosts h ON h.id = i.host_id"
-            " WHERE i.site_id = %s AND j.state IN ('dispatched', 'acknowledged', 'on_site',"
-            " 'replaced')", (site,)):
+            f" WHERE i.site_id = %s AND j.state IN {LIVE_JOB}", (site,)):
         live.setdefault(tid, []).append((kind, state, since, room))
     out = []
     for t in techs:

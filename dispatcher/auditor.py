@@ -16,6 +16,8 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
+from dispatcher.store import LIVE_JOB, OPEN_SQL
+
 log = logging.getLogger(__name__)
 
 #: How often the dispatcher loop audits: cheap (one query over open incidents), and a
@@ -98,7 +100,7 @@ def check(facts: Iterable[Facts], now: datetime) -> Audit:
 FACTS_SQL = """
 WITH open AS (
     SELECT id, state, updated_at, planned_at, next_assign_at FROM incidents
-    WHERE state NOT IN ('verified', 'closed')),
+    WHERE state IN """ + OPEN_SQL + """),
 t AS (
     SELECT incident_id, max(fired_at) AS last_fired,
            min(due_at) FILTER (WHERE fired_at IS NULL) AS next_due
@@ -108,7 +110,7 @@ p AS (
     WHERE ended_at IS NULL AND incident_id IN (SELECT id FROM open)),
 j AS (
     SELECT DISTINCT incident_id FROM jobs
-    WHERE state IN ('dispatched', 'acknowledged', 'on_site', 'replaced')
+    WHERE state IN """ + LIVE_JOB + """
     AND incident_id IN (SELECT id FROM open)),
 e AS (
     SELECT DISTINCT ON (incident_id) incident_id, detail->>'to' AS person

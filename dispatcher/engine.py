@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from dispatcher import assignment, auditor, escalation, facility, outbox, proactive, timers
 from dispatcher.domain import credit, policy, sla, verify
 from dispatcher.domain.incident import Event
-from dispatcher.store import CHANNEL, Conn, event, executives, incidents
+from dispatcher.store import CHANNEL, OPEN_SQL, Conn, event, executives, incidents
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ def assign_new(conn: Conn, now: datetime) -> int:
     return assignment.assign_bursts(conn, now)
 
 
-OPEN_SQL = "('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced', 'paused')"
 
 
 def verify_open(conn: Conn, now: datetime, classes: credit.ClassPolicy | None = None) -> int:

@@ -20,7 +20,8 @@ from dispatcher import outbox
 from dispatcher.domain import credit, policy
 from dispatcher.domain import facility as domain
 from dispatcher.domain.notify import AccountTeam, Message
-from dispatcher.store import CHANNEL, Conn, executives
+from dispatcher.store import Conn, executives
+from schemas.wake import wake
 
 log = logging.getLogger(__name__)
 ACTOR = "dispatcher"
@@ -96,7 +97,7 @@ def notify_opened(conn: Conn, now: datetime, worker: str) -> int:
             for m in domain.opened(f, manager, teams):
                 role = "manager" if m.recipient == manager else "account_team"
                 _tell(conn, f, m, "opened", role, now)
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"facility:{f.id}"))
+            wake(conn, f"facility:{f.id}")
             n += 1
     return n
 
@@ -145,7 +146,7 @@ def credit_resolved(conn: Conn, now: datetime, worker: str) -> int:
             for m in domain.credited(f, teams, written):
                 _tell(conn, f, m, "credited", "account_team", now)
             n += len(written)
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"facility:{f.id}"))
+            wake(conn, f"facility:{f.id}")
     return n
 
 

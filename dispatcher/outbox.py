@@ -15,6 +15,7 @@ from typing import Any
 
 from dispatcher.domain import notify
 from dispatcher.store import Conn
+from schemas.wake import wake
 
 log = logging.getLogger(__name__)
 #: The recipient id of the billing system's signed credit webhook.
@@ -36,7 +37,7 @@ def enqueue(conn: Conn, *, recipient: str, reason: str, subject: str, body: str,
         {"ref": ref, "recipient": recipient, "reason": reason, "subject": subject,
          "body": body, "at": at})
     if cur.rowcount > 0:
-        conn.execute("SELECT pg_notify(%s, 'new')", (CHANNEL,))
+        wake(conn, "new")
     elif not has_contact(conn, recipient):
         # Someone who must act cannot be reached: loud, so the fleet file gets fixed.
         log.warning("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
@@ -51,7 +52,7 @@ def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetim
         " created_at, due_at) VALUES (%s, %s, 'billing', %s, 'credit_issued', %s, %s, %s, %s)"
         " ON CONFLICT (ref, recipient, channel) DO NOTHING",
         (ref, BILLING, url, ref.replace("-", " "), body, at, at))
-    conn.execute("SELECT pg_notify(%s, 'new')", (CHANNEL,))
+    wake(conn, "new")
 
 
 def has_contact(conn: Conn, person: str) -> bool:

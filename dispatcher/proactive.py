@@ -22,7 +22,8 @@ from dispatcher import outbox, spares
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import CHANNEL, Conn, technicians, tz
+from dispatcher.store import Conn, technicians, tz
+from schemas.wake import wake
 
 log = logging.getLogger(__name__)
 BATCH = 100  # predictions planned per transaction; more wait for the next pass
@@ -114,7 +115,7 @@ def _create(conn: Conn, prediction: int, site: str, kind: str, model: str | None
                    body=f"Proactive job {job} from prediction {prediction}"
                         f"{f'; spare {part} reserved' if part else ''}{f'; {why}' if why else ''}.",
                    ref=f"proactive-{job}-planned", at=now)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+    wake(conn, f"proactive:{job}")
     log.info("prediction %s planned as proactive job %s for %s%s", prediction, job, who,
              f" with spare {part}" if part else "")
 
@@ -155,7 +156,7 @@ def replan(conn: Conn, now: datetime,
                            subject=f"Planned work (no clock): {kind} on {host}",
                            body=f"Proactive job {job} moved to you from {old}: {why}.",
                            ref=f"proactive-{job}-planned-{who}-{now.isoformat()}", at=now)
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+            wake(conn, f"proactive:{job}")
             log.info("proactive job %s moved from %s to %s: %s", job, old, who, why)
             n += 1
     return n
@@ -173,7 +174,7 @@ def settle(conn: Conn, now: datetime) -> int:
             conn.execute("UPDATE proactive_jobs SET state = %s, finished_at = %s,"
                          " finished_by = 'telemetry' WHERE id = %s", (target.value, now, job))
             spares.end_proactive(conn, job, target is ProactiveState.DONE, now)
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+            wake(conn, f"proactive:{job}")
             n += 1
     return n
 
@@ -218,4 +219,4 @@ def spare_taken(conn: Conn, job: int, part: str, incident: int, now: datetime) -
                        subject=f"Planned job {job}: its spare {part} went to a failure",
                        body=f"Proactive job {job}: {note}.",
                        ref=f"proactive-{job}-spare-taken-{incident}", at=now)
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"proactive:{job}"))
+    wake(conn, f"proactive:{job}")

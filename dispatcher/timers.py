@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatcher import escalation
 from dispatcher.domain import policy, sla, verify
-from dispatcher.store import LIVE_JOB_STATES, Conn, wake
+from dispatcher.store import LIVE_JOB_STATES, OPEN_SQL, Conn, wake
 
 log = logging.getLogger(__name__)
 BATCH = 10  # timers per claim loop: `now` is at most ten fires stale under a backlog
@@ -74,7 +74,7 @@ def plan_pending(conn: Conn, p: policy.TimerPolicy, now: datetime) -> int:
         with conn.transaction():
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM incidents WHERE planned_at IS DISTINCT FROM updated_at"
-                " AND state NOT IN ('verified', 'closed') ORDER BY id LIMIT 50"
+                f" AND state IN {OPEN_SQL} ORDER BY id LIMIT 50"
                 " FOR UPDATE SKIP LOCKED")]
             for incident in ids:
                 schedule(conn, incident, p, now)

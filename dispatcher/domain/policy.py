@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dispatcher.domain import assign, credit, proactive, sla
+from dispatcher.domain import assign, credit, incident, proactive, sla
 
 
 class TimerKind(StrEnum):
@@ -33,7 +33,7 @@ class PauseReason(StrEnum):
 
 
 #: Incident states in which the clock runs and timers are armed (a pause disarms them all).
-RUNNING = frozenset({"detected", "dispatched", "acknowledged", "on_site", "replaced"})
+RUNNING: frozenset[str] = frozenset(s.value for s in incident.RUNNING)
 #: States in which no one is at the rack yet: the risk escalation watches these.
 NOT_ON_SITE = frozenset({"detected", "dispatched", "acknowledged"})
 

@@ -9,12 +9,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher.domain import assign
+from dispatcher.domain import assign, incident
+from schemas.wake import CHANNEL, wake
+
+__all__ = ["CHANNEL", "LIVE_JOB", "LIVE_JOB_STATES", "OPEN_SQL", "Conn", "event", "executives",
+           "technicians", "tz", "wake"]
 
 Conn = psycopg.Connection[Any]
-CHANNEL = "hourglass"
-LIVE_JOB_STATES = frozenset({"dispatched", "acknowledged", "on_site", "replaced"})
-LIVE_JOB = "('dispatched', 'acknowledged', 'on_site', 'replaced')"  # the same, as SQL
+LIVE_JOB_STATES: frozenset[str] = frozenset(s.value for s in incident.LIVE_JOB)
+LIVE_JOB = incident.sql_list(incident.LIVE_JOB)  # the same, as SQL
+OPEN_SQL = incident.sql_list(incident.OPEN)  # open incidents' states, as SQL
 
 
 def event(conn: Conn, incident: int, at: datetime, actor: str, kind: str,
@@ -25,11 +29,6 @@ def event(conn: Conn, incident: int, at: datetime, actor: str, kind: str,
         " VALUES (%s, %s, %s, %s, %s)",
         (incident, at, actor, kind, Jsonb(detail)),
     )
-
-
-def wake(conn: Conn, what: str) -> None:
-    """NOTIFY the dispatchers (delivered at commit, so after the change is visible)."""
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
 
 
 def tz(name: str) -> ZoneInfo:

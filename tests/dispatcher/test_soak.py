@@ -37,11 +37,12 @@ import pytest
 
 from collector import telemetry
 from collector.model import Detection
-from collector.store import NOTIFY_CHANNEL, Directory, open_incident
+from collector.store import Directory, open_incident
 from dispatcher import auditor, tokens
 from dispatcher.domain import credit
 from dispatcher.timers import fire_due
 from schemas.states import Role
+from schemas.wake import wake
 from tests.conftest import free_port, wait_port
 from tests.dispatcher import world
 from tests.dispatcher.procs import ROOT, policy_env, start_dispatcher
@@ -193,7 +194,7 @@ class Driver:
             got = open_incident(self.conn, self.directory, Detection(
                 host, f"disk:{serial}", "disk", "smart_failed", now, "smart_failed", slot,
                 serial, {"smart_status": "FAILED"}, self.seq[host]))
-            self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+            wake(self.conn, "ingest")
         assert got is not None
         sla = timedelta(minutes=self.directory.hosts[host].sla_minutes)
         self.opened[got] = Opened(got, host, slot, now, now + sla, make_plan(self.rnd))
@@ -216,7 +217,7 @@ class Driver:
             serial = f"NEW{i.id:05d}"
             with self.conn.transaction():
                 self.component(i.host, f"disk:{serial}", i.slot, serial, "ok", i.healed_at)
-                self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "ingest"))
+                wake(self.conn, "ingest")
 
     def post(self, job: int, tech: str, action: str, body: dict[str, str] | None) -> None:
         """The technician's tap: to either dispatcher, retried with the same Idempotency-Key."""

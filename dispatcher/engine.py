@@ -18,7 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from dispatcher import assignment, auditor, escalation, facility, outbox, proactive, timers
-from dispatcher.domain import credit, policy, sla, verify
+from dispatcher.domain import credit, policy, promise, verify
 from dispatcher.domain.incident import Event
 from dispatcher.store import CHANNEL, OPEN_SQL, Conn, event, executives, incidents
 
@@ -58,22 +58,22 @@ def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassP
     if row is None:
         return 0
     host, component, kind, slot, serial, detected, sla_minutes, customer, fee, currency = row[:10]
-    observations = [verify.Observation(*r) for r in conn.execute(
-        "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s",
-        (host,))]
-    new = verify.proof(verify.Failed(component, kind, slot, serial, detected), observations)
-    if new is None or new.status_ts is None:
-        return 0
-    fixed = new.status_ts
-    due = _close_pauses(conn, incident, detected, sla_minutes, fixed)
-    incidents.verify(conn, incident, fixed, due, now, {"component": new.id, "serial": new.serial})
     # The contract's own period when it names one, else the failure class's (power 30 min).
     policy_ = credit.policy_for(row[13], classes, Decimal(row[10]),
                                 None if row[11] is None else float(row[11]), Decimal(row[12]))
-    decision = credit.compute(due, fixed, Decimal(fee), policy_)
+    done = promise.settle(verify.Failed(component, kind, slot, serial, detected),
+                          incidents.observations(conn, host), incidents.pauses(conn, incident),
+                          promise.Terms(sla_minutes, Decimal(fee), policy_))
+    if done is None:
+        return 0
+    fixed, due, decision = done.fixed_at, done.deadline, done.credit
+    conn.execute("UPDATE pauses SET ended_at = greatest(started_at, %s), ended_by = 'telemetry'"
+                 " WHERE incident_id = %s AND ended_at IS NULL", (fixed, incident))
+    incidents.verify(conn, incident, fixed, due, now,
+                     {"component": done.proof.id, "serial": done.proof.serial})
     if decision is not None:
         issue_credit(conn, incident, customer, currency, decision, policy_, now)
-    if fixed > due:
+    if done.late:
         _breach_on_record(conn, incident, due, fixed, now)
     log.info("incident %s verified at %s%s", incident, fixed,
              f", credit {decision.amount} {currency}" if decision else "")
@@ -92,16 +92,6 @@ def _breach_on_record(conn: Conn, incident: int, due: datetime, fixed: datetime,
     executive = policy.executive_on_duty(executives(conn), site[0] if site else "", now)
     escalation.notify(conn, incident, policy.on_late_fix(due, fixed, executive), now,
                       {"deadline": due.isoformat(), "verified_at": fixed.isoformat()})
-
-
-def _close_pauses(conn: Conn, incident: int, detected: datetime, sla_minutes: float,
-                  fixed: datetime) -> datetime:
-    """End a pause still open at the fix; the deadline shifted by the pauses before the fix."""
-    conn.execute("UPDATE pauses SET ended_at = greatest(started_at, %s), ended_by = 'telemetry'"
-                 " WHERE incident_id = %s AND ended_at IS NULL", (fixed, incident))
-    pauses = [sla.Pause(r[0], r[1]) for r in conn.execute(
-        "SELECT started_at, ended_at FROM pauses WHERE incident_id = %s", (incident,))]
-    return sla.deadline(detected, sla_minutes, pauses, fixed)
 
 
 def issue_credit(conn: Conn, incident: int, customer: str, currency: str,

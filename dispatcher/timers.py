@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from dispatcher import escalation
-from dispatcher.domain import policy, sla, verify
-from dispatcher.store import LIVE_JOB_STATES, OPEN_SQL, Conn, wake
+from dispatcher.domain import policy, promise, sla, verify
+from dispatcher.store import LIVE_JOB_STATES, OPEN_SQL, Conn, incidents, wake
 
 log = logging.getLogger(__name__)
 BATCH = 10  # timers per claim loop: `now` is at most ten fires stale under a backlog
@@ -125,15 +125,12 @@ def fixed_by(conn: Conn, incident: int, due_at: datetime) -> bool:
     while this dispatcher lagged) would otherwise let a timer act on a promise already kept:
     the soak test caught breach escalations for fixes proven up to 2 s before the deadline.
     """
-    row = conn.execute("SELECT host_id, component, kind, slot, serial, detected_at"
+    row = conn.execute("SELECT host_id, component, kind, slot, serial, detected_at, sla_minutes"
                        " FROM incidents WHERE id = %s", (incident,)).fetchone()
     if row is None:
         return False
-    seen = [verify.Observation(*r) for r in conn.execute(
-        "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s"
-        " AND status = 'ok' AND status_ts > %s", (row[0], row[5]))]
-    fix = verify.proof(verify.Failed(*row[1:]), seen)
-    return fix is not None and fix.status_ts is not None and fix.status_ts <= due_at
+    return promise.kept_by(verify.Failed(*row[1:6]), incidents.observations(conn, row[0]),
+                           incidents.pauses(conn, incident), float(row[6]), due_at)
 
 
 def next_due(conn: Conn) -> datetime | None:

@@ -17,12 +17,14 @@ from typing import Any
 from psycopg.rows import tuple_row
 
 from dispatcher.domain import incident as life
+from dispatcher.domain import sla
 from dispatcher.domain.incident import Event, Refused
+from dispatcher.domain.verify import Observation
 from dispatcher.store import Conn, event, wake
 from schemas.states import IncidentState as S
 
-__all__ = ["Refused", "close", "dispatch", "job_event", "pause", "reassign", "reopen", "resume",
-           "verify"]
+__all__ = ["Refused", "close", "dispatch", "job_event", "observations", "pause", "pauses",
+           "reassign", "reopen", "resume", "verify"]
 
 LIVE_JOB_SQL = life.sql_list(life.LIVE_JOB)
 
@@ -142,3 +144,18 @@ def close(conn: Conn, incident: int, at: datetime, now: datetime, actor: str, ev
     _move(conn, incident, ev, now, sets=", closed_at = %s", params=(at,))
     event(conn, incident, at, actor, "closed", detail)
     wake(conn, f"incident:{incident}")
+
+
+# -- what the promise is decided on (dispatcher.domain.promise) ---------------------------
+
+def observations(conn: Conn, host: str) -> list[Observation]:
+    """The latest status of every component of a host, as verification reads it."""
+    return [Observation(*r) for r in conn.cursor(row_factory=tuple_row).execute(
+        "SELECT id, kind, slot, serial, status, status_ts FROM components WHERE host_id = %s",
+        (host,))]
+
+
+def pauses(conn: Conn, incident: int) -> list[sla.Pause]:
+    """An incident's pauses (an open one has no end)."""
+    return [sla.Pause(r[0], r[1]) for r in conn.cursor(row_factory=tuple_row).execute(
+        "SELECT started_at, ended_at FROM pauses WHERE incident_id = %s", (incident,))]

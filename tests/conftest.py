@@ -42,15 +42,32 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "",
     pytest.fail(f"timed out after {timeout} s waiting for {what or 'a condition'}")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, migrated database; dropped afterwards."""
-    name = f"hg_test_{uuid.uuid4().hex[:12]}"
+def _url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A database migrated once per test run, that each test's database is cloned from
+    (CREATE DATABASE ... TEMPLATE: 0.2 s, against 0.32 s for a new one migrated)."""
+    name = f"hg_tmpl_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url, log=lambda m: None)
-    yield url
+    try:
+        migrate(_url(name), log=lambda m: None)
+        yield name
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A new, migrated database (a clone of the run's template); dropped afterwards."""
+    name = f"hg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    yield _url(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

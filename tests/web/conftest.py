@@ -18,7 +18,6 @@ import uvicorn
 
 from dispatcher import tokens
 from dispatcher.api import create_app
-from schemas.migrate import migrate
 from schemas.states import Role
 from tests.conftest import free_port
 
@@ -31,14 +30,14 @@ PHONE = {"width": 360, "height": 740}  # a common small Android phone, in CSS pi
 
 
 @pytest.fixture(scope="module")
-def web_db() -> Iterator[str]:
-    """A fresh migrated database for this module, dropped afterwards."""
+def web_db(pg_template: str) -> Iterator[str]:
+    """A fresh migrated database for this module (a clone of the run's template), dropped
+    afterwards."""
     name = f"hg_web_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate(url, log=lambda m: None)
         yield url
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

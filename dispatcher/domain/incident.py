@@ -129,3 +129,15 @@ def job_step(state: str, event: Event) -> J | None:
 def sql_list(states: frozenset[S] | frozenset[J]) -> str:
     """States as a SQL list literal, in a stable order: ('a', 'b')."""
     return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
+
+
+def markdown() -> str:
+    """The state table as docs/architecture.md shows it (a test holds the two together)."""
+    order = list(S)
+    lines = ["| from | event | to | by | why |", "| --- | --- | --- | --- | --- |"]
+    for r in TABLE:
+        sources = "any open state" if r.sources == OPEN else "any running state" \
+            if r.sources == RUNNING else ", ".join(s.value for s in order if s in r.sources)
+        to = r.target.value if r.target else "the live job's state, or detected"
+        lines.append(f"| {sources} | {r.event.value} | {to} | {r.by} | {r.why} |")
+    return "\n".join(lines)

@@ -56,3 +56,12 @@ def test_jobs() -> None:
     finished = {JobState.DONE, JobState.DECLINED, JobState.CANCELLED}
     for sources, _ in JOB_TABLE.values():
         assert not sources & finished  # nothing leaves a finished job
+
+
+def test_the_architecture_page_shows_this_table() -> None:
+    from pathlib import Path
+
+    from dispatcher.domain.incident import markdown
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    assert markdown() in page, "regenerate the table in docs/architecture.md from markdown()"

@@ -63,7 +63,7 @@ class Technician:
     skills: tuple[str, ...] = ()
     shift_start: time = time(0)
     shift_end: time = END_OF_DAY
-    email: str | None = None  # notification channels (dispatcher/outbox.py)
+    email: str | None = None  # notification channels (dispatcher/store/outbox.py)
     webhook: str | None = None
 
 

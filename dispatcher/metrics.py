@@ -7,7 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from dispatcher import api_ingest, auditor
+from dispatcher.http.routes import ingest as api_ingest
+from dispatcher.service import auditor
 
 
 def render(conn: Any) -> str:

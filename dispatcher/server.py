@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
-from dispatcher.api import create_app
+from dispatcher.delivery import start_workers
 from dispatcher.domain.policy import TimerPolicy
-from dispatcher.engine import Engine
-from dispatcher.notify import start_workers
+from dispatcher.http.app import create_app
+from dispatcher.service.engine import Engine
 from hourglass.config import NotifyConfig
 
 

@@ -41,7 +41,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     import psycopg
 
     from dispatcher.fleet import load_fleet_file
-    from dispatcher.fleet_store import apply_fleet
+    from dispatcher.store.fleet import apply_fleet
 
     fleet = load_fleet_file(Path(args.file))
     with psycopg.connect(_cfg(args).require_database()) as conn:
@@ -54,7 +54,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     """Print a new API token, alone on stdout."""
     import psycopg
 
-    from dispatcher.tokens import create
+    from dispatcher.store.tokens import create
     from schemas.states import Role
 
     with psycopg.connect(_cfg(args).require_database(), autocommit=True) as conn:
@@ -117,7 +117,7 @@ def cmd_credits_export(args: argparse.Namespace) -> int:
     """Print one month's credit ledger for billing."""
     import psycopg
 
-    from dispatcher.credits_export import render, rows
+    from dispatcher.store.credits import render, rows
 
     with psycopg.connect(_cfg(args).require_database()) as conn:
         try:
@@ -136,7 +136,7 @@ def cmd_spares(args: argparse.Namespace) -> int:
 
     import psycopg
 
-    from dispatcher import spares
+    from dispatcher.store import spares
 
     now, actor = datetime.now(UTC), f"cli:{getpass.getuser()}"
     try:

@@ -189,7 +189,7 @@ class DispatcherConfig:
 
     @property
     def proactive_off_shift_window(self) -> timedelta:
-        """The off-shift window as dispatcher.proactive.run takes it."""
+        """The off-shift window as dispatcher.service.proactive.run takes it."""
         return timedelta(minutes=self.proactive_off_shift_minutes)
 
     def timer_policy(self) -> TimerPolicy:

@@ -52,7 +52,7 @@ class TimerPolicy:
     auto_close_after: timedelta = timedelta(hours=72)
     credit_classes: credit.ClassPolicy = credit.ClassPolicy()  # period per failure class
     # Planned (proactive) work goes back to planning when its technician is off shift this
-    # long; not a promise window, but the loop's only other duration (dispatcher.proactive).
+    # long; not a promise window, but the loop's only other duration (dispatcher.service.proactive).
     proactive_off_shift: timedelta = proactive.OFF_SHIFT_WINDOW
 
 

@@ -1,7 +1,7 @@
 """The promise decided once: is the fix proven, by when was it due, and what credit is owed.
 
-Pure. The loop's verification (dispatcher.engine) and the timers' last check before they
-act (dispatcher.timers: a fix proven before a deadline must not be escalated as a breach)
+Pure. The loop's verification (dispatcher.service.engine) and the timers' last check before they
+act (dispatcher.service.timers: a fix proven before a deadline must not be escalated as a breach)
 both ask ``settle``; nothing else decides it.
 """
 

@@ -124,7 +124,7 @@ def test_a_replacement_closes_the_parts_predictions(
 
 def test_the_dispatcher_verifies_a_missing_dimm_by_the_birth_that_lists_it_again(
         db: psycopg.Connection[tuple[object, ...]]) -> None:
-    from dispatcher.engine import verify_open
+    from dispatcher.service.engine import verify_open
 
     with db:
         run(db, [birth(1, 0, [A1, A2]), birth(2, 60, [A1])])

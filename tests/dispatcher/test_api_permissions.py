@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from dispatcher import tokens
+from dispatcher.store import tokens
 from schemas.states import Role
 from tests.web.conftest import Fleet, OpenIncident
 

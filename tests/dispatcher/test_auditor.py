@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from dispatcher import auditor, metrics
-from dispatcher.engine import Engine
+from dispatcher import metrics
+from dispatcher.service import auditor
+from dispatcher.service.engine import Engine
 from tests.dispatcher.world import P, act, open_incident, pause, setup_fleet, tick
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_oldest_is_the_longest_without_activity() -> None:
 
 def audits(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """The auditor's log records (other modules may warn during the same passes)."""
-    return [r for r in caplog.records if r.name == "dispatcher.auditor"]
+    return [r for r in caplog.records if r.name == "dispatcher.service.auditor"]
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_an_incident_whose_timers_vanished_is_reported(
     lost = open_incident(db, detected=now - 1.5 * MIN)
     tick(pg_url, now - 1.5 * MIN)  # both dispatched, their timers planned
     db.execute("DELETE FROM timers WHERE incident_id = %s", (lost,))
-    with caplog.at_level(logging.ERROR, logger="dispatcher.auditor"):
+    with caplog.at_level(logging.ERROR, logger="dispatcher.service.auditor"):
         result = auditor.run(db, now)
     assert result.checked == 2
     assert [s.incident for s in result.stranded] == [lost]
@@ -112,7 +113,7 @@ def test_incidents_in_every_normal_state_have_a_next_action(
     assert act(pg_url, ids[3], "decline", t0 + 0.3 * MIN, reason="another room")
     assert pause(pg_url, ids[4], t0 + 0.4 * MIN)
     open_incident(db, detected=now)  # not dispatched yet: the next pass assigns it
-    with caplog.at_level(logging.ERROR, logger="dispatcher.auditor"):
+    with caplog.at_level(logging.ERROR, logger="dispatcher.service.auditor"):
         result = auditor.run(db, now)
     assert (result.checked, result.stranded) == (6, ())
     assert audits(caplog) == []
@@ -125,7 +126,7 @@ def test_the_engine_loop_audits_every_few_seconds(
     clock = [datetime.now(UTC)]
     engine = Engine(pg_url, 1.0, P, clock=lambda: clock[0], audit_every_s=10)
     incident = open_incident(db, detected=clock[0])
-    with caplog.at_level(logging.ERROR, logger="dispatcher.auditor"):
+    with caplog.at_level(logging.ERROR, logger="dispatcher.service.auditor"):
         engine.run_once(db)  # dispatches and plans: nothing stranded
         first = engine.last_audit
         assert first is not None

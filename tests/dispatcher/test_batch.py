@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher.engine import assign_new
+from dispatcher.service.engine import assign_new
 from tests.dispatcher.world import at, events, tick
 
 Conn = psycopg.Connection[Any]

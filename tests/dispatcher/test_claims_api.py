@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from dispatcher import tokens
+from dispatcher.store import tokens
 from schemas.states import Role
 from tests.dispatcher.test_api_permissions import call, who
 from tests.web.conftest import Fleet, OpenIncident

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from dispatcher.domain import credit, policy
-from dispatcher.engine import run_pass
+from dispatcher.service.engine import run_pass
 from tests.dispatcher.world import P, at, heal, open_incident, setup_fleet
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from dispatcher import notify
-from dispatcher.engine import run_pass
+from dispatcher import delivery as notify
+from dispatcher.service.engine import run_pass
 from hourglass.config import NotifyConfig
 from tests.dispatcher.world import P, at, heal, open_incident, setup_fleet
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from dispatcher.credits_export import month_range
+from dispatcher.store.credits import month_range
 from tests.dispatcher.world import heal, open_incident, setup_fleet, tick
 
 NOV = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)

@@ -18,8 +18,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from dispatcher import credits_export, facility, notify, tokens
-from dispatcher.engine import Engine, run_pass
+from dispatcher import delivery as notify
+from dispatcher.service import facility
+from dispatcher.service.engine import Engine, run_pass
+from dispatcher.store import credits as credits_export
+from dispatcher.store import tokens
 from hourglass.config import NotifyConfig
 from schemas.states import Role
 from tests.dispatcher.world import T0, P, setup_fleet

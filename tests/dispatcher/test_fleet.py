@@ -25,7 +25,7 @@ from dispatcher.fleet import (
     load_fleet_file,
     parse_fleet,
 )
-from dispatcher.fleet_store import apply_fleet
+from dispatcher.store.fleet import apply_fleet
 from schemas.states import StaffRole
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "fleet.example.yaml"

@@ -11,9 +11,9 @@ import httpx
 import psycopg
 import pytest
 
-from dispatcher import outbox, tokens
-from dispatcher.api_notifications import OutboxState
-from dispatcher.notify import Claimed, Result, claim, record
+from dispatcher.delivery import Claimed, Result, claim, record
+from dispatcher.http.routes.notifications import OutboxState
+from dispatcher.store import outbox, tokens
 from hourglass.config import NotifyConfig
 from schemas.states import Role
 from tests.web.conftest import Fleet

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from dispatcher.domain import policy
-from dispatcher.engine import auto_close
+from dispatcher.service.engine import auto_close
 from tests.dispatcher.world import T0, P, at, events, heal, open_incident, setup_fleet, tick
 
 QUIET = policy.TimerPolicy(auto_close_after=timedelta(hours=72))

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
+from dispatcher.delivery import start_workers
 from dispatcher.domain import policy
-from dispatcher.engine import Engine
-from dispatcher.notify import start_workers
+from dispatcher.service.engine import Engine
 from hourglass.config import NotifyConfig
 from tests.conftest import eventually
 from tests.dispatcher.world import open_incident, setup_fleet

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from dispatcher.fleet import FleetError, parse_fleet
-from dispatcher.fleet_store import apply_fleet
+from dispatcher.store.fleet import apply_fleet
 
 SRC = "fleet.yaml"
 

@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 from aiosmtpd.controller import Controller
 
-from dispatcher.engine import Engine
-from dispatcher.notify import Deliverer
+from dispatcher.delivery import Deliverer
+from dispatcher.service.engine import Engine
 from hourglass.config import NotifyConfig
 from tests.conftest import eventually, free_port
 from tests.dispatcher.world import P, open_incident, setup_fleet

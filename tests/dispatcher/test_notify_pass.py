@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dispatcher import outbox
+from dispatcher.store import outbox
 from tests.conftest import eventually
 from tests.dispatcher.world import T0, at, open_incident, setup_fleet
 

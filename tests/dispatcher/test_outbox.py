@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from dispatcher import outbox
+from dispatcher.store import outbox
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

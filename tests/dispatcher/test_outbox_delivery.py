@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from dispatcher import notify, outbox
+from dispatcher import delivery as notify
+from dispatcher.store import outbox
 from hourglass.config import NotifyConfig
 from tests.conftest import free_port
 from tests.dispatcher.world import T0

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from dispatcher import assignment, spares
+from dispatcher.service import assignment
+from dispatcher.store import spares
 from tests.dispatcher.world import at, events, open_incident, setup_fleet, tick
 
 Conn = psycopg.Connection[Any]

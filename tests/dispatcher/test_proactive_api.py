@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from dispatcher import spares, tokens
+from dispatcher.store import spares, tokens
 from schemas.states import Role
 from tests.web.conftest import Fleet
 

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from dispatcher import proactive, spares
+from dispatcher.service import proactive
+from dispatcher.store import spares
 from tests.dispatcher.world import at, setup_fleet, tick
 
 Conn = psycopg.Connection[Any]

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher import timers
 from dispatcher.domain import credit, sla
-from dispatcher.engine import assign_new, run_pass, verify_open
+from dispatcher.service import timers
+from dispatcher.service.engine import assign_new, run_pass, verify_open
 from tests.dispatcher.world import (
     T0,
     P,

@@ -38,9 +38,10 @@ import pytest
 from collector import telemetry
 from collector.model import Detection
 from collector.store import Directory, open_incident
-from dispatcher import auditor, tokens
 from dispatcher.domain import credit
-from dispatcher.timers import fire_due
+from dispatcher.service import auditor
+from dispatcher.service.timers import fire_due
+from dispatcher.store import tokens
 from schemas.states import Role
 from schemas.wake import wake
 from tests.conftest import free_port, wait_port

@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from dispatcher import spares, tokens
+from dispatcher.store import spares, tokens
 from schemas.states import Role
 from tests.dispatcher.world import at, events, heal, open_incident, setup_fleet, tick
 from tests.web.conftest import Fleet

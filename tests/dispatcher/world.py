@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from dispatcher import jobs, pauses
 from dispatcher.domain import policy
-from dispatcher.engine import run_pass
-from dispatcher.tokens import Principal
+from dispatcher.http.routes import jobs, pauses
+from dispatcher.service.engine import run_pass
+from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

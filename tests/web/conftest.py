@@ -16,8 +16,8 @@ import psycopg
 import pytest
 import uvicorn
 
-from dispatcher import tokens
-from dispatcher.api import create_app
+from dispatcher.http.app import create_app
+from dispatcher.store import tokens
 from schemas.states import Role
 from tests.conftest import free_port
 

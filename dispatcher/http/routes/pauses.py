@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from dispatcher import views
 from dispatcher.domain import policy, sla
 from dispatcher.store import LIVE_JOB, Conn, incidents
-from dispatcher.tokens import Principal
+from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
 REASONS = ", ".join(r.value for r in policy.PauseReason)

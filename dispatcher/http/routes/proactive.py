@@ -3,7 +3,7 @@
 `GET /api/v1/proactive-jobs` lists them for staff; the assigned technician or a manager of
 the job's site acknowledges, marks done (the prediction is done, the spare consumed) or
 dismisses a false alarm (the prediction is dismissed, the spare released). Each action is
-idempotent by the Idempotency-Key header, through dispatcher/jobs.py's helper.
+idempotent by the Idempotency-Key header, through dispatcher/http/routes/jobs.py's helper.
 
 No `from __future__ import annotations` here: FastAPI must see the dependency types.
 """
@@ -13,11 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from dispatcher import jobs, spares, views
+from dispatcher import views
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
-from dispatcher.proactive import COLUMNS, FROM, LIVE_SQL
-from dispatcher.tokens import Principal
+from dispatcher.http.routes import jobs
+from dispatcher.service.proactive import COLUMNS, FROM, LIVE_SQL
+from dispatcher.store import spares
+from dispatcher.store.tokens import Principal
 from schemas.states import Role
 from schemas.wake import wake
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dispatcher import proactive, spares
 from dispatcher.domain import assign, matching, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import LIVE_JOB, Conn, event, incidents, technicians, tz
+from dispatcher.service import proactive
+from dispatcher.store import LIVE_JOB, Conn, event, incidents, spares, technicians, tz
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)

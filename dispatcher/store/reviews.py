@@ -13,10 +13,10 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from dispatcher import views
-from dispatcher.claims import is_person
 from dispatcher.domain import reviews as rules
 from dispatcher.domain.claims import Item as Item  # one action item for reviews and plans
 from dispatcher.store import Conn, event
+from dispatcher.store.claims import is_person
 
 MAX_ITEMS = 50  # a review with more actions than this is a list nobody will finish
 

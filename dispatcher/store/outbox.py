@@ -3,7 +3,7 @@
 Owns the `outbox` table's writes. `enqueue` never does network I/O: it writes one row per
 channel the person has (contacts), idempotent by (ref, recipient, channel), so a repeated
 decision enqueues nothing twice. `notify_pass` turns new timeline events and low-stock
-alerts into messages exactly once. The delivery worker (dispatcher/notify.py) sends them.
+alerts into messages exactly once. The delivery worker (dispatcher/delivery.py) sends them.
 """
 
 from __future__ import annotations

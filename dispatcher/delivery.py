@@ -30,9 +30,9 @@ from email.utils import make_msgid
 
 import psycopg
 
-from dispatcher import outbox, store
+from dispatcher import store
 from dispatcher.domain.notify import backoff_s
-from dispatcher.store import Conn
+from dispatcher.store import Conn, outbox
 from hourglass.config import NotifyConfig
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from dispatcher import outbox, views
+from dispatcher import views
 from dispatcher.domain import claims as rules
-from dispatcher.store import Conn
+from dispatcher.store import Conn, outbox
 from schemas.states import ClaimState
 
 CLAIM_COLUMNS = ("id, customer_id, incident_id, text, state, manager_id, plan, opened_at,"

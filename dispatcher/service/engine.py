@@ -17,10 +17,10 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatcher import assignment, auditor, escalation, facility, outbox, proactive, timers
 from dispatcher.domain import credit, policy, promise, verify
 from dispatcher.domain.incident import Event
-from dispatcher.store import CHANNEL, OPEN_SQL, Conn, event, executives, incidents
+from dispatcher.service import assignment, auditor, escalation, facility, proactive, timers
+from dispatcher.store import CHANNEL, OPEN_SQL, Conn, event, executives, incidents, outbox
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class Engine:
 
     def run_once(self, conn: Conn) -> None:
         """One pass of every duty; messages are queued and sent by the delivery threads
-        (dispatcher/notify.py), never from this loop."""
+        (dispatcher/delivery.py), never from this loop."""
         now = _duties(conn, self.policy, self.clock, self.name)
         self.last_pass = now
         # The auditor every few seconds: a stranded incident is logged as an ERROR.

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import AwareDatetime, BaseModel
 
-from dispatcher.tokens import Principal
+from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
 STAFF = (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN)

@@ -14,11 +14,10 @@ from fastapi import FastAPI, Header, HTTPException, Query
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, Field
 
-from dispatcher import claims
-from dispatcher.claims import ClaimRefused
 from dispatcher.domain import claims as rules
-from dispatcher.store import Conn
-from dispatcher.tokens import Principal
+from dispatcher.store import Conn, claims
+from dispatcher.store.claims import ClaimRefused
+from dispatcher.store.tokens import Principal
 from schemas.states import OPEN_CLAIM_STATES, ClaimState, Role
 
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from dispatcher import views
 from dispatcher.domain.incident import JOB_TABLE, Event
 from dispatcher.store import incidents
-from dispatcher.tokens import Principal
+from dispatcher.store.tokens import Principal
 from schemas.states import JobState, Role
 
 JOB_COLUMNS = (

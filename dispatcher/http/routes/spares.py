@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from psycopg.rows import tuple_row
 
-from dispatcher import spares, views
+from dispatcher import views
+from dispatcher.store import spares
 from schemas.states import Role
 
 ALERTS_SHOWN = 50  # the latest low-stock alerts in the answer; older ones stay in the table

@@ -10,12 +10,12 @@ from fastapi import FastAPI, HTTPException, Query
 from psycopg.rows import dict_row, tuple_row
 from pydantic import AwareDatetime, BaseModel, Field
 
-from dispatcher import outbox, reviews, views
+from dispatcher import views
 from dispatcher.domain import nps, policy
 from dispatcher.domain import reviews as review_rules
-from dispatcher.reviews import ReviewRefused
-from dispatcher.store import LIVE_JOB, Conn, event, wake
-from dispatcher.tokens import Principal
+from dispatcher.store import LIVE_JOB, Conn, event, outbox, reviews, wake
+from dispatcher.store.reviews import ReviewRefused
+from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
 STAFF = (Role.MANAGER, Role.ADMIN)

@@ -18,11 +18,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from dispatcher import outbox, spares
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import Conn, technicians, tz
+from dispatcher.store import Conn, outbox, spares, technicians, tz
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)

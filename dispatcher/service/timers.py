@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dispatcher import escalation
 from dispatcher.domain import policy, promise, sla, verify
+from dispatcher.service import escalation
 from dispatcher.store import LIVE_JOB_STATES, OPEN_SQL, Conn, incidents, wake
 
 log = logging.getLogger(__name__)

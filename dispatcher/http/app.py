@@ -17,19 +17,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Str
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from dispatcher import jobs, reviews, views
-from dispatcher.api_claims import add_claim_routes
-from dispatcher.api_facility import router as facility_router
-from dispatcher.api_ingest import router as ingest_router
-from dispatcher.api_notifications import router as notifications_router
-from dispatcher.api_proactive import router as proactive_router
-from dispatcher.api_reviews import add_review_routes
-from dispatcher.api_spares import add_spares_routes
+from dispatcher import views
 from dispatcher.domain.incident import Event
-from dispatcher.engine import event
-from dispatcher.pauses import add_pause_routes
-from dispatcher.store import LIVE_JOB, incidents
-from dispatcher.tokens import Principal, lookup
+from dispatcher.http.routes import jobs
+from dispatcher.http.routes.claims import add_claim_routes
+from dispatcher.http.routes.facility import router as facility_router
+from dispatcher.http.routes.ingest import router as ingest_router
+from dispatcher.http.routes.notifications import router as notifications_router
+from dispatcher.http.routes.pauses import add_pause_routes
+from dispatcher.http.routes.proactive import router as proactive_router
+from dispatcher.http.routes.reviews import add_review_routes
+from dispatcher.http.routes.spares import add_spares_routes
+from dispatcher.service.engine import event
+from dispatcher.store import LIVE_JOB, incidents, reviews
+from dispatcher.store.tokens import Principal, lookup
 from schemas.states import IncidentState, Role
 
 DictConn = psycopg.Connection[dict[str, Any]]

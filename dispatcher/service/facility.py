@@ -16,11 +16,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from dispatcher import outbox
 from dispatcher.domain import credit, policy
 from dispatcher.domain import facility as domain
 from dispatcher.domain.notify import AccountTeam, Message
-from dispatcher.store import Conn, executives
+from dispatcher.store import Conn, executives, outbox
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from dispatcher import views
-from dispatcher.tokens import Principal
+from dispatcher.store.tokens import Principal
 from schemas.states import FacilityState, PredictionState, Role
 
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table

@@ -1,0 +1,1 @@
+"""The dispatcher's HTTP side: the FastAPI app, its routes, the pages."""

@@ -44,12 +44,14 @@ class Link:
     def __init__(
         self, cfg: AgentConfig, spool: Spool, announcer: Announcer, *,
         rng: random.Random | None = None, monotonic: Callable[[], float] = time.monotonic,
+        v5: bool = True,
     ) -> None:
-        """The publisher connects on its first ``step``."""
+        """The publisher connects on its first ``step`` (MQTT 5, or 3.1.1 with ``v5=False``)."""
         self.spool, self.announcer = spool, announcer
         self._will: tuple[str, int] | None = None  # (session, seq) of the latest will
         self.publisher = Publisher(cfg, spool, will_for=self._will_for,
-                                   on_session=self._on_session, rng=rng, monotonic=monotonic)
+                                   on_session=self._on_session, rng=rng, monotonic=monotonic,
+                                   v5=v5)
 
     def put(self, msg: Outgoing) -> None:
         """Store a message (committing its seq); the publisher sends it."""

@@ -98,12 +98,17 @@ class Publisher:
         on_session: Callable[[str], None],
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        v5: bool = True,
     ) -> None:
-        """``will_for(session)`` builds the will; ``on_session(session)`` spools birth+online."""
+        """``will_for(session)`` builds the will; ``on_session(session)`` spools birth+online.
+
+        ``v5=False`` speaks MQTT 3.1.1 (the demo's in-process broker knows no other): no
+        reason codes, so a PUBACK is an acknowledgement and nothing more."""
         self.cfg, self.spool = cfg, spool
         self.will_for, self.on_session = will_for, on_session
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.monotonic = monotonic
+        self.v5 = v5
         self.client: mqtt.Client | None = None
         self.connected = False
         self.session: str | None = None
@@ -126,7 +131,7 @@ class Publisher:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"hg-agent-{self.cfg.host}",
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
         )
         client.connect_timeout = CONNECT_TIMEOUT_S
         client.will_set(will.topic, will.payload, qos=1, retain=True)
@@ -157,7 +162,10 @@ class Publisher:
         session, will = self._will
         client = self._new_client(will)
         try:
-            client.connect(host, port, keepalive=self.cfg.keepalive_s, clean_start=True)
+            if self.v5:
+                client.connect(host, port, keepalive=self.cfg.keepalive_s, clean_start=True)
+            else:
+                client.connect(host, port, keepalive=self.cfg.keepalive_s)  # clean session
         except (OSError, ValueError) as exc:
             log.warning("cannot connect to %s:%s: %s", host, port, exc)
             self._schedule_retry()

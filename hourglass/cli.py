@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from agent.settings import ConfigError
 from hourglass.config import Config, load_config
+from hourglass.signals import stop_on_signals
 
 
 def _cfg(args: argparse.Namespace) -> Config:
     return load_config(args.config)
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -77,7 +67,7 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
     c = Collector(_cfg(args))
     c.cfg.require_database()
-    _stop_on_signals(c.stop)
+    stop_on_signals(c.stop)
     c.run()
     return 0
 

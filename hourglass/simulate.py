@@ -1,4 +1,4 @@
-"""Virtual agents over real MQTT: each host its own client, the agent's own messages.
+"""Virtual agents over real MQTT: each host the agent's own spool, publisher and messages.
 
 A failed part reports healthy again (a disk with a new serial) once a technician marks
 it replaced: the simulator reads that from the database, as a person in the room would
@@ -8,7 +8,6 @@ see the new part. That closes the loop for the demo and the end-to-end tests.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import re
@@ -18,17 +17,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from typing import Any
 
 from agent import __version__, messages
+from agent.config import AgentConfig
+from agent.core import Outgoing
+from agent.link import Link
 from agent.messages import Component, ComponentState, Reading
-from hourglass.config import Config, mqtt_endpoint
-
-if TYPE_CHECKING:
-    from agent.spool import Spool
+from agent.spool import Spool
+from hourglass.config import Config
+from hourglass.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 KINDS = ("disk", "fan", "power")
@@ -153,81 +151,68 @@ class VirtualHost:
 
 
 class Agent:
-    """One virtual host's MQTT client, publishing exactly what the real agent would."""
+    """One virtual host, sending exactly what the real agent would, the way it would: each
+    message numbered and stored in the agent's own spool (agent.spool) before the agent's
+    own publisher (agent.link) sends it, kept after the PUBACK for a resend. A simulator
+    killed at any moment loses nothing: restarted on the same --state, it sends what waits."""
 
-    def __init__(self, vh: VirtualHost, spool: Spool, interval_s: float, host: str, port: int,
-                 tls: bool, v5: bool = True) -> None:
+    def __init__(self, vh: VirtualHost, spool: Spool, interval_s: float, cfg: AgentConfig,
+                 v5: bool = True) -> None:
         self.vh, self.spool, self.interval_s = vh, spool, interval_s
-        self.session = uuid.uuid4().hex
-        self.connected = threading.Event()  # set by paho's thread; birth goes from ours
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"hg-sim-{vh.host}",
-                                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
-        if tls:
-            self.client.tls_set()
-        will = messages.state(vh.host, vh.site, spool.next_seq(), datetime.now(UTC), False)
-        will.update(reason="lost", session=self.session)
-        self.client.will_set(messages.topic(vh.site, vh.host, "state"), json.dumps(will), 1, True)
-        self.client.on_connect = self._on_connect
-        self.client.connect_async(host, port, keepalive=max(10, int(interval_s * 3)))
-        self.client.loop_start()
+        self.boot = uuid.uuid4().hex
+        self.link = Link(cfg, spool, self, v5=v5)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
-        if reason.is_failure:
-            log.error("%s: broker refused: %s", self.vh.host, reason)
-            return
-        self.connected.set()
+    # -- what agent.link asks of a host: its birth and state messages --------------------
 
-    def announce(self) -> None:
-        """Birth and online after each connect, sent from the simulator's own thread."""
-        if not self.connected.is_set():
-            return
-        self.connected.clear()
-        now = datetime.now(UTC)
-        b = messages.birth(self.vh.host, self.vh.site, self.spool.next_seq(), now,
-                           agent_version=f"{__version__}-sim", boot_id=self.session,
-                           interval_s=self.interval_s,
-                           chassis={"vendor": "Simulated", "model": "SIM-1U",
-                                    "serial": f"CH-{self.vh.host}"},
-                           components=self.vh.inventory())
-        b["session"] = self.session
-        self.publish("birth", b)
-        online = messages.state(self.vh.host, self.vh.site, self.spool.next_seq(), now, True)
-        online["session"] = self.session
-        self.publish("state", online)
+    def _out(self, kind: str, payload: dict[str, Any]) -> Outgoing:
+        return Outgoing(kind, messages.topic(self.vh.site, self.vh.host, kind), payload)
 
-    def publish(self, kind: str, payload: dict[str, Any]) -> None:
-        """Publish one payload with the contract's QoS and retain flag."""
-        qos, retain = messages.DELIVERY[kind]
-        self.client.publish(messages.topic(self.vh.site, self.vh.host, kind),
-                            json.dumps(payload), qos, retain)
+    def birth(self, session: str | None = None, will_seq: int | None = None) -> Outgoing:
+        """The birth of a new connection: the simulated inventory."""
+        return self._out("birth", messages.birth(
+            self.vh.host, self.vh.site, self.spool.draft_seq(), datetime.now(UTC),
+            agent_version=f"{__version__}-sim", boot_id=self.boot, interval_s=self.interval_s,
+            chassis={"vendor": "Simulated", "model": "SIM-1U", "serial": f"CH-{self.vh.host}"},
+            components=self.vh.inventory(), session=session, will_seq=will_seq))
+
+    def state(self, online: bool, *, reason: str | None = None, session: str | None = None,
+              will_seq: int | None = None) -> Outgoing:
+        """A state message."""
+        return self._out("state", messages.state(
+            self.vh.host, self.vh.site, self.spool.draft_seq(), datetime.now(UTC), online,
+            reason=reason, session=session, will_seq=will_seq))
+
+    # -- what the simulator produces --------------------------------------------------
 
     def telemetry(self) -> None:
-        """Send one telemetry message."""
-        self.publish("telemetry", messages.telemetry(
-            self.vh.host, self.vh.site, self.spool.next_seq(), datetime.now(UTC),
-            interval_s=self.interval_s, readings=self.vh.readings(), components=self.vh.states()))
+        """Store one telemetry message; the publisher sends it."""
+        self.link.put(self._out("telemetry", messages.telemetry(
+            self.vh.host, self.vh.site, self.spool.draft_seq(), datetime.now(UTC),
+            interval_s=self.interval_s, readings=self.vh.readings(),
+            components=self.vh.states())))
 
     def event(self, part: Part) -> None:
-        """Send the event of a part's new state at once."""
+        """Store the event of a part's new state; events go out before waiting telemetry."""
         now = datetime.now(UTC)
         st = ComponentState(part.id, part.kind, "failed" if part.failure else "ok", part.slot,
                             part.serial, part.failure)
-        self.publish("event", messages.event(self.vh.host, self.vh.site, self.spool.next_seq(),
-                                             now, state=st, detected_at=now,
-                                             evidence={"simulated": True}))
+        self.link.put(self._out("event", messages.event(
+            self.vh.host, self.vh.site, self.spool.draft_seq(), now, state=st, detected_at=now,
+            evidence={"simulated": True})))
 
-    def stop(self) -> None:
-        """A planned stop: say so (no incident), then disconnect."""
-        off = messages.state(self.vh.host, self.vh.site, self.spool.next_seq(),
-                             datetime.now(UTC), False)
-        off.update(reason="shutdown", session=self.session)
-        info = self.client.publish(messages.topic(self.vh.site, self.vh.host, "state"),
-                                   json.dumps(off), 1, True)
-        info.wait_for_publish(timeout=2)
-        self.client.disconnect()
-        self.client.loop_stop()
+    def step(self) -> None:
+        """Move this host's MQTT traffic without waiting (connect when due, publish)."""
+        self.link.publisher.step(timeout=0.0)
+
+
+def agent_config(cfg: Config, host: str, site: str, interval_s: float,
+                 state: Path) -> AgentConfig:
+    """The agent configuration of one virtual host on the simulator's broker."""
+    return AgentConfig(
+        site=site, host=host, mqtt_url=cfg.mqtt_url, interval_s=max(0.1, interval_s),
+        username=cfg.mqtt_username or None, password=cfg.mqtt_password or None,
+        spool_path=str(state / "seq.db"), keepalive_s=max(10, int(interval_s * 3)),
+        backoff_max_s=5.0, telemetry_drain_per_s=max(10.0, 4 / max(0.1, interval_s)))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -258,32 +243,50 @@ def _hosts(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def main(args: argparse.Namespace, cfg: Config, stop: threading.Event | None = None) -> int:
     """Run the virtual fleet until --duration, SIGINT/SIGTERM or `stop`."""
-    from agent.spool import Spool
-
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
-        from hourglass.cli import _stop_on_signals
-
-        _stop_on_signals(stop)
-    host, port, tls = mqtt_endpoint(cfg.mqtt_url)
+        stop_on_signals(stop)
     args.state.mkdir(parents=True, exist_ok=True)
     agents: dict[str, Agent] = {}
-    for i, (name, site) in enumerate(_hosts(args)):
+    for name, site in _hosts(args):
         vh = VirtualHost(name, site, random.Random(f"{args.seed}:{name}"))
-        agents[name] = Agent(vh, Spool(args.state / "seq.db", name), args.interval, host, port,
-                             tls, cfg.mqtt_v5)
-        if i % 50 == 49:
-            time.sleep(0.2)  # do not storm the broker with connects
+        # durable=False: WAL without an fsync per commit survives the simulator being killed
+        # (not a power cut), which 100 hosts' fsyncs on every message and ack would slow
+        spool = Spool(args.state / "seq.db", name, durable=False)
+        agents[name] = Agent(vh, spool, args.interval,
+                             agent_config(cfg, name, site, args.interval, args.state),
+                             cfg.mqtt_v5)
     schedule = sorted((f.after_s, f.host, f.kind) for f in args.fail)
     unknown = [h for _, h, _ in schedule if h not in agents]
     if unknown:
         log.error("--fail names hosts that are not simulated: %s", ", ".join(unknown))
         return 2
     log.info("simulating %d hosts every %.1f s", len(agents), args.interval)
-    _loop(args, cfg, agents, schedule, stop)
-    for a in agents.values():
-        a.stop()
+    try:
+        _loop(args, cfg, agents, schedule, stop)
+        _shutdown(agents)
+    finally:
+        for a in agents.values():
+            a.link.publisher.close()
+            a.spool.close()
     return 0
+
+
+def _shutdown(agents: dict[str, Agent], within_s: float = 10.0) -> None:
+    """A planned stop of every host at once: each says so, then all flush together (not
+    one host after the other) for at most ``within_s``."""
+    for a in agents.values():
+        a.link.put(a.state(False, reason="shutdown", session=a.link.publisher.session))
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        waiting = [a for a in agents.values() if not a.link.publisher.idle()]
+        if not waiting:
+            return
+        for a in waiting:
+            a.step()
+        time.sleep(0.02)
+    log.warning("%d hosts still had messages waiting at the stop; they go on the next run",
+                sum(not a.link.publisher.idle() for a in agents.values()))
 
 
 def _loop(args: argparse.Namespace, cfg: Config, agents: dict[str, Agent],
@@ -305,15 +308,16 @@ def _loop(args: argparse.Namespace, cfg: Config, agents: dict[str, Agent],
         if args.fail_every and now >= next_random:
             _break(agents[rng.choice(sorted(agents))], rng.choice(KINDS))
             next_random = now + args.fail_every
-        for a in agents.values():
-            a.announce()
         if now >= next_tick:
             for a in agents.values():
                 a.telemetry()
             next_tick += args.interval
         if healer:
             healer.heal(agents)
-        stop.wait(min(0.5, args.interval / 2))
+        for a in agents.values():
+            a.step()
+        # every host's traffic moves each turn: 50 ms for a small fleet, longer for a big one
+        stop.wait(min(args.interval / 4, max(0.05, len(agents) / 4000)))
 
 
 def _break(agent: Agent, kind: str) -> None:

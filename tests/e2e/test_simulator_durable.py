@@ -1,0 +1,114 @@
+"""The simulator publishes like the agent: through the agent's own spool and publisher.
+
+Five virtual hosts, the broker away for 20 s, the simulator SIGKILLed 10 s into the outage
+and started again on the same --state: every seq any host numbered is stored exactly once
+(but the seqs of last wills that never fired). Before, each host lost what it produced
+while the broker was away: the simulator numbered from the spool and published through
+paho's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.agent.brokers import Broker
+from tests.collector.live import Collector, seed
+from tests.conftest import eventually
+
+HOSTS = [f"sim-{i:04d}" for i in range(1, 6)]
+_WILL = re.compile(r"(sim-\d{4}): last will of session \w+ holds seq (\d+)")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+def simulate(state: Path, url: str, pg_url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HOURGLASS_MQTT_URL": url, "HOURGLASS_DATABASE_URL": pg_url}
+    with open(log, "ab") as f:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hourglass.cli", "simulate", "--hosts", str(len(HOSTS)),
+             "--site", "sim1", "--interval", "1", "--state", str(state)],
+            env=env, stdout=f, stderr=f)
+
+
+def numbered(state: Path) -> dict[str, int]:
+    db = sqlite3.connect(state / "seq.db")
+    try:
+        return {h: int(n) for h, n in db.execute("SELECT host, last FROM seq")}
+    finally:
+        db.close()
+
+
+def stored(pg_url: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {h: [] for h in HOSTS}
+    with psycopg.connect(pg_url) as conn:
+        for h, s in conn.execute("SELECT host_id, seq FROM ingest_keys ORDER BY seq"):
+            out[h].append(int(s))
+    return out
+
+
+def missing(state: Path, pg_url: str, log: Path) -> dict[str, set[int]]:
+    wills: dict[str, set[int]] = {h: set() for h in HOSTS}
+    for host, seq in _WILL.findall(log.read_text()):
+        wills[host].add(int(seq))
+    have = stored(pg_url)
+    return {h: gone for h, last in numbered(state).items()
+            if (gone := set(range(1, last + 1)) - set(have[h]) - wills[h])}
+
+
+def test_a_simulator_killed_in_a_broker_outage_loses_nothing(
+    tmp_path: Path, pg_url: str, broker: Broker,
+) -> None:
+    seed(pg_url, "sim1", {"r1": HOSTS})
+    col = Collector(pg_url, broker.url)
+    col.start()
+    state, log = tmp_path / "sim", tmp_path / "simulate.log"
+    sim = simulate(state, broker.url, pg_url, log)
+    try:
+        eventually(lambda: all(len(s) >= 3 for s in stored(pg_url).values()), 30,
+                   "every host's first messages stored", 0.2)
+        broker.stop()
+        time.sleep(10)
+        before = numbered(state)
+        sim.send_signal(signal.SIGKILL)  # with ten seconds of each host's messages waiting
+        sim.wait(timeout=10)
+        sim = simulate(state, broker.url, pg_url, log)
+        time.sleep(10)
+        broker.start()
+        eventually(lambda: not missing(state, pg_url, log), 60,
+                   "every numbered seq stored after the outage and the kill", 0.5)
+        sim.send_signal(signal.SIGTERM)
+        assert sim.wait(timeout=30) == 0
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait(timeout=10)
+        col.stop()
+    after = numbered(state)
+    assert all(after[h] >= before[h] + 15 for h in HOSTS), (before, after)  # it kept producing
+    assert not missing(state, pg_url, log)
+    have = stored(pg_url)
+    for h in HOSTS:
+        assert len(have[h]) == len(set(have[h]))  # stored once: keys are unique per host
+        assert after[h] in have[h], f"{h}: its planned-stop state (the last seq) is stored"
+    with psycopg.connect(pg_url) as conn:
+        (dup,) = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM telemetry GROUP BY time, host_id, component,"
+            " metric HAVING count(*) > 1) d").fetchone()
+    assert dup == 0

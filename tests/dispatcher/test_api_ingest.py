@@ -114,3 +114,15 @@ def test_gaps_are_counted_and_an_unfilled_one_is_named(base_url: str, fleet: Fle
         assert "hourglass_ingest_missing_seqs 5.0" in metrics
     finally:
         db.execute("DELETE FROM ingest_gaps")
+
+
+def test_connections_the_database_dropped_are_replaced_not_a_500(base_url: str, fleet: Fleet,
+                                                                 db: Conn) -> None:
+    """After a database restart every pooled connection is dead: the next request still
+    answers (bench/chaos saw a 500 on the first job action after a crash)."""
+    assert get(base_url, fleet.manager).status_code == 200
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+               " current_database() AND pid <> pg_backend_pid()")
+    for _ in range(3):
+        r = get(base_url, fleet.manager)
+        assert r.status_code == 200, r.text

@@ -90,3 +90,15 @@ def mosquitto(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[Any]:
+    """A private Mosquitto with persistence that a test may stop and start again on its port
+    (tests/agent/brokers.py)."""
+    from tests.agent.brokers import Broker
+
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()

@@ -12,26 +12,17 @@ from __future__ import annotations
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 
 from tests.agent.brokers import Broker
 from tests.agent.conftest import smart_json
 from tests.agent.test_nothing_lost import _WILL_LOG, agent_config, start_agent
 from tests.collector.live import Collector, client, seed
 from tests.conftest import eventually
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 class Bystander:
@@ -66,21 +57,21 @@ def stored(url: str) -> set[int]:
 
 
 def test_seqs_lost_by_a_broker_restart_are_resent_and_stored(
-    tmp_path: Path, pg_url: str, broker: Broker, replay_root: Callable[..., Path],
+    tmp_path: Path, pg_url: str, persistent_broker: Broker, replay_root: Callable[..., Path],
 ) -> None:
     seed(pg_url, "iad1", {"r1": ["web-01"]})
     root = replay_root({"sda": smart_json("sata-hdd-healthy-wdc-re4.json", serial_number="OK1")})
-    col = Collector(pg_url, broker.url, HOURGLASS_COLLECTOR_GAP_GRACE_S="2")
+    col = Collector(pg_url, persistent_broker.url, HOURGLASS_COLLECTOR_GAP_GRACE_S="2")
     col.start()
     agent_log = tmp_path / "agent.log"
-    agent = start_agent(agent_config(tmp_path, broker.url, root), agent_log)
-    bystander = Bystander(broker.url)
+    agent = start_agent(agent_config(tmp_path, persistent_broker.url, root), agent_log)
+    bystander = Bystander(persistent_broker.url)
     try:
         eventually(lambda: len(stored(pg_url)) >= 5, 30, "the first messages stored", 0.2)
         assert col.proc is not None
         col.proc.send_signal(signal.SIGSTOP)  # cannot subscribe again until SIGCONT
-        broker.stop()
-        broker.start()
+        persistent_broker.stop()
+        persistent_broker.start()
         seen = bystander.count()
         eventually(lambda: bystander.count() >= seen + 4, 30,
                    "the agent's messages acknowledged while no collector is subscribed", 0.2)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,7 +47,13 @@ def check(kind: str, payload: bytes, host: str = "web-01") -> Message | DeadLett
         assert got.kind == kind
         assert got.host == host
         assert 1 <= got.seq <= 2**53 - 1
-        body = got.body or lenient(payload)
+        try:
+            body = got.body or lenient(payload)
+        except RecursionError:
+            # an unknown key nested too deep for any Python parser (the typed telemetry
+            # decode skips it; the schema allows unknown top-level keys): what is checked is
+            # the telemetry the collector took from it
+            body = json.loads(msgspec.json.encode(got.telemetry))
         assert errors(kind, body) == []
     return got
 

@@ -16,11 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from tests.agent.brokers import Broker
 from tests.collector.live import Collector, seed
@@ -28,14 +26,6 @@ from tests.conftest import eventually
 
 HOSTS = [f"sim-{i:04d}" for i in range(1, 6)]
 _WILL = re.compile(r"(sim-\d{4}): last will of session \w+ holds seq (\d+)")
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 def simulate(state: Path, url: str, pg_url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -73,24 +63,24 @@ def missing(state: Path, pg_url: str, log: Path) -> dict[str, set[int]]:
 
 
 def test_a_simulator_killed_in_a_broker_outage_loses_nothing(
-    tmp_path: Path, pg_url: str, broker: Broker,
+    tmp_path: Path, pg_url: str, persistent_broker: Broker,
 ) -> None:
     seed(pg_url, "sim1", {"r1": HOSTS})
-    col = Collector(pg_url, broker.url)
+    col = Collector(pg_url, persistent_broker.url)
     col.start()
     state, log = tmp_path / "sim", tmp_path / "simulate.log"
-    sim = simulate(state, broker.url, pg_url, log)
+    sim = simulate(state, persistent_broker.url, pg_url, log)
     try:
         eventually(lambda: all(len(s) >= 3 for s in stored(pg_url).values()), 30,
                    "every host's first messages stored", 0.2)
-        broker.stop()
+        persistent_broker.stop()
         time.sleep(10)
         before = numbered(state)
         sim.send_signal(signal.SIGKILL)  # with ten seconds of each host's messages waiting
         sim.wait(timeout=10)
-        sim = simulate(state, broker.url, pg_url, log)
+        sim = simulate(state, persistent_broker.url, pg_url, log)
         time.sleep(10)
-        broker.start()
+        persistent_broker.start()
         eventually(lambda: not missing(state, pg_url, log), 60,
                    "every numbered seq stored after the outage and the kill", 0.5)
         sim.send_signal(signal.SIGTERM)

@@ -9,6 +9,7 @@ the network and whatever it holds is answered with a reason, never a crash.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from agent.messages import TOPIC_ROOT
@@ -19,6 +20,8 @@ MAX_RANGE = 10_000
 MAX_BYTES = 4096
 MAX_SEQ = 2**53 - 1
 _FIELDS = {"v", "kind", "host", "site", "first_seq", "last_seq", "gap", "ts"}
+#: The envelope's timestamp pattern (RFC 3339 in UTC with a Z); \Z: no newline after it.
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z\Z")
 
 
 def command_topic(site: str, host: str, command: str) -> str:
@@ -60,7 +63,8 @@ def parse_resend(payload: bytes, host: str, site: str) -> Resend | str:
     unknown = sorted(str(k)[:40] for k in set(body) - _FIELDS)
     if unknown:
         return f"unknown fields: {', '.join(unknown[:5])}"
-    if body.get("v") != 1 or body.get("kind") != "resend":
+    v = body.get("v")
+    if isinstance(v, bool) or v != 1 or body.get("kind") != "resend":
         return "not a version 1 resend command"
     if body.get("host") != host or body.get("site") != site:
         return f"names another host, not {site}/{host}"
@@ -70,8 +74,9 @@ def parse_resend(payload: bytes, host: str, site: str) -> Resend | str:
     if last < first or last - first >= MAX_RANGE:
         return f"seqs {first}..{last}: last_seq must be within {MAX_RANGE - 1} after first_seq"
     gap = body.get("gap")
-    if gap is not None and _seq(gap) is None:
-        return "gap must be a positive integer"
-    if not isinstance(body.get("ts"), str):
-        return "ts must be a timestamp"
+    if "gap" in body and _seq(gap) is None:
+        return "gap must be a positive integer when given"
+    ts = body.get("ts")
+    if not isinstance(ts, str) or not _TS.match(ts):
+        return "ts must be an RFC 3339 UTC timestamp like 2026-12-03T09:00:00.000Z"
     return Resend(first, last, gap)

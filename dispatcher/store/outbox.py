@@ -13,6 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.rows import tuple_row
+
 from dispatcher.domain import notify
 from dispatcher.store import Conn
 from schemas.wake import wake
@@ -57,8 +59,8 @@ def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetim
 
 def has_contact(conn: Conn, person: str) -> bool:
     """Whether the person has any channel at all."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM contacts WHERE person_id = %s)",
-                       (person,)).fetchone()
+    row = conn.cursor(row_factory=tuple_row).execute(  # the API's connections give dicts
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE person_id = %s)", (person,)).fetchone()
     return bool(row and row[0])
 
 

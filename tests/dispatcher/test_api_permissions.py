@@ -81,10 +81,6 @@ EVERYONE: Expect = (401, 200, 200, 200, 200, 200, 200)  # lists scoped to the cu
 PROACTIVE_ACTION: Expect = (401, 403, 403, 200, 403, 200, 403)  # its technician, site manager
 PAUSERS: Expect = (401, 200, 404, 403, 403, 200, 403)  # the customer, a manager
 PAUSE = {"reason": "customer_denied_access"}
-JOB_LEAK = ("a job action looks the job up before the caller's role: another customer gets "
-            "403 naming the assigned technician for a real job, 404 for a missing one")
-NO_CONTACT = ("500: outbox.has_contact reads row[0] from the API's dict rows (KeyError) when "
-              "someone to tell has no contact channel (t-maria here); the step rolls back")
 
 RULES: dict[str, Rule] = {
     # incidents and their jobs
@@ -92,17 +88,16 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/incidents/{incident_id}": Rule((401, 200, 404, 200, 200, 200, 200),
                                                 s.dispatched),
     "GET /api/v1/jobs": Rule(STAFF_ONLY, s.dispatched, "?mine=true"),
-    "POST /api/v1/jobs/{job_id}/acknowledge": Rule(JOB_ACTION, s.dispatched, leak=JOB_LEAK),
-    "POST /api/v1/jobs/{job_id}/decline": Rule(JOB_ACTION, s.dispatched, leak=JOB_LEAK,
+    "POST /api/v1/jobs/{job_id}/acknowledge": Rule(JOB_ACTION, s.dispatched),
+    "POST /api/v1/jobs/{job_id}/decline": Rule(JOB_ACTION, s.dispatched,
                                                body={"reason": "stuck at another site"}),
-    "POST /api/v1/jobs/{job_id}/on-site": Rule(JOB_ACTION, s.dispatched, leak=JOB_LEAK),
-    "POST /api/v1/jobs/{job_id}/replaced": Rule(JOB_ACTION, s.acknowledged, leak=JOB_LEAK,
+    "POST /api/v1/jobs/{job_id}/on-site": Rule(JOB_ACTION, s.dispatched),
+    "POST /api/v1/jobs/{job_id}/replaced": Rule(JOB_ACTION, s.acknowledged,
                                                 body={"serial": "ZA9NEW"}),
     "POST /api/v1/incidents/{incident_id}/pause": Rule(PAUSERS, s.dispatched, body=PAUSE),
     "POST /api/v1/incidents/{incident_id}/resume": Rule(PAUSERS, s.paused),
     "POST /api/v1/incidents/{incident_id}/pause-request": Rule(
-        (401, 403, 403, 202, 403, 403, 403), s.dispatched, body=PAUSE,
-        bugs={"technician": NO_CONTACT}),
+        (401, 403, 403, 202, 403, 403, 403), s.dispatched, body=PAUSE),
     "POST /api/v1/incidents/{incident_id}/confirm": Rule(CUSTOMER_STEP, s.verified),
     "POST /api/v1/incidents/{incident_id}/survey": Rule(CUSTOMER_STEP, s.closed,
                                                         body={"score": 9, "comment": "quick"}),
@@ -118,31 +113,25 @@ RULES: dict[str, Rule] = {
     # claims: another customer naming acme's incident in a new claim gets 422 "not one of
     # your incidents", as it does for an incident that does not exist
     "POST /api/v1/claims": Rule((401, 201, 422, 403, 403, 403, 403), s.dispatched,
-                                body={"incident": "{incident_id}", "text": "too slow"},
-                                bugs={"owner": NO_CONTACT}),
+                                body={"incident": "{incident_id}", "text": "too slow"}),
     "GET /api/v1/claims": Rule((401, 200, 200, 403, 403, 200, 200), s.claim("investigating"),
                                "?limit=200", listed=True),
     "GET /api/v1/claims/{claim_id}": Rule((401, 200, 404, 403, 403, 200, 200),
                                           s.claim("investigating")),
     "POST /api/v1/claims/{claim_id}/assign": Rule(CLAIM_STAFF, s.claim("investigating"),
-                                                  body={"manager": "t-maria"},
-                                                  bugs={"admin": NO_CONTACT}),
+                                                  body={"manager": "t-maria"}),
     "POST /api/v1/claims/{claim_id}/plan": Rule(
-        CLAIM_STAFF, s.claim("investigating"), bugs={"admin": NO_CONTACT},
+        CLAIM_STAFF, s.claim("investigating"),
         body={"items": [{"text": "Two spares on site", "owner": "t-maria",
                          "due_at": "{later}"}]}),
-    "POST /api/v1/claims/{claim_id}/accept": Rule(CUSTOMER_STEP, s.claim("plan_presented"),
-                                                  bugs={"owner": NO_CONTACT}),
+    "POST /api/v1/claims/{claim_id}/accept": Rule(CUSTOMER_STEP, s.claim("plan_presented")),
     "POST /api/v1/claims/{claim_id}/reject": Rule(CUSTOMER_STEP, s.claim("plan_presented"),
-                                                  body={"comment": "not enough"},
-                                                  bugs={"owner": NO_CONTACT}),
+                                                  body={"comment": "not enough"}),
     "POST /api/v1/claims/{claim_id}/items/{n}/done": Rule(
-        CLAIM_STAFF, s.claim("plan_accepted"), bugs={"admin": NO_CONTACT}),
-    "POST /api/v1/claims/{claim_id}/notice": Rule(CUSTOMER_STEP, s.claim("plan_rejected"),
-                                                  bugs={"owner": NO_CONTACT}),
+        CLAIM_STAFF, s.claim("plan_accepted")),
+    "POST /api/v1/claims/{claim_id}/notice": Rule(CUSTOMER_STEP, s.claim("plan_rejected")),
     "POST /api/v1/claims/{claim_id}/exit-survey": Rule(CUSTOMER_STEP, s.claim("notice_given"),
-                                                       body={"score": 2, "comment": "slow"},
-                                                       bugs={"owner": NO_CONTACT}),
+                                                       body={"score": 2, "comment": "slow"}),
     # stock, facility incidents, predictions, ingest, notifications, proactive jobs
     "GET /api/v1/spares": Rule(MANAGERS),
     "GET /api/v1/facility-incidents": Rule(EVERYONE, s.facility, "?limit=200", listed=True),

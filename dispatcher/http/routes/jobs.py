@@ -78,6 +78,8 @@ ACTIONS = {
 def perform(conn: Any, who: Principal, job_id: int, action: Action,
             body: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Apply one action in the caller's transaction; raise HTTPException when it cannot."""
+    if who.role is not Role.TECHNICIAN:  # before any lookup: no one else learns which jobs exist
+        raise HTTPException(403, "job actions are for the technician the job is assigned to")
     # Lock order of the whole dispatcher: the incident first, then its job (timers do the same).
     conn.execute("SELECT 1 FROM incidents WHERE id = (SELECT incident_id FROM jobs WHERE id = %s)"
                  " FOR UPDATE", (job_id,))

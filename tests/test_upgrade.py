@@ -1,221 +1,298 @@
-"""Upgrades keep data: a database built and filled by the previous release, upgraded.
+"""Upgrades keep data: a database built and filled by a previous release, then upgraded.
 
-The previous release is a git tag (``release-N``; the newest is the one production runs).
-Its own code, taken from git, migrates a database and fills it the way production does:
-``hourglass load`` of the example fleet, then its collector, dispatcher and simulator
-running against a private Mosquitto with failures injected, plus the rows those leave
-empty (a credit, a pause, a survey, a dead letter). Then today's migrations run over it:
-every table and column the old release had keeps exactly its rows, migrating twice changes
-nothing, and today's collector and dispatcher work on the upgraded data.
+Each release is a git tag ``release-N`` on the commit that shipped; every one is a case
+here, so the newest always tests "the release production runs -> this commit". The
+release's own code, taken from git, migrates an empty database and fills it
+(tests/upgrade_data.py: its ``hourglass load``, tokens and collector, then the
+dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
+``hourglass db migrate`` runs) then upgrade it: every table and view of the release, and
+every column it had, must hold exactly the same rows; a second migrate must change
+nothing; today's collector, API and dispatcher loop must work on the result.
 
-To release: tag the commit that lands, ``git tag -a release-N -m "..."``; this test then
-upgrades from it. A clone without tags fails here: ``git fetch --tags``.
+To add a release: tag the commit that ships and push the tag,
+
+    git tag -a release-3 -m "release 3" <commit> && git push origin release-3
+
+A table or column that release added is then an old one, and this test fails until
+tests/upgrade_data.py gives it rows (and a value in each column). A migration that is
+meant to rewrite old data goes in REWRITES below, with why. A clone without the tags (or
+without history) fails here: ``git fetch --tags --unshallow``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 
 from collector import store as collector_store
 from collector.decode import decode
 from collector.model import Message, Received
 from dispatcher.domain.policy import TimerPolicy
+from dispatcher.http.app import create_app
 from dispatcher.service.engine import run_pass
 from schemas.migrate import migrate
-from tests.agent.brokers import Broker
-from tests.conftest import ADMIN_URL, eventually, free_port
+from tests import upgrade_data as data
+from tests.conftest import ADMIN_URL, _url, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Tables the previous release's run leaves empty, filled by hand below (_fill).
-FILLED_BY_HAND = ("credits", "pauses", "surveys", "dead_letters", "ingest_floor")
+#: What a release needs to migrate and fill a database (git archive paths).
+TREE = ("schemas", "hourglass", "agent", "collector", "dispatcher", "pyproject.toml",
+        "docs/fleet.example.yaml")
+#: "table.column" -> why a migration rewrites its values on purpose (none does yet).
+REWRITES: dict[str, str] = {}
+#: Tables an upgrade may add rows to, keeping the old ones: why.
+APPENDS = {"schema_migrations": "each migration records its version there"}
+Rows = dict[str, list[tuple[str | None, ...]]]  # a snapshot: table -> its rows, as text
 
 
-def previous_release() -> str:
-    """The newest release-N tag."""
+def _releases() -> tuple[list[str], str]:
+    """The release-N tags, oldest first, or why there are none."""
     try:
-        out = subprocess.run(["git", "tag", "--list", "release-*", "--sort=-v:refname"],
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"cannot read the release tags from git ({exc}): run the tests in a git "
-                    "clone of the project")
-    tags = out.split()
+        out = subprocess.run(["git", "tag", "--list", "release-*"], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [], (f"cannot list the release tags with git ({exc}); run the tests in a git "
+                    "clone of the project, with its tags (git fetch --tags)")
+    tags = [t for t in out.split() if t.removeprefix("release-").isdigit()]
     if not tags:
-        pytest.fail("no release-N tag in this clone: fetch them (git fetch --tags), or tag the "
-                    "release production runs (git tag -a release-1 <commit>)")
-    return tags[0]
+        return [], ("no release-N tag in this clone: fetch them (git fetch --tags), or tag "
+                    "the commit production runs (git tag -a release-1 <commit>)")
+    return sorted(tags, key=lambda t: int(t.removeprefix("release-"))), ""
 
 
-@pytest.fixture(scope="module")
-def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The previous release's code, from git."""
-    tag = previous_release()
-    dest = tmp_path_factory.mktemp("old-release")
-    archive = subprocess.run(["git", "archive", "--format=tar", tag], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+RELEASES, NO_RELEASES = _releases()
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table or view as information_schema tells it."""
+
+    columns: tuple[str, ...]
+    key: tuple[str, ...]  # the primary key's columns; empty for views and keyless tables
+    partition: bool  # a partition of another table (its rows are the parent's too)
+
+
+def tables(conn: psycopg.Connection[Any]) -> dict[str, Table]:
+    """Every table and view of the public schema, with its columns in order."""
+    cols: dict[str, list[str]] = {}
+    for t, c in conn.execute("SELECT table_name, column_name FROM information_schema.columns"
+                             " WHERE table_schema = 'public' ORDER BY table_name,"
+                             " ordinal_position"):
+        cols.setdefault(t, []).append(c)
+    keys: dict[str, list[str]] = {}
+    for t, c in conn.execute(
+            "SELECT k.table_name, k.column_name FROM information_schema.table_constraints t"
+            " JOIN information_schema.key_column_usage k USING (constraint_schema,"
+            " constraint_name, table_name) WHERE t.constraint_type = 'PRIMARY KEY'"
+            " AND t.table_schema = 'public' ORDER BY k.table_name, k.ordinal_position"):
+        keys.setdefault(t, []).append(c)
+    kinds = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables"
+                                        " WHERE table_schema = 'public'")]
+    parts = {r[0] for r in conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n"
+                                        " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                                        " AND c.relispartition")}
+    return {t: Table(tuple(cols[t]), tuple(keys.get(t, ())), t in parts) for t in kinds}
+
+
+def snapshot(conn: psycopg.Connection[Any], shape: dict[str, Table],
+             skip: frozenset[str] = frozenset()) -> Rows:
+    """Every row of every table in shape, its columns (less `skip`) as text, by primary key."""
+    out = {}
+    for name, t in shape.items():
+        cols = [c for c in t.columns if f"{name}.{c}" not in skip]
+        text = ", ".join(f'"{c}"::text' for c in cols)
+        order = ", ".join([f'"{c}"' for c in t.key] + [str(i + 1) for i in range(len(cols))])
+        out[name] = conn.execute(f'SELECT {text} FROM "{name}" ORDER BY {order}').fetchall()
+    return out
+
+
+def empty_columns(conn: psycopg.Connection[Any], shape: dict[str, Table]) -> list[str]:
+    """The "table.column"s that hold no value in any row (partitions: see their parent)."""
+    out = []
+    for name, t in shape.items():
+        if t.partition:
+            continue
+        counts = conn.execute(f"""SELECT {', '.join(f'count("{c}")' for c in t.columns)}
+                                  FROM "{name}" """).fetchone() or ()
+        out += [f"{name}.{c}" for c, n in zip(t.columns, counts, strict=True) if n == 0]
+    return out
+
+
+def old_tree(tag: str, dest: Path) -> Path:
+    """The release's code, from git."""
+    got = subprocess.run(["git", "archive", "--format=tar", tag, *TREE], cwd=ROOT,
+                         capture_output=True, timeout=60)
+    if got.returncode != 0:
+        pytest.fail(f"git archive {tag} failed ({got.stderr.decode(errors='replace').strip()});"
+                    " a shallow clone lacks the release's commit: git fetch --tags --unshallow")
+    with tarfile.open(fileobj=BytesIO(got.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest
 
 
+def seed(tree: Path, url: str) -> dict[str, str]:
+    """Migrate and fill the database with the release's own code; its API tokens."""
+    shutil.copy(Path(data.__file__), tree / "upgrade_data.py")
+    proc = subprocess.run([sys.executable, "upgrade_data.py", url], cwd=tree, timeout=120,
+                          env={**{k: v for k, v in os.environ.items()
+                                  if not k.startswith("HOURGLASS_")}, "PYTHONPATH": str(tree)},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"the release's own code failed:\n{proc.stderr[-4000:]}"
+    tokens: dict[str, str] = json.loads(proc.stdout.splitlines()[-1])
+    return tokens
+
+
 @pytest.fixture
-def db() -> Iterator[str]:
+def blank_db() -> Iterator[str]:
+    """A new, empty database (no migrations) on the test server; dropped afterwards."""
     name = f"hg_upgrade_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield _url(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def old(tree: Path, env: dict[str, str], *args: str, log: Path | None = None,
-        ) -> subprocess.Popen[bytes]:
-    """The old release's `hourglass` command, its own code first on the path."""
-    full = {**os.environ, **env, "PYTHONPATH": str(tree)}
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
-    return subprocess.Popen([sys.executable, "-m", "hourglass.cli", *args], cwd=tree, env=full,
-                            stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+@pytest.mark.parametrize("tag", RELEASES or ["no release-N tag"])
+def test_an_upgrade_from_a_release_keeps_every_row(tag: str, blank_db: str,
+                                                   tmp_path: Path) -> None:
+    if not RELEASES:
+        pytest.fail(NO_RELEASES)
+    tokens = seed(old_tree(tag, tmp_path / tag), blank_db)
+    old, before = filled(tag, blank_db)
+    applied = migrate(blank_db, log=lambda m: None)  # none when tag is this very commit
+    print(f"upgraded by {', '.join(applied) or 'nothing'}")
+    upgraded = kept(tag, blank_db, old, before)
+    assert migrate(blank_db, log=lambda m: None) == [], "a second migrate applied something"
+    with psycopg.connect(blank_db) as conn:
+        assert snapshot(conn, tables(conn)) == upgraded, "a second migrate changed rows"
+    today_works(blank_db, tokens)
 
 
-def run_old(tree: Path, env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "hourglass.cli", *args], cwd=tree,
-                          env={**os.environ, **env, "PYTHONPATH": str(tree)},
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-
-
-def tables(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
-    """Every ordinary table of the public schema (partitions as their parent) -> columns."""
-    rows = conn.execute(
-        "SELECT c.relname, array_agg(a.attname ORDER BY a.attnum) FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'"
-        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-        " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition GROUP BY c.relname").fetchall()
-    return {r[0]: list(r[1]) for r in rows}
-
-
-def snapshot(conn: psycopg.Connection[Any], shape: dict[str, list[str]]) -> dict[str, list[Any]]:
-    """Every row of every table, only the given columns, as text, in a stable order."""
-    out: dict[str, list[Any]] = {}
-    for table, cols in shape.items():
-        sel = ", ".join(f'"{c}"::text' for c in cols)
-        order = ", ".join(str(i + 1) for i in range(len(cols)))
-        out[table] = conn.execute(f'SELECT {sel} FROM "{table}" ORDER BY {order}').fetchall()
-    return out
-
-
-def _fill(conn: psycopg.Connection[Any]) -> None:
-    """The rows a short run leaves empty: a credit and a survey on a closed incident, a
-    pause, a dead letter."""
-    row = conn.execute("SELECT id, customer_id FROM incidents ORDER BY id LIMIT 1").fetchone()
-    assert row is not None, "the old release's run opened no incident"
-    incident, customer = row
-    now = datetime.now(UTC)
-    conn.execute("INSERT INTO pauses (incident_id, reason, started_at, ended_at, started_by,"
-                 " ended_by) VALUES (%s, 'customer_denied_access', %s, %s, 'manager:t-maria',"
-                 " 'manager:t-maria')", (incident, now, now))
-    conn.execute("INSERT INTO credits (incident_id, customer_id, amount, currency, percent,"
-                 " periods, late_seconds, policy, issued_at) VALUES (%s, %s, 22.50, 'USD', 5, 1,"
-                 " 600, '{\"percent\": \"5\"}', %s) ON CONFLICT DO NOTHING",
-                 (incident, customer, now))
-    conn.execute("INSERT INTO surveys (incident_id, score, comment, at)"
-                 " VALUES (%s, 9, 'fast', %s) ON CONFLICT DO NOTHING", (incident, now))
-    conn.execute("INSERT INTO dead_letters (topic, reason, payload) VALUES"
-                 " ('hg/v1/iad1/web-01/telemetry', 'not JSON', 'x')")
-    conn.execute("INSERT INTO ingest_floor (host_id, seq) VALUES ('gx-app-02', 3)")
-
-
-def test_the_previous_release_data_survives_the_upgrade(old_tree: Path, db: str,
-                                                        tmp_path: Path) -> None:
-    broker = Broker(tmp_path / "broker")
-    broker.start()
-    env = {"HOURGLASS_DATABASE_URL": db, "HOURGLASS_MQTT_URL": broker.url,
-           "HOURGLASS_COLLECTOR_HTTP_ADDR": f"127.0.0.1:{free_port()}",
-           "HOURGLASS_HTTP_ADDR": f"127.0.0.1:{free_port()}", "HOURGLASS_DISPATCHER_TICK_S": "1"}
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        run_old(old_tree, env, "db", "migrate")
-        run_old(old_tree, env, "load", "docs/fleet.example.yaml")
-        run_old(old_tree, env, "token", "create", "--role", "technician", "--person", "t-ana")
-        log = tmp_path / "old.log"
-        procs.append(old(old_tree, env, "collector", "run", log=log))
-        procs.append(old(old_tree, env, "dispatcher", "run", log=log))
-        time.sleep(1.5)
-        procs.append(old(old_tree, env, "simulate", "--fleet", "docs/fleet.example.yaml",
-                         "--interval", "1", "--fail", "web-01:disk:1s", "--fail",
-                         "db-01:fan:2s", "--state", str(tmp_path / "sim"), log=log))
-
-        def busy() -> bool:
-            with psycopg.connect(db) as conn:
-                row = conn.execute("SELECT (SELECT count(*) FROM jobs),"
-                                   " (SELECT count(*) FROM telemetry)").fetchone()
-            return bool(row and row[0] >= 2 and row[1] > 500)
-
-        eventually(busy, 60, "the old release's incidents dispatched and telemetry stored", 0.5)
-        time.sleep(3)
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        broker.stop()
-    with psycopg.connect(db) as conn:
-        _fill(conn)
+def filled(tag: str, url: str) -> tuple[dict[str, Table], Rows]:
+    """The dispatcher's rows added to what the release wrote; the release's tables and
+    their rows, once every table has rows and every column a value."""
+    with psycopg.connect(url) as conn:
+        data.fill(conn)
         conn.commit()
-        shape = tables(conn)
-        before = snapshot(conn, shape)
-    empty = sorted(t for t, rows in before.items() if not rows)
-    print(f"\nprevious release {previous_release()}: "
-          + ", ".join(f"{t} {len(r)}" for t, r in sorted(before.items()) if r))
-    print(f"empty in the data set: {', '.join(empty)}")
-    for core in ("sites", "customers", "hosts", "technicians", "host_state", "components",
-                 "ingest_keys", "telemetry", "incidents", "incident_events", "jobs", "timers",
-                 "api_tokens", "outbox", "spares",
-                 "schema_migrations", *FILLED_BY_HAND):
-        assert before.get(core), f"the data set has no {core} rows"
+        old = tables(conn)
+        before = snapshot(conn, old, frozenset(REWRITES))
+        unfilled = empty_columns(conn, old)
+    print(f"\n{tag}: " + ", ".join(f"{t} {len(r)}" for t, r in sorted(before.items()) if r))
+    empty = [t for t, rows in before.items() if not rows and not old[t].partition]
+    assert not empty, (f"{tag} has tables the data set leaves empty: {', '.join(sorted(empty))};"
+                       " give them rows in tests/upgrade_data.py")
+    assert not unfilled, (f"{tag} has columns no row of the data set fills: {unfilled}; give "
+                          "them values in tests/upgrade_data.py")
+    if "telemetry_default" in old:  # plain PostgreSQL: telemetry partitioned by day
+        days = [t for t, s in old.items() if s.partition and before[t]]
+        assert "telemetry_default" in days, days
+        assert len(days) >= 3, f"the data set's telemetry fills only {days}"
+    return old, before
 
-    applied = migrate(db, log=lambda m: None)
-    assert applied, "today's code adds no migration to the previous release: nothing to test?"
-    with psycopg.connect(db) as conn:
-        now_shape = tables(conn)
-        for table, cols in shape.items():
-            assert table in now_shape, f"the upgrade dropped table {table}"
-            gone = set(cols) - set(now_shape[table])
-            assert not gone, f"the upgrade dropped {table} columns {sorted(gone)}"
-        after = snapshot(conn, shape)
-    for table in shape:
-        if table == "schema_migrations":
-            assert set(after[table]) >= set(before[table])  # only new versions recorded
-            continue
-        assert after[table] == before[table], f"the upgrade changed rows of {table}"
-    assert migrate(db, log=lambda m: None) == [], "a second migrate must change nothing"
 
-    # today's code on the upgraded data: the collector stores a message, the loop runs
-    with psycopg.connect(db, autocommit=True) as conn:
-        (seq,) = conn.execute("SELECT max(seq) + 1 FROM ingest_keys WHERE host_id = 'web-01'"
-                              ).fetchone() or (1,)
+def kept(tag: str, url: str, old: dict[str, Table], before: Rows) -> Rows:
+    """Check every old table, column and row is still there, unchanged; the whole
+    upgraded database's rows."""
+    with psycopg.connect(url) as conn:
+        new = tables(conn)
+        for name, t in old.items():
+            assert name in new, f"the upgrade from {tag} dropped {name}"
+            gone = set(t.columns) - set(new[name].columns)
+            assert not gone, f"the upgrade from {tag} dropped {name} columns {sorted(gone)}"
+        after = snapshot(conn, old, frozenset(REWRITES))
+        upgraded = snapshot(conn, new)
+    for name in old:
+        if name in APPENDS:
+            lost = set(before[name]) - set(after[name])
+            assert not lost, f"the upgrade from {tag} changed or lost {name} rows {lost}"
+        else:
+            assert after[name] == before[name], _diff(tag, name, before[name], after[name])
+    return upgraded
+
+
+def _diff(tag: str, name: str, before: list[Any], after: list[Any]) -> str:
+    lost = [r for r in before if r not in after][:3]
+    new = [r for r in after if r not in before][:3]
+    return (f"the upgrade from {tag} changed {name}: {len(before)} rows before, {len(after)}"
+            f" after; e.g. before {lost}, after {new}")
+
+
+def today_works(url: str, tokens: dict[str, str]) -> None:
+    """Today's collector stores a message, the API lists incidents, the loop runs a pass."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT max(seq) + 1 FROM ingest_keys WHERE host_id = 'web-01'"
+                           ).fetchone()
+        assert row is not None
+        at = data.T0 + timedelta(seconds=30)
         payload = (b'{"v":1,"kind":"telemetry","host":"web-01","site":"iad1","seq":%d,'
-                   b'"ts":"2026-12-03T09:00:00Z","interval_s":30,"readings":[{"component":'
-                   b'"cpu:0","metric":"temp.core0_c","value":41}],"components":[]}' % seq)
-        msg = decode(Received("hg/v1/iad1/web-01/telemetry", payload, 1, 1, datetime.now(UTC)))
+                   b'"ts":"%s","interval_s":7200,"readings":[{"component":"host:web-01",'
+                   b'"metric":"cpu.percent","value":12.5}],"components":[]}'
+                   % (row[0], data.iso(at).encode()))
+        msg = decode(Received("hg/v1/iad1/web-01/telemetry", payload, 1, 1, at))
         assert isinstance(msg, Message), msg
         result = collector_store.write_batch(conn, collector_store.Directory(), [msg], [])
-        assert result.accepted == 1
-        run_pass(conn, TimerPolicy(), datetime.now(UTC), "upgrade-test")
-    shutil.rmtree(tmp_path / "sim", ignore_errors=True)
+        assert result.accepted == 1, result
+        assert conn.execute("SELECT value FROM telemetry WHERE host_id = 'web-01' AND time = %s",
+                            (at,)).fetchall() == [(12.5,)]
+        incidents = [r[0] for r in conn.execute("SELECT id FROM incidents ORDER BY id DESC")]
+        with serve(url) as base:
+            listed = _get(base, "/api/v1/incidents?limit=200", tokens["admin"])
+            assert [i["id"] for i in listed["items"]] == incidents
+            breached = next(i for i in listed["items"] if i["credit"])
+            assert breached["credit"] == {"amount": "45.00", "currency": "USD", "percent": 10.0}
+            one = _get(base, f"/api/v1/incidents/{breached['id']}", tokens["acme"])
+            assert [e["kind"] for e in one["timeline"]][:2] == ["detected", "dispatched"]
+            mine = _get(base, "/api/v1/incidents", tokens["acme"])["items"]
+            assert {i["customer"] for i in mine} == {"acme"}
+        later = data.T0 + timedelta(minutes=10)  # the nic's ack timeout is due by then
+        run_pass(conn, TimerPolicy(), later, "upgrade-test")
+        assert conn.execute("SELECT count(*) FROM timers WHERE fired_by = 'upgrade-test'"
+                            ).fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM timers WHERE fired_at IS NULL AND due_at <= %s",
+                            (later,)).fetchone() == (0,)
+
+
+def _get(base: str, path: str, token: str) -> Any:
+    got = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert got.status_code == 200, (path, got.status_code, got.text)
+    return got.json()
+
+
+@contextlib.contextmanager
+def serve(url: str) -> Iterator[str]:
+    """Today's API on a free local port while the block runs (uvicorn in a thread)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="upgrade-uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped at start"
+            assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from agent.probes import default_registry
 from agent.probes.base import Limits
+from agent.profiles import PROFILES
 from agent.settings import ConfigError, build, load
 
 ENV_PREFIX = "HOURGLASS_AGENT_"
@@ -72,7 +74,8 @@ class ProxyTarget:
 
     def problems(self) -> list[tuple[str, str]]:
         """(key, what is wrong) for every value the proxy cannot poll with."""
-        from agent.proxy import PROFILES  # late: the proxy imports this module
+        # late: agent.snmp loads pysnmp (about 0.3 s), which an agent without proxy targets
+        # never needs
         from agent.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
         found: list[tuple[str, str]] = []
@@ -202,8 +205,6 @@ class AgentConfig:
 
     def _validate_probes(self) -> None:
         """Every enabled probe must be a registered one."""
-        from agent.probes import default_registry  # late: the registry imports the probes
-
         known = default_registry().names()
         for i, name in enumerate(self.probes):
             if name not in known:

@@ -2,7 +2,7 @@
 
 Everything here runs on one asyncio loop (pysnmp 7's ``hlapi.v3arch.asyncio``). Values
 leave this module as plain ``int`` or ``str`` keyed by dotted OID strings, so the
-profiles in ``agent.proxy`` never see a pysnmp object; every failure leaves it as an
+profiles in ``agent.profiles`` never see a pysnmp object; every failure leaves it as an
 ``SnmpError`` whose message says what to check, never as a pysnmp exception.
 
 Traps come from anyone who can send UDP to the trap port, so nothing a datagram holds may

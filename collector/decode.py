@@ -17,7 +17,8 @@ import logging
 import msgspec
 
 from collector import wire
-from collector.model import DeadLetter, Message, Received, parse_ts
+from collector.model import DeadLetter, Message, Received
+from collector.timestamps import parse_ts
 from schemas.mqtt_contract import KINDS, errors
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,6 @@ if TYPE_CHECKING:
     from collector.wire import Telemetry
 
 
-def parse_ts(text: str) -> datetime:
-    """Parse an RFC 3339 UTC timestamp with a Z suffix, as the MQTT contract writes them."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 @dataclass(frozen=True)
 class Received:
     """One MQTT message as it came off the wire; paho objects stop at the edge."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.model import Detection, Message, parse_ts
+from collector.model import Detection, Message
 from collector.stateful import STATEFUL
+from collector.timestamps import parse_ts
 
 Check = Callable[[Message], Iterator[Detection]]
 

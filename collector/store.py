@@ -14,9 +14,10 @@ from psycopg.types.json import Jsonb
 from collector import births, copybin, findings, sweep, telemetry
 from collector.facility import FacilityParams
 from collector.liveness import Hold
-from collector.model import DeadLetter, Detection, Message, parse_ts
+from collector.model import DeadLetter, Detection, Message
 from collector.rules import detect
 from collector.stateful import RuleParams
+from collector.timestamps import parse_ts
 from schemas.topics import topic
 from schemas.wake import wake
 

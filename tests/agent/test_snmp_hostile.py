@@ -35,14 +35,8 @@ from pysnmp.proto.api import v1, v2c
 
 from agent.config import ProxyTarget, load_config
 from agent.core import Outgoing
-from agent.proxy import (
-    MAX_ROWS,
-    PROFILES,
-    Proxy,
-    Skipped,
-    TargetReporter,
-    trapped,
-)
+from agent.profiles import MAX_ROWS, PROFILES, Skipped
+from agent.proxy import Proxy, TargetReporter, trapped
 from agent.snmp import (
     SNMP_TRAP_ADDRESS,
     SNMP_TRAP_OID,

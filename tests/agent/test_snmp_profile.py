@@ -23,7 +23,8 @@ import pytest
 from agent.cli import main
 from agent.config import ProxyTarget, load_config
 from agent.core import Outgoing
-from agent.proxy import PROFILES, collect_once
+from agent.profiles import PROFILES
+from agent.proxy import collect_once
 from agent.settings import ConfigError
 from agent.snmp import Scalar, SnmpError
 from schemas.mqtt_contract import errors

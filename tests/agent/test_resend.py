@@ -121,6 +121,8 @@ def acked(spool: Path) -> set[int]:
         return {int(r[0]) for r in db.execute(
             "SELECT seq FROM outbox WHERE host = ? AND acked IS NOT NULL AND seq IS NOT NULL",
             (HOST,))}
+    except sqlite3.OperationalError:
+        return set()  # the file exists, its tables not yet: the agent is creating them
     finally:
         db.close()
 

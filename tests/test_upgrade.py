@@ -1,7 +1,7 @@
 """Upgrades keep data: a database built and filled by a previous release, then upgraded.
 
-Each release is a git tag ``release-N`` on the commit that shipped; every one is a case
-here, so the newest always tests "the release production runs -> this commit". The
+Each release is a line ``release-N <commit>`` in releases.txt (and a git tag of the same
+name, where the clone has tags); every one is a case here, so the newest always tests "the release production runs -> this commit". The
 release's own code, taken from git, migrates an empty database and fills it
 (tests/upgrade_data.py: its ``hourglass load``, tokens and collector, then the
 dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
@@ -9,14 +9,15 @@ dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
 every column it had, must hold exactly the same rows; a second migrate must change
 nothing; today's collector, API and dispatcher loop must work on the result.
 
-To add a release: tag the commit that ships and push the tag,
+To add a release: add its line to releases.txt, and tag the commit that ships,
 
+    echo "release-3 $(git rev-parse <commit>)" >> releases.txt
     git tag -a release-3 -m "release 3" <commit> && git push origin release-3
 
 A table or column that release added is then an old one, and this test fails until
 tests/upgrade_data.py gives it rows (and a value in each column). A migration that is
-meant to rewrite old data goes in REWRITES below, with why. A clone without the tags (or
-without history) fails here: ``git fetch --tags --unshallow``.
+meant to rewrite old data goes in REWRITES below, with why. A clone without history fails
+here: ``git fetch --unshallow``.
 """
 
 from __future__ import annotations
@@ -65,20 +66,39 @@ Rows = dict[str, list[tuple[str | None, ...]]]  # a snapshot: table -> its rows,
 
 
 def _releases() -> tuple[list[str], str]:
-    """The release-N tags, oldest first, or why there are none."""
+    """The releases, oldest first, as commits git can archive (or why there are none).
+
+    releases.txt names each release's commit, so a clone without tags (CI's) tests them
+    all; a release-N tag the file does not list is tested too.
+    """
+    found: dict[str, str] = {}
+    listed = ROOT / "releases.txt"
+    if listed.exists():
+        for n, line in enumerate(listed.read_text().splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            name, _, commit = line.partition(" ")
+            if not name.removeprefix("release-").isdigit() or not commit.strip():
+                return [], f"releases.txt line {n}: want 'release-N <commit>', got {line!r}"
+            found[name] = commit.strip()
     try:
         out = subprocess.run(["git", "tag", "--list", "release-*"], cwd=ROOT, check=True,
                              capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        return [], (f"cannot list the release tags with git ({exc}); run the tests in a git "
-                    "clone of the project, with its tags (git fetch --tags)")
-    tags = [t for t in out.split() if t.removeprefix("release-").isdigit()]
-    if not tags:
-        return [], ("no release-N tag in this clone: fetch them (git fetch --tags), or tag "
-                    "the commit production runs (git tag -a release-1 <commit>)")
-    return sorted(tags, key=lambda t: int(t.removeprefix("release-"))), ""
+        return [], (f"cannot ask git for the releases ({exc}); run the tests in a git clone "
+                    "of the project")
+    for tag in out.split():
+        if tag.removeprefix("release-").isdigit():
+            found.setdefault(tag, tag)
+    if not found:
+        return [], ("no release in releases.txt and no release-N tag: add the commit "
+                    "production runs to releases.txt ('release-1 <commit>')")
+    RELEASE_COMMITS.update(found)
+    return sorted(found, key=lambda t: int(t.removeprefix("release-"))), ""
 
 
+RELEASE_COMMITS: dict[str, str] = {}  # release name -> what git archive takes
 RELEASES, NO_RELEASES = _releases()
 
 
@@ -139,11 +159,11 @@ def empty_columns(conn: psycopg.Connection[Any], shape: dict[str, Table]) -> lis
 
 def old_tree(tag: str, dest: Path) -> Path:
     """The release's code, from git."""
-    got = subprocess.run(["git", "archive", "--format=tar", tag, *TREE], cwd=ROOT,
+    got = subprocess.run(["git", "archive", "--format=tar", RELEASE_COMMITS.get(tag, tag), *TREE], cwd=ROOT,
                          capture_output=True, timeout=60)
     if got.returncode != 0:
         pytest.fail(f"git archive {tag} failed ({got.stderr.decode(errors='replace').strip()});"
-                    " a shallow clone lacks the release's commit: git fetch --tags --unshallow")
+                    " a shallow clone lacks the release's commit: git fetch --unshallow")
     with tarfile.open(fileobj=BytesIO(got.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest
@@ -172,7 +192,7 @@ def blank_db() -> Iterator[str]:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.mark.parametrize("tag", RELEASES or ["no release-N tag"])
+@pytest.mark.parametrize("tag", RELEASES or ["no release"])
 def test_an_upgrade_from_a_release_keeps_every_row(tag: str, blank_db: str,
                                                    tmp_path: Path) -> None:
     if not RELEASES:

@@ -1,10 +1,10 @@
 """Upgrades keep data: a database built and filled by a previous release, then upgraded.
 
 Each release is a line ``release-N <commit>`` in releases.txt (and a git tag of the same
-name, where the clone has tags); every one is a case here, so the newest always tests "the release production runs -> this commit". The
-release's own code, taken from git, migrates an empty database and fills it
-(tests/upgrade_data.py: its ``hourglass load``, tokens and collector, then the
-dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
+name, where the clone has tags); every one is a case here, so the newest always tests
+"the release production runs -> this commit". The release's own code, taken from git,
+migrates an empty database and fills it (tests/upgrade_data.py: its ``hourglass load``,
+tokens and collector, then the dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
 ``hourglass db migrate`` runs) then upgrade it: every table and view of the release, and
 every column it had, must hold exactly the same rows; a second migrate must change
 nothing; today's collector, API and dispatcher loop must work on the result.
@@ -159,8 +159,8 @@ def empty_columns(conn: psycopg.Connection[Any], shape: dict[str, Table]) -> lis
 
 def old_tree(tag: str, dest: Path) -> Path:
     """The release's code, from git."""
-    got = subprocess.run(["git", "archive", "--format=tar", RELEASE_COMMITS.get(tag, tag), *TREE], cwd=ROOT,
-                         capture_output=True, timeout=60)
+    got = subprocess.run(["git", "archive", "--format=tar", RELEASE_COMMITS.get(tag, tag),
+                          *TREE], cwd=ROOT, capture_output=True, timeout=60)
     if got.returncode != 0:
         pytest.fail(f"git archive {tag} failed ({got.stderr.decode(errors='replace').strip()});"
                     " a shallow clone lacks the release's commit: git fetch --unshallow")

@@ -1,13 +1,14 @@
 """Upgrades keep data: a database built and filled by a previous release, then upgraded.
 
 Each release is a line ``release-N <commit>`` in releases.txt (and a git tag of the same
-name, where the clone has tags); every one is a case here, so the newest always tests
-"the release production runs -> this commit". The release's own code, taken from git,
-migrates an empty database and fills it (tests/upgrade_data.py: its ``hourglass load``,
-tokens and collector, then the dispatcher's rows in SQL). Today's migrations (``schemas.migrate.migrate``, what
-``hourglass db migrate`` runs) then upgrade it: every table and view of the release, and
-every column it had, must hold exactly the same rows; a second migrate must change
-nothing; today's collector, API and dispatcher loop must work on the result.
+name, where the clone has tags); every one is a case here, so the newest always tests "the
+release production runs -> this commit". The release's own code, taken from git, migrates
+an empty database and fills it (tests/upgrade_data.py: its ``hourglass load``, tokens and
+collector, then the dispatcher's rows in SQL). Today's migrations
+(``schemas.migrate.migrate``, what ``hourglass db migrate`` runs) then upgrade it: every
+table and view of the release, and every column it had, must hold exactly the same rows; a
+second migrate must change nothing; today's collector, API and dispatcher loop must work
+on the result.
 
 To add a release: add its line to releases.txt, and tag the commit that ships,
 

@@ -288,7 +288,7 @@ def open_incident(conn: Conn, directory: Directory, d: Detection) -> int | None:
         "INSERT INTO incidents (host_id, site_id, customer_id, component, kind, failure, slot,"
         " serial, detected_at, deadline, sla_minutes, evidence)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (host_id, component, failure) WHERE state NOT IN ('verified', 'closed')"
+        f" ON CONFLICT (host_id, component, failure) WHERE state NOT IN {sweep.FIXED_SQL}"
         " DO NOTHING RETURNING id",
         (d.host, info.site, info.customer, d.component, d.kind, d.failure, d.slot, d.serial,
          d.detected_at, deadline, info.sla_minutes, Jsonb(d.evidence)),

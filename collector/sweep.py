@@ -23,7 +23,10 @@ from collector.facility import FacilityParams, Silent
 from collector.liveness import Hold
 from collector.model import Detection
 from collector.rules import host_down_due
+from schemas.states import FIXED_STATES, sql_list
 from schemas.wake import wake
+
+FIXED_SQL = sql_list(FIXED_STATES)  # an incident in these is done: the same failure opens anew
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -48,7 +51,7 @@ class _Row:
     resolved_at: datetime | None  # the last facility that covered it resolved then
 
 
-_SILENT = """
+_SILENT = f"""
 SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id, h.room,
        -- the BMC the fleet file names (blades share an enclosure manager), else the one
        -- whose birth reports the same chassis serial (bmc_power, kept at ingest)
@@ -73,7 +76,7 @@ WHERE s.interval_s IS NOT NULL AND (s.offline_reason IS NULL OR s.offline_reason
   -- collector's loop with ingest; re-deciding thousands of down hosts stalled it)
   AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.host_id = s.host_id
                   AND i.component = 'host:' || s.host_id AND i.failure = 'host_down'
-                  AND i.state NOT IN ('verified', 'closed'))
+                  AND i.state NOT IN {FIXED_SQL})
   -- not before the host had resume intervals to speak since our input came back (Hold):
   -- not fetched at all meanwhile, or every pass after a restart would read every
   -- long-silent host undecided (bench/ingest measured a third more CPU a message)

@@ -7,8 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from dispatcher.http.routes import ingest as api_ingest
 from dispatcher.service import auditor
+from dispatcher.store import ingest as ingest_store
 
 
 def render(conn: Any) -> str:
@@ -34,7 +34,7 @@ def render(conn: Any) -> str:
     Gauge("hourglass_incidents_without_next_action_oldest_seconds", "Seconds since the last"
           " activity of the oldest incident without a next action (0 when none)",
           registry=reg).set(audit.oldest_s)
-    ingest = api_ingest.read(conn, datetime.now(UTC))
+    ingest = ingest_store.read(conn, datetime.now(UTC))
     states = Gauge("hourglass_ingest_collectors", "Collectors by state (ready, not_ready, "
                    "silent: no word for 30 s)", ["state"], registry=reg)
     for state in ("ready", "not_ready", "silent"):

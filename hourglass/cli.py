@@ -97,10 +97,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def cmd_dispatcher(args: argparse.Namespace) -> int:
     """Run the dispatcher loop and the HTTP server until SIGTERM/SIGINT."""
     from dispatcher.server import serve
+    from dispatcher.service.settings import timer_policy
 
     cfg = _cfg(args)
     return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
-                 cfg.dispatcher.timer_policy(), cfg.notify)
+                 timer_policy(cfg.dispatcher), cfg.notify)
 
 
 def cmd_credits_export(args: argparse.Namespace) -> int:

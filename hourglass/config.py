@@ -7,14 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from agent.settings import load
-
-if TYPE_CHECKING:
-    from dispatcher.domain.credit import ClassPolicy
-    from dispatcher.domain.policy import TimerPolicy
 
 
 @dataclass(frozen=True)
@@ -119,13 +114,6 @@ class CreditClassConfig:
             raise ValueError("keys 'dispatcher.credit.power_failures' and 'network_failures': "
                              f"{', '.join(sorted(both))} listed in both; keep each in one")
 
-    def class_policy(self) -> ClassPolicy:
-        """The map as the pure credit module takes it."""
-        from dispatcher.domain.credit import ClassPolicy
-
-        return ClassPolicy(self.hardware_minutes, self.power_minutes, self.network_minutes,
-                           frozenset(self.power_failures), frozenset(self.network_failures))
-
 
 @dataclass(frozen=True)
 class NotifyConfig:
@@ -189,19 +177,8 @@ class DispatcherConfig:
 
     @property
     def proactive_off_shift_window(self) -> timedelta:
-        """The off-shift window as dispatcher.service.proactive.run takes it."""
+        """The off-shift window (dispatcher.service.settings turns the rest into policies)."""
         return timedelta(minutes=self.proactive_off_shift_minutes)
-
-    def timer_policy(self) -> TimerPolicy:
-        """The windows as the dispatcher's pure policy takes them."""
-        from dispatcher.domain.policy import TimerPolicy
-
-        return TimerPolicy(timedelta(minutes=self.ack_window_minutes),
-                           timedelta(minutes=self.risk_lead_minutes),
-                           timedelta(minutes=self.verify_window_minutes),
-                           auto_close_after=timedelta(hours=self.auto_close_hours),
-                           credit_classes=self.credit.class_policy(),
-                           proactive_off_shift=self.proactive_off_shift_window)
 
 
 @dataclass(frozen=True)

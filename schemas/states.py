@@ -1,5 +1,6 @@
 """Every state machine's states, one StrEnum each; SQL CHECKs and JSON Schema enums mirror them."""
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -27,6 +28,15 @@ OPEN_STATES: frozenset[IncidentState] = frozenset(
         IncidentState.PAUSED,
     }
 )
+
+#: States of an incident whose failure is fixed: the same failure again opens a new one
+#: (the partial unique index on incidents (host_id, component, failure) is over the rest).
+FIXED_STATES: frozenset[IncidentState] = frozenset(IncidentState) - OPEN_STATES
+
+
+def sql_list(states: Iterable[StrEnum]) -> str:
+    """States as a SQL list literal, in a stable order: ('a', 'b')."""
+    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
 
 
 class JobState(StrEnum):

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from schemas.states import IncidentState as S
 from schemas.states import JobState as J
+from schemas.states import sql_list as sql_list  # the one spelling of a state list in SQL
 
 
 class Event(StrEnum):
@@ -124,11 +125,6 @@ def job_step(state: str, event: Event) -> J | None:
     """The job state ``event`` leads to, or None when the job is not in a source state."""
     sources, target = JOB_TABLE[event]
     return target if state in sources else None
-
-
-def sql_list(states: frozenset[S] | frozenset[J]) -> str:
-    """States as a SQL list literal, in a stable order: ('a', 'b')."""
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
 
 
 def markdown() -> str:

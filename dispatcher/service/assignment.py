@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dispatcher.domain import assign, matching, score
+from dispatcher.domain import assign, matching, policy, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.service import proactive
-from dispatcher.store import LIVE_JOB, Conn, event, incidents, spares, technicians, tz
+from dispatcher.service import escalation, proactive
+from dispatcher.store import LIVE_JOB, Conn, incidents, spares, technicians, tz
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)
@@ -211,12 +211,6 @@ def _why_nobody(w: Waiting, site: str) -> str:
 
 def _escalate_once(conn: Conn, incident: int, now: datetime, step: str, manager: str | None,
                    reason: str) -> None:
-    """Tell the site manager, once per incident and step, on the timeline: who, why, when."""
-    first = conn.execute(
-        "SELECT NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %s"
-        " AND kind = 'escalated' AND detail->>'step' = %s)", (incident, step)).fetchone()
-    if not first or not first[0]:
-        return
-    event(conn, incident, now, "dispatcher", "escalated",
-          {"step": step, "to": manager, "reason": reason})
-    log.warning("incident %s escalated to %s: %s", incident, manager, reason)
+    """Tell the site manager, once per incident and step (escalation.notify)."""
+    escalation.notify(conn, incident, policy.Notify(step, manager, "manager", reason), now,
+                      once=True)

@@ -45,6 +45,9 @@ class Facts:
     live_job: bool
     next_assign_at: datetime | None  # with no live job: when assignment is tried again
     escalated_to: str | None  # the person of the latest recorded escalation
+    #: the latest timer that fired 'stale' because telemetry already proved the fix: the
+    #: next pass records the verification (timers.fixed_by), so the incident waits on it
+    stale_fire_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ def next_action(f: Facts, now: datetime) -> str | None:
     if not f.live_job and f.state == "detected" and (
             f.next_assign_at is None or now - f.next_assign_at <= STUCK_AFTER):
         return "the dispatcher assigns it on its next pass"
+    if f.stale_fire_at is not None and now - f.stale_fire_at <= STUCK_AFTER:
+        return "a timer found the fix proven: the dispatcher verifies it on its next pass"
     if f.next_timer_due is not None and now - f.next_timer_due <= STUCK_AFTER:
         return f"a timer is due at {f.next_timer_due.isoformat()}"
     if f.escalated_to is not None:
@@ -103,7 +108,8 @@ WITH open AS (
     WHERE state IN """ + OPEN_SQL + """),
 t AS (
     SELECT incident_id, max(fired_at) AS last_fired,
-           min(due_at) FILTER (WHERE fired_at IS NULL) AS next_due
+           min(due_at) FILTER (WHERE fired_at IS NULL) AS next_due,
+           max(fired_at) FILTER (WHERE outcome = 'stale') AS last_stale
     FROM timers WHERE incident_id IN (SELECT id FROM open) GROUP BY incident_id),
 p AS (
     SELECT DISTINCT incident_id FROM pauses
@@ -120,7 +126,7 @@ e AS (
     ORDER BY incident_id, at DESC, id DESC)
 SELECT o.id, o.state, o.updated_at, greatest(o.updated_at, t.last_fired), t.next_due,
        o.planned_at IS DISTINCT FROM o.updated_at, p.incident_id IS NOT NULL,
-       j.incident_id IS NOT NULL, o.next_assign_at, e.person
+       j.incident_id IS NOT NULL, o.next_assign_at, e.person, t.last_stale
 FROM open o LEFT JOIN t ON t.incident_id = o.id LEFT JOIN p ON p.incident_id = o.id
 LEFT JOIN j ON j.incident_id = o.id LEFT JOIN e ON e.incident_id = o.id
 ORDER BY o.id

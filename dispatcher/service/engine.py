@@ -83,10 +83,7 @@ def _verify_one(conn: Conn, incident: int, now: datetime, classes: credit.ClassP
 def _breach_on_record(conn: Conn, incident: int, due: datetime, fixed: datetime,
                       now: datetime) -> None:
     """Escalate a late fix's breach unless a breach timer already did (the caller locks)."""
-    told = conn.execute(
-        "SELECT 1 FROM incident_events WHERE incident_id = %s AND kind = 'escalated'"
-        " AND detail->>'step' = %s LIMIT 1", (incident, policy.TimerKind.BREACH.value)).fetchone()
-    if told is not None:
+    if escalation.escalated_before(conn, incident, policy.TimerKind.BREACH.value):
         return
     site = conn.execute("SELECT site_id FROM incidents WHERE id = %s", (incident,)).fetchone()
     executive = policy.executive_on_duty(executives(conn), site[0] if site else "", now)

@@ -50,17 +50,35 @@ def _site(conn: Conn, incident: int) -> tuple[str, str, str | None]:
 
 
 def notify(conn: Conn, incident: int, n: policy.Notify, now: datetime,
-           ref: dict[str, Any]) -> str:
-    """Record an escalation to a person; with no one to tell, only log it ('nobody')."""
-    if n.to is None:
+           ref: dict[str, Any] | None = None, *, once: bool = False) -> str:
+    """The one escalation: tell a person why, on the timeline (who, why, when), and wake
+    whoever watches the incident.
+
+    A timed escalation with no one to tell is only logged ('nobody'). With ``once`` the
+    step is recorded at most once per incident, and recorded even with no one to tell:
+    the assignment's escalations (no technician, no spare) are the timeline's only word
+    that nobody could be sent. Returns the timer outcome: 'acted', 'nobody' or 'repeat'.
+    """
+    if once and escalated_before(conn, incident, str(n.step)):
+        return "repeat"
+    if n.to is None and not once:
         log.warning("incident %s: %s escalation has no %s to notify: %s", incident, n.step,
                     n.role, n.reason)
         return "nobody"
     store.event(conn, incident, now, ACTOR, "escalated",
-                {"step": str(n.step), "to": n.to, "role": n.role, "reason": n.reason, **ref})
+                {"step": str(n.step), "to": n.to, "role": n.role, "reason": n.reason,
+                 **(ref or {})})
     store.wake(conn, f"incident:{incident}")
     log.warning("incident %s escalated (%s) to %s: %s", incident, n.step, n.to, n.reason)
     return "acted"
+
+
+def escalated_before(conn: Conn, incident: int, step: str) -> bool:
+    """Whether the incident's timeline already holds an escalation of this step."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %s"
+        " AND kind = 'escalated' AND detail->>'step' = %s)", (incident, step)).fetchone()
+    return bool(row and row[0])
 
 
 def reassign(conn: Conn, incident: int, r: policy.Reassign, now: datetime,

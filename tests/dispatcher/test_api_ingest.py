@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from dispatcher.http.routes.ingest import read
+from dispatcher.store.ingest import read
 from tests.web.conftest import Fleet
 
 Conn = psycopg.Connection[tuple[Any, ...]]

@@ -41,6 +41,9 @@ BASE = auditor.Facts(incident=7, state="dispatched", changed_at=NOW - MIN,
              next_assign_at=NOW + MIN), False),  # no one fit: tried again in a minute
     (replace(BASE, next_timer_due=None, state="detected", live_job=False,
              next_assign_at=NOW - 3 * MIN), True),  # the retry never happened
+    # a timer found the fix already proven (timers.fixed_by): the next pass verifies it
+    (replace(BASE, state="replaced", next_timer_due=None, stale_fire_at=NOW - MIN), False),
+    (replace(BASE, state="replaced", next_timer_due=None, stale_fire_at=NOW - 3 * MIN), True),
 ])
 def test_next_action(facts: auditor.Facts, stranded: bool) -> None:
     assert (auditor.next_action(facts, NOW) is None) is stranded

@@ -9,12 +9,13 @@ import pytest
 
 from agent.settings import ConfigError
 from dispatcher.domain import credit
+from dispatcher.service.settings import timer_policy
 from hourglass.config import load_config
 
 
 def test_defaults_are_the_published_terms() -> None:
     cfg = load_config(None, {})
-    p = cfg.dispatcher.timer_policy()
+    p = timer_policy(cfg.dispatcher)
     assert p.auto_close_after == timedelta(hours=72)
     assert p.credit_classes == credit.ClassPolicy()
     assert (p.credit_classes.hardware_minutes, p.credit_classes.power_minutes,
@@ -32,7 +33,7 @@ def test_file_and_environment_set_them(tmp_path: Path) -> None:
                  "  billing_webhook_secret: s\n")
     cfg = load_config(f, {"HOURGLASS_DISPATCHER_CREDIT_HARDWARE_MINUTES": "45",
                           "HOURGLASS_NOTIFY_SMTP_PORT": "2525"})
-    p = cfg.dispatcher.timer_policy()
+    p = timer_policy(cfg.dispatcher)
     assert p.auto_close_after == timedelta(hours=24)
     assert p.credit_classes.period_minutes("host_down") == 20
     assert p.credit_classes.period_minutes("smart_failed") == 45
@@ -42,10 +43,10 @@ def test_file_and_environment_set_them(tmp_path: Path) -> None:
 
 def test_the_off_shift_window_reaches_the_dispatcher_loop() -> None:
     """dispatcher.proactive_off_shift_minutes is what Engine hands the proactive pass."""
-    assert load_config(None, {}).dispatcher.timer_policy().proactive_off_shift == timedelta(
+    assert timer_policy(load_config(None, {}).dispatcher).proactive_off_shift == timedelta(
         minutes=60)
     cfg = load_config(None, {"HOURGLASS_DISPATCHER_PROACTIVE_OFF_SHIFT_MINUTES": "15"})
-    assert cfg.dispatcher.timer_policy().proactive_off_shift == timedelta(minutes=15)
+    assert timer_policy(cfg.dispatcher).proactive_off_shift == timedelta(minutes=15)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from collector.model import Detection
+from collector.store import Directory, HostInfo
+from collector.store import open_incident as open_by_collector
 from dispatcher.domain import policy
 from dispatcher.http.routes import jobs, pauses
 from dispatcher.service.engine import run_pass
@@ -43,17 +46,15 @@ def setup_fleet(conn: psycopg.Connection[Any], executive: bool = True) -> None:
 
 def open_incident(conn: psycopg.Connection[Any], detected: datetime = T0,
                   sla_minutes: float = 60) -> int:
-    """An incident as the collector opens it: a failed disk in slot sda."""
-    row = conn.execute(
-        "INSERT INTO incidents (host_id, site_id, customer_id, component, kind, failure, slot,"
-        " serial, detected_at, deadline, sla_minutes) VALUES ('web-01', 'iad1', 'acme', %s,"
-        " 'disk', 'smart_failed', %s, 'OLD', %s, %s, %s) RETURNING id",
-        (f"disk:{uuid.uuid4().hex[:8]}", f"s{uuid.uuid4().hex[:6]}", detected,
-         detected + timedelta(minutes=sla_minutes), sla_minutes)).fetchone()
-    assert row is not None
-    conn.execute("INSERT INTO incident_events (incident_id, at, actor, kind)"
-                 " VALUES (%s, %s, 'collector', 'detected')", (row[0], detected))
-    return int(row[0])
+    """A failed disk in a slot of web-01, opened by the collector's own open_incident."""
+    directory = Directory()
+    directory.hosts["web-01"] = HostInfo("iad1", "acme", sla_minutes)
+    serial = uuid.uuid4().hex
+    found = open_by_collector(conn, directory, Detection(
+        "web-01", f"disk:{serial[:8]}", "disk", "smart_failed", detected, "smart_failed",
+        slot=f"s{serial[8:14]}", serial="OLD", evidence={"smart_status": "FAILED"}))
+    assert found is not None
+    return found
 
 
 def tick(url: str, now: datetime, worker: str = "test") -> None:

@@ -10,11 +10,13 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatcher.domain import claims as rules
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from dispatcher.store import Conn, claims
 from dispatcher.store.claims import ClaimRefused
 from dispatcher.store.tokens import Principal
@@ -123,8 +125,13 @@ def _open_once(conn: Conn, who: Principal, key: str | None, body: ClaimIn) -> in
     return claim
 
 
-def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+def router(deps: Deps) -> APIRouter:
     """Register the claim routes."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
+    api = APIRouter()
 
     def run(conn: Conn, claim: int, step: Any) -> dict[str, Any]:
         """Run one step in a transaction; refusals become 4xx answers."""
@@ -135,7 +142,7 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         except ClaimRefused as exc:
             raise HTTPException(exc.status, exc.detail) from None
 
-    @app.post("/api/v1/claims", status_code=201)
+    @api.post("/api/v1/claims", status_code=201, response_model=models.Claim)
     def raise_claim(body: ClaimIn, conn: db, who: who_dep,
                     key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
                     = None) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
             raise HTTPException(exc.status, exc.detail) from None
         return claims.shown(conn, claim)
 
-    @app.get("/api/v1/claims")
+    @api.get("/api/v1/claims", response_model=models.ClaimPage)
     def list_claims(conn: db, who: who_dep,
                     state: Annotated[str | None, Query(description="'open' or a claim state")]
                     = None, customer: str | None = None,
@@ -184,12 +191,12 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         items = [claims.summary(r) for r in rows[:limit]]
         return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
 
-    @app.get("/api/v1/claims/{claim_id}")
+    @api.get("/api/v1/claims/{claim_id}", response_model=models.Claim)
     def get_claim(claim_id: int, conn: db, who: who_dep) -> dict[str, Any]:
         """One claim with its plan, timeline, notice and exit survey."""
         return run(conn, claim_id, lambda now: _visible(conn, who, claim_id))
 
-    @app.post("/api/v1/claims/{claim_id}/assign")
+    @api.post("/api/v1/claims/{claim_id}/assign", response_model=models.Claim)
     def assign(claim_id: int, body: AssignIn, conn: db, who: who_dep) -> dict[str, Any]:
         """A manager takes the investigation, or hands it to another manager."""
         def step(now: datetime) -> None:
@@ -208,7 +215,7 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
 
         return run(conn, claim_id, step)
 
-    @app.post("/api/v1/claims/{claim_id}/plan")
+    @api.post("/api/v1/claims/{claim_id}/plan", response_model=models.Claim)
     def plan(claim_id: int, body: PlanIn, conn: db, who: who_dep) -> dict[str, Any]:
         """The owning manager presents an action plan (replacing an unanswered or rejected one)."""
         def step(now: datetime) -> None:
@@ -239,19 +246,19 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
 
         return run(conn, claim_id, step)
 
-    @app.post("/api/v1/claims/{claim_id}/accept")
+    @api.post("/api/v1/claims/{claim_id}/accept", response_model=models.Claim)
     def accept(claim_id: int, conn: db, who: who_dep,
                body: AnswerIn | None = None) -> dict[str, Any]:
         """The customer accepts the presented plan."""
         return answer(claim_id, rules.Action.ACCEPT, body, conn, who)
 
-    @app.post("/api/v1/claims/{claim_id}/reject")
+    @api.post("/api/v1/claims/{claim_id}/reject", response_model=models.Claim)
     def reject(claim_id: int, conn: db, who: who_dep,
                body: AnswerIn | None = None) -> dict[str, Any]:
         """The customer rejects the presented plan (this opens notice without penalty)."""
         return answer(claim_id, rules.Action.REJECT, body, conn, who)
 
-    @app.post("/api/v1/claims/{claim_id}/items/{n}/done")
+    @api.post("/api/v1/claims/{claim_id}/items/{n}/done", response_model=models.Claim)
     def item_done(claim_id: int, n: int, conn: db, who: who_dep) -> dict[str, Any]:
         """The owning manager marks an item of the current plan done."""
         def step(now: datetime) -> None:
@@ -266,7 +273,7 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
 
         return run(conn, claim_id, step)
 
-    @app.post("/api/v1/claims/{claim_id}/notice")
+    @api.post("/api/v1/claims/{claim_id}/notice", response_model=models.Claim)
     def notice(claim_id: int, conn: db, who: who_dep) -> dict[str, Any]:
         """The customer gives 30 days' notice without penalty (after a rejected or missed plan)."""
         def step(now: datetime) -> None:
@@ -281,7 +288,7 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
 
         return run(conn, claim_id, step)
 
-    @app.post("/api/v1/claims/{claim_id}/exit-survey")
+    @api.post("/api/v1/claims/{claim_id}/exit-survey", response_model=models.Claim)
     def exit_survey(claim_id: int, body: ExitSurveyIn, conn: db,
                     who: who_dep) -> dict[str, Any]:
         """The departing customer's score and words."""
@@ -295,3 +302,5 @@ def add_claim_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
                           {"score": body.score, "comment": body.comment})
 
         return run(conn, claim_id, step)
+
+    return api

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from dispatcher import views
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from dispatcher.store.tokens import Principal
 from schemas.states import FacilityState, PredictionState, Role
 
@@ -59,8 +61,12 @@ def _hosts(conn: Any, ids: list[int], customer: str | None) -> dict[int, list[di
     return out
 
 
-def router(db: Any, who_dep: Any) -> APIRouter:
+def router(deps: Deps) -> APIRouter:
     """The routes, with the app's own connection and principal dependencies."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
 
     def scope(who: Principal) -> str | None:
@@ -71,7 +77,8 @@ def router(db: Any, who_dep: Any) -> APIRouter:
             return None
         raise HTTPException(403, "use a staff or customer token")
 
-    @api.get("/api/v1/facility-incidents")
+    @api.get("/api/v1/facility-incidents", response_model=models.FacilityPage,
+             response_model_exclude_unset=True)
     def list_facility(conn: db, who: who_dep, state: FacilityState | None = None,
                       site: str | None = None,
                       limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -92,7 +99,8 @@ def router(db: Any, who_dep: Any) -> APIRouter:
         items = [_facility(r, hosts[r["id"]], customer is None) for r in page]
         return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
 
-    @api.get("/api/v1/facility-incidents/{facility_id}")
+    @api.get("/api/v1/facility-incidents/{facility_id}", response_model=models.Facility,
+             response_model_exclude_unset=True)
     def get_facility(facility_id: int, conn: db, who: who_dep) -> dict[str, Any]:
         """One facility incident with its (visible) hosts."""
         customer = scope(who)
@@ -110,7 +118,7 @@ def router(db: Any, who_dep: Any) -> APIRouter:
                     " ORDER BY at, id", (facility_id,))]
         return out
 
-    @api.get("/api/v1/predictions")
+    @api.get("/api/v1/predictions", response_model=models.PredictionPage)
     def list_predictions(conn: db, who: who_dep, state: PredictionState | None = None,
                          host: str | None = None, site: str | None = None,
                          limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,

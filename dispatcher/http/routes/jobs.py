@@ -5,19 +5,18 @@ returns the first answer and changes nothing twice.
 """
 
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException
-from psycopg.types.json import Jsonb
+from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.domain.incident import JOB_TABLE, Event
-from dispatcher.store import incidents
+from dispatcher.http import idempotency, models
+from dispatcher.http.deps import MAX_PAGE, Deps
+from dispatcher.store import LIVE_JOB, incidents
 from dispatcher.store.tokens import Principal
 from schemas.states import JobState, Role
 
@@ -107,59 +106,58 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
 def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, action: Action,
                    body: dict[str, Any]) -> dict[str, Any]:
     """Perform once per Idempotency-Key; a replay returns the stored answer."""
-    return once_per_key(conn, who, key, {"job": job_id, "action": action.name, **body},
+    return idempotency.once_per_key(conn, who, key, {"job": job_id, "action": action.name, **body},
                         lambda now: perform(conn, who, job_id, action, body, now))
 
 
-def once_per_key(conn: Any, who: Principal, key: str | None, what: dict[str, Any],
-                 act: Callable[[datetime], dict[str, Any]]) -> dict[str, Any]:
-    """Run `act` once per (token, Idempotency-Key) in one transaction; a replay of the same
-    request returns the stored answer, a reuse for another request is a 422."""
-    now = datetime.now(UTC)
-    request = json.dumps(what, sort_keys=True)
-    with conn.transaction():
-        if key:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{who.token_id}:{key}",))
-            old = conn.execute("SELECT request, response FROM idempotency_keys"
-                               " WHERE token_id = %s AND key = %s", (who.token_id, key)).fetchone()
-            if old is not None:
-                if old["request"] != request:
-                    raise HTTPException(422, "this Idempotency-Key was already used for another "
-                                             "request; send a new key for each new action")
-                stored: dict[str, Any] = old["response"]
-                return stored
-        result = act(now)
-        if key:
-            conn.execute("INSERT INTO idempotency_keys (token_id, key, request, status_code,"
-                         " response) VALUES (%s, %s, %s, 200, %s)",
-                         (who.token_id, key, request, Jsonb(result)))
-    return result
-
-
-def add_job_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+def router(deps: Deps) -> APIRouter:
     """Register the four job action routes."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
+    api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
-    @app.post("/api/v1/jobs/{job_id}/acknowledge")
+    @api.get("/api/v1/jobs", response_model=models.JobPage)
+    def list_jobs(conn: db, who: who_dep, mine: bool = False,
+                  open_only: Annotated[bool, Query(alias="open")] = True) -> dict[str, Any]:
+        """Jobs, soonest deadline first."""
+        if who.role not in (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN):
+            raise HTTPException(403, "jobs are for technicians and managers")
+        where, args = ["TRUE"], []
+        if mine or who.role is Role.TECHNICIAN:
+            where.append("j.technician_id = %s")
+            args.append(who.person or "")
+        if open_only:
+            where.append(f"j.state IN {LIVE_JOB}")
+        rows = conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE "
+                            f"{' AND '.join(where)} ORDER BY i.deadline LIMIT {MAX_PAGE}",
+                            args).fetchall()
+        return {"items": [views.job(r) for r in rows], "next": None}
+
+    @api.post("/api/v1/jobs/{job_id}/acknowledge", response_model=models.Job)
     def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
         """The technician has seen the job and takes it."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {})
 
-    @app.post("/api/v1/jobs/{job_id}/decline")
+    @api.post("/api/v1/jobs/{job_id}/decline", response_model=models.Job)
     def decline(job_id: int, body: DeclineIn, conn: db, who: who_dep,
                 key: Key = None) -> dict[str, Any]:
         """The technician cannot take it; this counts as the job's one transfer."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["decline"],
                               {"reason": body.reason})
 
-    @app.post("/api/v1/jobs/{job_id}/on-site")
+    @api.post("/api/v1/jobs/{job_id}/on-site", response_model=models.Job)
     def on_site(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
         """The technician is at the rack."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {})
 
-    @app.post("/api/v1/jobs/{job_id}/replaced")
+    @api.post("/api/v1/jobs/{job_id}/replaced", response_model=models.Job)
     def replaced(job_id: int, body: ReplacedIn, conn: db, who: who_dep,
                  key: Key = None) -> dict[str, Any]:
         """The part is swapped; telemetry still has to verify it before the clock stops."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["replaced"],
                               {"serial": body.serial})
+
+    return api

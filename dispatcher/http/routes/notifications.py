@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from dispatcher import views
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from schemas.states import Role
 
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
@@ -42,11 +44,15 @@ def _item(r: dict[str, Any], deliveries: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
-def router(db: Any, who_dep: Any) -> APIRouter:
+def router(deps: Deps) -> APIRouter:
     """The route, with the app's own connection and principal dependencies."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
 
-    @api.get("/api/v1/notifications")
+    @api.get("/api/v1/notifications", response_model=models.NotificationPage)
     def list_notifications(conn: db, who: who_dep, state: OutboxState | None = None,
                            recipient: str | None = None, reason: str | None = None,
                            ref: str | None = None,

@@ -8,12 +8,14 @@ paused time and the dispatcher re-plans the incident's timers (its updated_at mo
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, HTTPException
 from psycopg.rows import tuple_row
 from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.domain import policy, sla
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from dispatcher.store import LIVE_JOB, Conn, incidents
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
@@ -107,15 +109,20 @@ def _actor(conn: Conn, who: Principal, incident: int) -> str:
     raise PauseRefused(403, "pauses are for the site manager or the customer")
 
 
-def add_pause_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+def router(deps: Deps) -> APIRouter:
     """Register pause and resume."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
+    api = APIRouter()
 
     def shown(conn: Any, incident: int) -> dict[str, Any]:
         row = conn.execute(f"SELECT {views.INCIDENT_COLUMNS} {views.INCIDENT_FROM}"
                            " WHERE i.id = %s", (incident,)).fetchone()
         return views.incident(row)
 
-    @app.post("/api/v1/incidents/{incident_id}/pause")
+    @api.post("/api/v1/incidents/{incident_id}/pause", response_model=models.Incident)
     def pause_route(incident_id: int, body: PauseIn, conn: db, who: who_dep) -> dict[str, Any]:
         """Stop the clock for a cause the policy excludes (manager or customer)."""
         try:
@@ -126,7 +133,7 @@ def add_pause_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
             raise HTTPException(exc.status, exc.detail) from None
         return shown(conn, incident_id)
 
-    @app.post("/api/v1/incidents/{incident_id}/resume")
+    @api.post("/api/v1/incidents/{incident_id}/resume", response_model=models.Incident)
     def resume_route(incident_id: int, conn: db, who: who_dep) -> dict[str, Any]:
         """Restart the clock; the deadline moves by exactly the paused time."""
         try:
@@ -135,3 +142,5 @@ def add_pause_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         except PauseRefused as exc:
             raise HTTPException(exc.status, exc.detail) from None
         return shown(conn, incident_id)
+
+    return api

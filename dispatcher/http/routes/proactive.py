@@ -3,7 +3,7 @@
 `GET /api/v1/proactive-jobs` lists them for staff; the assigned technician or a manager of
 the job's site acknowledges, marks done (the prediction is done, the spare consumed) or
 dismisses a false alarm (the prediction is dismissed, the spare released). Each action is
-idempotent by the Idempotency-Key header, through dispatcher/http/routes/jobs.py's helper.
+idempotent by the Idempotency-Key header, through dispatcher/http/idempotency.py.
 
 No `from __future__ import annotations` here: FastAPI must see the dependency types.
 """
@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from dispatcher import views
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
-from dispatcher.http.routes import jobs
+from dispatcher.http import idempotency, models
+from dispatcher.http.deps import Deps
 from dispatcher.service.proactive import COLUMNS, FROM, LIVE_SQL
 from dispatcher.store import spares
 from dispatcher.store.tokens import Principal
@@ -94,8 +95,12 @@ def perform(conn: Any, who: Principal, job_id: int, action: proactive.Action,
     return view(conn.execute(f"SELECT {COLUMNS} {FROM} WHERE pj.id = %s", (job_id,)).fetchone())
 
 
-def router(db: Any, who_dep: Any) -> APIRouter:
+def router(deps: Deps) -> APIRouter:
     """The routes, with the app's own connection and principal dependencies."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -105,11 +110,11 @@ def router(db: Any, who_dep: Any) -> APIRouter:
             raise HTTPException(403, "proactive jobs are acted on by their technician or a"
                                      " site manager; use your own token")
         action = proactive.ACTIONS[name]
-        return jobs.once_per_key(conn, who, key,
+        return idempotency.once_per_key(conn, who, key,
                                  {"proactive_job": job_id, "action": name, **body},
                                  lambda now: perform(conn, who, job_id, action, body, now))
 
-    @api.get("/api/v1/proactive-jobs")
+    @api.get("/api/v1/proactive-jobs", response_model=models.ProactivePage)
     def list_jobs(conn: db, who: who_dep, mine: bool = False,
                   state: ProactiveState | None = None,
                   limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -130,18 +135,18 @@ def router(db: Any, who_dep: Any) -> APIRouter:
         items = [view(r) for r in rows[:limit]]
         return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
 
-    @api.post("/api/v1/proactive-jobs/{job_id}/acknowledge")
+    @api.post("/api/v1/proactive-jobs/{job_id}/acknowledge", response_model=models.ProactiveJob)
     def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
         """The technician has seen the planned work and will do it."""
         return run(conn, who, key, job_id, "acknowledge", {})
 
-    @api.post("/api/v1/proactive-jobs/{job_id}/done")
+    @api.post("/api/v1/proactive-jobs/{job_id}/done", response_model=models.ProactiveJob)
     def done(job_id: int, body: DoneIn, conn: db, who: who_dep,
              key: Key = None) -> dict[str, Any]:
         """The work is done: the prediction is closed, a reserved spare consumed."""
         return run(conn, who, key, job_id, "done", body.model_dump(exclude_none=True))
 
-    @api.post("/api/v1/proactive-jobs/{job_id}/dismiss")
+    @api.post("/api/v1/proactive-jobs/{job_id}/dismiss", response_model=models.ProactiveJob)
     def dismiss(job_id: int, body: DismissIn, conn: db, who: who_dep,
                 key: Key = None) -> dict[str, Any]:
         """A false alarm: the prediction is dismissed, a reserved spare released."""

@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from psycopg.rows import dict_row, tuple_row
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatcher import views
 from dispatcher.domain import nps, policy
 from dispatcher.domain import reviews as review_rules
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from dispatcher.store import LIVE_JOB, Conn, event, outbox, reviews, wake
 from dispatcher.store.reviews import ReviewRefused
 from dispatcher.store.tokens import Principal
@@ -80,8 +82,13 @@ def _figure(key: str | None, n: nps.Nps) -> dict[str, Any]:
             "passives": n.passives, "detractors": n.detractors}
 
 
-def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+def router(deps: Deps) -> APIRouter:
     """Register breach reviews, NPS and the technician's pause request."""
+    return _routes(deps, deps.db, deps.who)
+
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
+    api = APIRouter()
 
     def write(conn: Conn, incident: int, step: Any) -> dict[str, Any]:
         try:
@@ -93,7 +100,8 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         assert got is not None  # just written
         return got
 
-    @app.post("/api/v1/incidents/{incident_id}/review", status_code=201)
+    @api.post("/api/v1/incidents/{incident_id}/review", status_code=201,
+              response_model=models.Review)
     def create_review(incident_id: int, body: ReviewIn, conn: db,
                       who: who_dep) -> dict[str, Any]:
         """A manager writes the review of a breached incident; the customer sees it."""
@@ -101,7 +109,7 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         return write(conn, incident_id, lambda now: reviews.create(
             conn, incident_id, body.cause, _items(body.items), author, now))
 
-    @app.patch("/api/v1/incidents/{incident_id}/review")
+    @api.patch("/api/v1/incidents/{incident_id}/review", response_model=models.Review)
     def edit_review(incident_id: int, body: ReviewPatch, conn: db,
                     who: who_dep) -> dict[str, Any]:
         """A manager edits the cause or the items (an item is done when done_at is set)."""
@@ -110,7 +118,7 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         return write(conn, incident_id, lambda now: reviews.edit(
             conn, incident_id, body.cause, items, author, now))
 
-    @app.get("/api/v1/reviews/overdue")
+    @api.get("/api/v1/reviews/overdue", response_model=models.OverduePage)
     def overdue_reviews(conn: db, who: who_dep) -> dict[str, Any]:
         """Breached incidents whose review is overdue (managers and admins; /ops counts them)."""
         if who.role not in STAFF:
@@ -118,7 +126,7 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
         return {"items": reviews.overdue(conn, datetime.now(UTC)),
                 "due_days": review_rules.REVIEW_DUE.days, "next": None}
 
-    @app.get("/api/v1/nps")
+    @api.get("/api/v1/nps", response_model=models.NpsReport)
     def nps_figures(conn: db, who: who_dep, by: By | None = None,
                     since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
                     until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
@@ -150,7 +158,8 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
                 "items": [_figure(k, v) for k, v in nps.by_group(answers).items()],
                 "next": None}
 
-    @app.post("/api/v1/incidents/{incident_id}/pause-request", status_code=202)
+    @api.post("/api/v1/incidents/{incident_id}/pause-request", status_code=202,
+              response_model=models.PauseRequest)
     def pause_request(incident_id: int, body: PauseRequestIn, conn: db,
                       who: who_dep) -> dict[str, Any]:
         """The assigned technician asks the site manager to pause; the clock keeps running."""
@@ -164,6 +173,8 @@ def add_review_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
                 "requested_at": views.ts(now), "repeated": repeated,
                 "detail": "the site manager was asked; the clock runs until they or the "
                           "customer pause it"}
+
+    return api
 
 
 def _request_pause(conn: Conn, incident: int, tech: str, body: PauseRequestIn,

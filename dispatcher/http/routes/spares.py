@@ -5,20 +5,27 @@ No `from __future__ import annotations` here: FastAPI must see the dependency ty
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, HTTPException
 from psycopg.rows import tuple_row
 
 from dispatcher import views
+from dispatcher.http import models
+from dispatcher.http.deps import Deps
 from dispatcher.store import spares
 from schemas.states import Role
 
 ALERTS_SHOWN = 50  # the latest low-stock alerts in the answer; older ones stay in the table
 
 
-def add_spares_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
+def router(deps: Deps) -> APIRouter:
     """Register the spares list."""
+    return _routes(deps, deps.db, deps.who)
 
-    @app.get("/api/v1/spares")
+
+def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/api/v1/spares", response_model=models.SparePage)
     def list_spares(conn: db, who: who_dep, site: str | None = None) -> dict[str, Any]:
         """Stock per site and part with reservations, low-stock flags and recent alerts."""
         if who.role not in (Role.MANAGER, Role.ADMIN):
@@ -38,3 +45,5 @@ def add_spares_routes(app: FastAPI, db: Any, who_dep: Any) -> None:
                         "threshold": a[5], "at": views.ts(a[6])} for a in alerts],
             "next": None,
         }
+
+    return api

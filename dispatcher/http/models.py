@@ -1,0 +1,474 @@
+"""What the API answers: one model per shape, so the OpenAPI document describes every answer.
+
+The handlers build the answers as dicts (dispatcher/views.py and the route modules); each
+route names its model here, and FastAPI checks the answer against it. Every model forbids
+fields it does not name, so an answer and its model cannot drift apart unnoticed: a field
+added to an answer without its model fails the tests with a 500 instead of vanishing from
+the document. Times are RFC 3339 UTC strings ("2026-11-23T09:00:00Z"); money is a decimal
+string ("12.50"), never a float.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Json = dict[str, Any]  # free-form JSON an event or a rule recorded (evidence, detail)
+
+
+class Model(BaseModel):
+    """An answer's shape: exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Location(Model):
+    """Where a host stands."""
+
+    room: str | None
+    rack: str | None
+    unit: int | None
+
+
+class CreditShown(Model):
+    """The credit an incident earned."""
+
+    amount: str | None
+    currency: str | None
+    percent: float
+
+
+class Incident(Model):
+    """A hardware incident: the failed part, the one-hour clock, who is on it."""
+
+    id: int
+    host: str
+    site: str
+    customer: str
+    component: str
+    kind: str
+    failure: str
+    slot: str | None
+    serial: str | None
+    state: str
+    detected_at: str | None
+    deadline: str | None
+    sla_minutes: float
+    verified_at: str | None
+    closed_at: str | None
+    assignee: str | None
+    assignee_name: str | None
+    location: Location
+    evidence: Json | None
+    credit: CreditShown | None
+
+
+class TimelineEntry(Model):
+    """One event: when, who, what, and its detail."""
+
+    at: str | None
+    actor: str
+    kind: str
+    detail: Json | None
+
+
+class JobOfIncident(Model):
+    """A technician's assignment, inside its incident."""
+
+    id: int
+    state: str
+    technician: str
+    dispatched_at: str | None
+    acknowledged_at: str | None
+    on_site_at: str | None
+    replaced_at: str | None
+    new_serial: str | None
+
+
+class Job(JobOfIncident):
+    """A technician's assignment with the incident it serves."""
+
+    incident: Incident
+
+
+class ReviewItem(Model):
+    """One action of a review or a plan: what, who, by when, done when."""
+
+    n: int
+    text: str
+    owner: str
+    due_at: str | None
+    done_at: str | None
+
+
+class Review(Model):
+    """A breach review: the cause and who does what by when."""
+
+    cause: str
+    author: str
+    created_at: str | None
+    updated_at: str | None
+    items: list[ReviewItem]
+
+
+class IncidentDetail(Incident):
+    """One incident with its timeline, its latest job and its review."""
+
+    timeline: list[TimelineEntry]
+    job: JobOfIncident | None
+    review: Review | None
+
+
+class IncidentPage(Model):
+    """A page of incidents; `next` is the cursor of the next page (null: the last)."""
+
+    items: list[Incident]
+    next: int | None
+
+
+class JobPage(Model):
+    """Jobs, soonest deadline first."""
+
+    items: list[Job]
+    next: int | None
+
+
+class Survey(Model):
+    """The customer's score after closing."""
+
+    incident: int
+    score: int
+    comment: str | None
+
+
+class Credit(Model):
+    """One line of the credit ledger: hardware (per incident) or facility (per host)."""
+
+    id: int
+    source: str
+    incident: int | None
+    facility_incident: int | None
+    host: str | None
+    customer: str
+    amount: str | None
+    currency: str
+    percent: float
+    periods: int
+    late_seconds: float
+    issued_at: str | None
+
+
+class CreditPage(Model):
+    """The credit ledger."""
+
+    items: list[Credit]
+    next: int | None
+
+
+# Claims
+
+
+class Notice(Model):
+    """The customer's notice: given when, effective when."""
+
+    given_at: str | None
+    effective_at: str | None
+
+
+class ClaimSummary(Model):
+    """A claim in a list."""
+
+    id: int
+    customer: str
+    incident: int | None
+    text: str
+    state: str
+    manager: str | None
+    opened_at: str | None
+    updated_at: str | None
+    notice: Notice | None
+
+
+class EarlierPlan(Model):
+    """A plan the customer rejected."""
+
+    plan: int
+    items: list[ReviewItem]
+
+
+class ExitSurvey(Model):
+    """The departing customer's answer."""
+
+    score: int
+    comment: str | None
+    at: str | None
+
+
+class Claim(ClaimSummary):
+    """A claim with its plan, earlier plans, exit survey and timeline."""
+
+    plan: list[ReviewItem]
+    earlier_plans: list[EarlierPlan]
+    exit_survey: ExitSurvey | None
+    timeline: list[TimelineEntry]
+
+
+class ClaimPage(Model):
+    """A page of claims, newest first."""
+
+    items: list[ClaimSummary]
+    next: int | None
+
+
+# Facility incidents and predictions
+
+
+class FacilityPolicy(Model):
+    """The contract's terms for a facility outage."""
+
+    sla_minutes: float
+    credit_percent: float
+    credit_period_minutes: float
+    credit_cap_percent: float
+
+
+class FacilityHost(Model):
+    """A host a facility outage silenced."""
+
+    host: str
+    customer: str
+    silent_since: str | None
+    back_at: str | None
+
+
+class Facility(Model):
+    """A rack, PDU or switch outage; rack totals and the timeline only for staff."""
+
+    id: int
+    site: str
+    site_name: str | None
+    room: str | None
+    rack: str | None
+    scope: str
+    scope_id: str | None
+    cause: str | None
+    state: str
+    detected_at: str | None
+    deadline: str | None
+    resolved_at: str | None
+    policy: FacilityPolicy
+    hosts: list[FacilityHost]
+    rack_hosts: int | None = None
+    timeline: list[TimelineEntry] | None = None
+
+
+class FacilityPage(Model):
+    """Facility incidents, newest first."""
+
+    items: list[Facility]
+    next: int | None
+
+
+class PredictionJob(Model):
+    """The proactive job planned for a prediction (no clock)."""
+
+    id: int
+    state: str
+    planned_at: str | None
+
+
+class Prediction(Model):
+    """A part expected to fail: the evidence and the planned job."""
+
+    id: int
+    host: str
+    site: str
+    customer: str
+    component: str
+    kind: str
+    prediction: str
+    rule: str
+    slot: str | None
+    serial: str | None
+    state: str
+    detected_at: str | None
+    last_seen: str | None
+    repeats: int
+    evidence: Json | None
+    last_evidence: Json | None
+    job: PredictionJob | None
+
+
+class PredictionPage(Model):
+    """Predictions, newest first."""
+
+    items: list[Prediction]
+    next: int | None
+
+
+class ProactivePrediction(Model):
+    """The prediction a proactive job serves, with where the host stands."""
+
+    id: int
+    host: str
+    customer: str
+    component: str
+    kind: str
+    prediction: str
+    slot: str | None
+    serial: str | None
+    state: str
+    detected_at: str | None
+    last_seen: str | None
+    location: Location
+
+
+class ProactiveJob(Model):
+    """Planned work ahead of a failure: no SLA clock."""
+
+    id: int
+    state: str
+    site: str
+    technician: str | None
+    technician_name: str | None
+    planned_at: str | None
+    acknowledged_at: str | None
+    finished_at: str | None
+    finished_by: str | None
+    spare_part: str | None
+    part_note: str | None
+    new_serial: str | None
+    note: str | None
+    prediction: ProactivePrediction
+
+
+class ProactivePage(Model):
+    """Proactive jobs, soonest first."""
+
+    items: list[ProactiveJob]
+    next: int | None
+
+
+# Notifications, reviews, spares, pauses
+
+
+class Delivery(Model):
+    """One attempt to deliver a notification."""
+
+    attempt: int
+    at: str | None
+    outcome: str
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class Notification(Model):
+    """One notification in the outbox and its delivery attempts (the body stays out)."""
+
+    id: int
+    recipient: str
+    channel: str
+    address: str
+    reason: str
+    subject: str
+    ref: str | None
+    state: str
+    attempts: int
+    created_at: str | None
+    next_attempt_at: str | None
+    done_at: str | None
+    last_error: str | None
+    deliveries: list[Delivery]
+
+
+class NotificationPage(Model):
+    """Notifications, newest first."""
+
+    items: list[Notification]
+    next: int | None
+
+
+class OverdueReview(Model):
+    """A breached incident still without its review."""
+
+    incident: int
+    site: str
+    customer: str
+    deadline: str | None
+    verified_at: str | None
+
+
+class OverduePage(Model):
+    """Breached incidents without a review after `due_days`."""
+
+    due_days: int
+    items: list[OverdueReview]
+    next: int | None
+
+
+class NpsFigure(Model):
+    """Net promoter score of a group (key null: all answers)."""
+
+    key: str | None
+    nps: float | None
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class NpsReport(Model):
+    """NPS overall and per group over a time range."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    by: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    overall: NpsFigure
+    items: list[NpsFigure]
+    next: int | None
+
+
+class PauseRequest(Model):
+    """The technician's request that the site manager pause the clock."""
+
+    incident: int
+    reason: str
+    note: str | None
+    requested_at: str | None
+    repeated: bool
+    detail: str
+
+
+class Spare(Model):
+    """Stock of one part at one site."""
+
+    site: str
+    part: str
+    kind: str
+    count: int
+    reserved: int
+    available: int
+    low_stock_threshold: int | None
+    low: bool
+
+
+class SpareAlert(Model):
+    """A low-stock alert."""
+
+    id: int
+    site: str
+    part: str
+    kind: str
+    available: int
+    threshold: int | None
+    at: str | None
+
+
+class SparePage(Model):
+    """Stock per site and part, and the latest low-stock alerts."""
+
+    items: list[Spare]
+    alerts: list[SpareAlert]
+    next: int | None

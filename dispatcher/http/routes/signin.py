@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.http import models
-from dispatcher.http.deps import COOKIE, MAX_ID, MAX_PAGE, Deps, DictConn, client_of
+from dispatcher.http.deps import COOKIE, MAX_ID, Cursor, Deps, DictConn, Limit, client_of
 from dispatcher.store import auth, outbox, tokens
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
@@ -259,8 +259,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
 
     @api.get("/api/v1/auth-events", response_model=models.AuthEventPage)
     def auth_events(conn: db, who: who_dep, kind: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                    limit: Limit = 50,
+                    cursor: Cursor = None,
                     ) -> dict[str, Any]:
         """Every sign-in, sign-out, revocation and refusal, newest first (admins)."""
         principal: Principal = who

@@ -157,6 +157,7 @@ PUBLIC: dict[str, str] = {
     "GET /tech": "the technician's page: a static shell, its data comes from the API",
     "GET /status": "the customer's page: a static shell, its data comes from the API",
     "GET /ops": "the operations page: a static shell, its data comes from the API",
+    "GET /web/{name}.js": "the pages' scripts: static files, no data",
     "GET /openapi.json": "the API's schema is public documentation",
     "GET /docs": "Swagger UI over the public schema",
     "GET /docs/oauth2-redirect": "Swagger UI's own helper page",

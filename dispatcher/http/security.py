@@ -27,16 +27,17 @@ POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inlin
 #: on the CDN (not the whole CDN), the inline scripts by hash, ReDoc's fonts and search worker.
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 _CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/ https://cdn.jsdelivr.net/npm/redoc@2/"
-DOCS_POLICY = ("default-src 'self'; script-src 'self' " + _CDN + "{hashes}; "
+DOCS_POLICY = ("default-src 'self'; script-src 'self' " + _CDN + " {hashes}; "
                "style-src 'self' 'unsafe-inline' " + _CDN + " https://fonts.googleapis.com; "
                "font-src https://fonts.gstatic.com; "
                "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
                "worker-src blob:; frame-ancestors 'none'; base-uri 'none'; "
                "form-action 'self'; object-src 'none'")
 
-#: same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on the pages'
-#: own POSTs, and the session cookie's CSRF check needs their real Origin. Nothing is ever sent
-#: to another site, which is all no-referrer would add.
+#: same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on a form's
+#: POST to its own site (the sign-in page's button is one), and the session cookie's same-origin
+#: check needs the real Origin (tests/web/test_security.py). Other sites get no referrer at all,
+#: as under no-referrer; strict-origin-when-cross-origin would give them our host name.
 REFERRER_POLICY = "same-origin"
 SESSION_COOKIE = "hg_session"
 

@@ -300,6 +300,7 @@ def test_a_token_in_the_url_is_refused(who: dict[str, str | None], world: s.Worl
 @pytest.mark.parametrize("route", sorted(PUBLIC))
 def test_public_routes_answer_anonymous(base_url: str, route: str) -> None:
     method, path = route.split(" ")
+    path = path.replace("{name}", "common")  # /web/{name}.js: a script that exists
     assert call(base_url, None, method, path).status_code == 200
 
 

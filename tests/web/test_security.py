@@ -4,7 +4,9 @@ CSP violation: see _watched in conftest.py)."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
@@ -18,6 +20,7 @@ from dispatcher.http.app import create_app
 from dispatcher.http.security import DOCS_PATHS, POLICY
 from tests.web.conftest import Fleet, OpenIncident, csp_violations
 
+SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())
 WEB = resources.files("dispatcher").joinpath("web")
 HTML_FILES = sorted(f.name for f in WEB.iterdir() if f.name.endswith(".html"))
 JS_FILES = sorted(f.name for f in WEB.iterdir() if f.name.endswith(".js"))
@@ -225,3 +228,19 @@ def test_swagger_ui_runs_its_inline_script_under_the_docs_policy(
     assert "'sha256-" in answer.headers["content-security-policy"]
     expect(desktop.locator("#swagger-ui")).to_have_text("swagger stub for /openapi.json")
     assert csp_violations(desktop) == []
+
+
+@pytest.mark.parametrize(("page_path", "name"), [("status", "forget this link"),
+                                                 ("ops", "sign out"), ("tech", "Sign out")])
+def test_signing_out_still_works_without_inline_handlers(
+        phone: Any, base_url: str, fleet: Fleet, page_path: str, name: str) -> None:
+    """The footer's link (once an .onclick, redrawn every second) and the header's button."""
+    token = {"tech": fleet.tech, "status": fleet.acme, "ops": fleet.manager}[page_path]
+    phone.goto(f"{base_url}/{page_path}#token={token}")
+    link = phone.get_by_role("button", name=name)
+    expect(link).to_be_visible()
+    phone.wait_for_timeout(1100)  # past a redraw of the footer: the listener is not on the node
+    link.locator("xpath=..").screenshot(path=f"{SHOTS}/hg-{page_path}-sign-out-link.png")
+    link.tap()
+    expect(phone.locator("#help")).to_be_visible()
+    assert phone.evaluate("Object.keys(localStorage).filter((k) => k.includes('token'))") == []

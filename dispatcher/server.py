@@ -11,11 +11,12 @@ from dispatcher.delivery import start_workers
 from dispatcher.domain.policy import TimerPolicy
 from dispatcher.http.app import create_app
 from dispatcher.service.engine import Engine
-from hourglass.config import NotifyConfig
+from hourglass.config import AuthConfig, NotifyConfig
 
 
 def serve(url: str, host: str, port: int, tick_s: float,
-          timer_policy: TimerPolicy | None = None, notify: NotifyConfig | None = None) -> int:
+          timer_policy: TimerPolicy | None = None, notify: NotifyConfig | None = None,
+          auth: AuthConfig | None = None) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn handles the signals); stop the loop after."""
     notify = notify or NotifyConfig()
     engine = Engine(url, tick_s, timer_policy)
@@ -29,7 +30,7 @@ def serve(url: str, host: str, port: int, tick_s: float,
         last = engine.last_pass
         return last is not None and datetime.now(UTC) - last < timedelta(seconds=30 + tick_s)
 
-    app = create_app(url, engine_alive=alive)
+    app = create_app(url, engine_alive=alive, auth=auth)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     engine.stop.set()
     for w in workers:

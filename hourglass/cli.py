@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent.settings import ConfigError
@@ -40,6 +42,18 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _span(text: str) -> timedelta:
+    """'90d', '12h', '15m', '30s' -> a timedelta."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a length like 15m, 12h or 90d")
+    return timedelta(seconds=float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]])
+
+
+def _when(t: datetime | None) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     """Print a new API token, alone on stdout."""
     import psycopg
@@ -47,9 +61,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     from dispatcher.store.tokens import create
     from schemas.states import Role
 
+    expires = datetime.now(UTC) + args.expires if args.expires else None
     with psycopg.connect(_cfg(args).require_database(), autocommit=True) as conn:
         try:
-            token = create(conn, Role(args.role), args.customer, args.person)
+            token = create(conn, Role(args.role), args.customer, args.person, expires)
         except psycopg.errors.ForeignKeyViolation:
             print(f"hourglass: no such {'customer' if args.customer else 'person'} in the fleet;"
                   " load the fleet file first", file=sys.stderr)
@@ -58,6 +73,65 @@ def cmd_token(args: argparse.Namespace) -> int:
             print(f"hourglass: {exc}", file=sys.stderr)
             return 2
     print(token)
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    """List tokens or sessions (id first, never the secret), or revoke one."""
+    import psycopg
+
+    from dispatcher.store import auth, tokens
+
+    kind = "session" if args.command == "session" else "token"
+    now = datetime.now(UTC)
+    with psycopg.connect(_cfg(args).require_database(), autocommit=True) as conn:
+        if args.action == "revoke":
+            if not tokens.revoke(conn, args.id, "cli", now, kind=kind):
+                print(f"hourglass: no live {kind} {args.id}; `hourglass {args.command} list` "
+                      "shows them", file=sys.stderr)
+                return 2
+            auth.audit(conn, f"{kind}_revoked", now, credential=args.id, who="cli")
+            print(f"{kind} {args.id} revoked")
+            return 0
+        rows = [c for c in tokens.listed(conn, kind) if args.all or c.live(now)]
+    print(f"{'id':>6}  {'role':<10} {'who':<24} {'created':<16} {'last used':<16} "
+          f"{'expires':<16} {'state':<8}" + (" device" if kind == "session" else ""))
+    for c in rows:
+        who = c.person or (f"{c.customer} {c.email}" if c.email else c.customer) or "-"
+        state = "revoked" if c.revoked_at else ("live" if c.live(now) else "expired")
+        print(f"{c.id:>6}  {c.role:<10} {who[:24]:<24} {_when(c.created_at):<16} "
+              f"{_when(c.last_used_at):<16} {_when(c.expires_at):<16} {state:<8}"
+              + (f" {(c.device or '-')[:60]}" if kind == "session" else ""))
+    return 0
+
+
+def cmd_signin_link(args: argparse.Namespace) -> int:
+    """Print a one-time sign-in URL, alone on stdout."""
+    import psycopg
+
+    from dispatcher.store import auth
+    from schemas.states import Role
+
+    cfg = _cfg(args)
+    now = datetime.now(UTC)
+    with psycopg.connect(cfg.require_database(), autocommit=True) as conn:
+        try:
+            if args.person:
+                who = auth.person_role(conn, args.person)
+            else:
+                if not args.customer or not args.email or "@" not in args.email:
+                    raise ValueError("give --person ID, or --customer C --email ADDRESS")
+                who = auth.Person(Role.CUSTOMER, args.customer, None, args.email.lower())
+            code = auth.create_code(conn, who, args.ttl, "cli", now)
+        except psycopg.errors.ForeignKeyViolation:
+            print(f"hourglass: no customer {args.customer!r} in the fleet; load the fleet "
+                  "file first", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"hourglass: {exc}", file=sys.stderr)
+            return 2
+        auth.audit(conn, "signin_link_made", now, who=who.actor, by="cli")
+    print(f"{cfg.auth.base_url(cfg.http_addr)}/signin/{code}")
     return 0
 
 
@@ -101,7 +175,7 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     cfg = _cfg(args)
     return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
-                 timer_policy(cfg.dispatcher), cfg.notify)
+                 timer_policy(cfg.dispatcher), cfg.notify, cfg.auth)
 
 
 def cmd_credits_export(args: argparse.Namespace) -> int:
@@ -176,13 +250,30 @@ def parser() -> argparse.ArgumentParser:
     load = add("load", help="load or update the fleet file")
     load.add_argument("file")
     load.set_defaults(func=cmd_load)
-    tok = add("token", help="API tokens").add_subparsers(dest="token", required=True).add_parser(
-        "create", help="print a new token")
+    toks = add("token", help="machine tokens").add_subparsers(dest="action", required=True)
+    tok = toks.add_parser("create", help="print a new token")
     tok.add_argument("--role", required=True, choices=["customer", "technician", "manager",
                                                         "admin"])
     tok.add_argument("--customer")
     tok.add_argument("--person")
+    tok.add_argument("--expires", type=_span, help="e.g. 90d: refused after that")
     tok.set_defaults(func=cmd_token)
+    for what in ("token", "session"):
+        group = toks if what == "token" else add(
+            "session", help="people's sessions").add_subparsers(dest="action", required=True)
+        ls = group.add_parser("list", help=f"the live {what}s, id first (never the secret)")
+        ls.add_argument("--all", action="store_true", help="revoked and expired ones too")
+        ls.set_defaults(func=cmd_credentials)
+        rv = group.add_parser("revoke", help=f"end one {what} at once")
+        rv.add_argument("id", type=int)
+        rv.set_defaults(func=cmd_credentials)
+    link = add("signin-link", help="print a one-time sign-in URL")
+    link.add_argument("--person", help="a technician or manager id of the fleet file")
+    link.add_argument("--customer")
+    link.add_argument("--email", help="the customer's person's address")
+    link.add_argument("--ttl", type=_span, default=timedelta(minutes=15),
+                      help="how long the link works (default 15m)")
+    link.set_defaults(func=cmd_signin_link)
     col = add("collector", help="the collector").add_subparsers(dest="collector", required=True)
     col.add_parser("run", help="run the collector").set_defaults(func=cmd_collector)
     dl = col.add_parser("dead-letters", help="list refused payloads")

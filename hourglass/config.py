@@ -182,6 +182,37 @@ class DispatcherConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Sign-in: links, sessions, the address people reach the pages at, abuse limits."""
+
+    # The address in sign-in links and the origin state-changing requests must come from,
+    # e.g. https://hourglass.example.com; empty: http://{http_addr}. Cookies are Secure
+    # when it is https.
+    public_url: str = ""
+    signin_ttl_minutes: float = 15  # a sign-in link works once, this long
+    session_idle_minutes: float = 720  # a session unused this long ends (12 h: a shift)
+    session_max_hours: float = 168  # and every session ends after a week
+    failures_per_minute: int = 10  # wrong tokens, cookies and codes per client, then 429
+    signin_requests_per_hour: int = 5  # sign-in links asked for, per client and per address
+
+    def validate(self) -> None:
+        """Positive lifetimes and limits, and a public URL that is a URL."""
+        for key in ("signin_ttl_minutes", "session_idle_minutes", "session_max_hours",
+                    "failures_per_minute", "signin_requests_per_hour"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"key 'auth.{key}': must be more than 0")
+        if self.public_url:
+            u = urlparse(self.public_url)
+            if u.scheme not in ("http", "https") or not u.hostname or u.path not in ("", "/"):
+                raise ValueError("key 'auth.public_url': expected https://host[:port] (no "
+                                 f"path), got {self.public_url!r}")
+
+    def base_url(self, http_addr: str) -> str:
+        """Where people reach the pages: the public URL, else the HTTP address."""
+        return (self.public_url or f"http://{http_addr}").rstrip("/")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a server process needs."""
 
@@ -196,6 +227,7 @@ class Config:
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def validate(self) -> None:
         """Check URL shapes so a typo fails at start, not at first use."""

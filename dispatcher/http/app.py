@@ -29,15 +29,18 @@ from dispatcher.http.routes import (
     pauses,
     proactive,
     reviews,
+    signin,
     spares,
 )
 from dispatcher.http.security import SecurityHeaders
+from hourglass.config import AuthConfig
 
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages)
+           notifications, proactive, pages, signin)
 
 
-def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None) -> FastAPI:
+def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,
+               auth: AuthConfig | None = None) -> FastAPI:
     """Build the app around one connection pool (opened on startup, closed on shutdown)."""
     # check: a connection the database dropped (a restart, a crash) is replaced when it is
     # taken, not handed to a request that then fails with a 500 (bench/chaos found one)
@@ -68,7 +71,7 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=422)
 
-    deps = dependencies.make(pool)
+    deps = dependencies.make(pool, auth)
     app.include_router(health.router(deps, engine_alive))
     for module in ROUTERS:
         app.include_router(module.router(deps))

@@ -472,3 +472,61 @@ class SparePage(Model):
     items: list[Spare]
     alerts: list[SpareAlert]
     next: int | None
+
+
+# Sign-in
+
+
+class Session(Model):
+    """A person's open session: where and when it was used (never its secret)."""
+
+    id: int
+    role: str
+    person: str | None
+    customer: str | None
+    email: str | None
+    device: str | None
+    client: str | None
+    started_at: str | None
+    last_seen_at: str | None
+    expires_at: str | None
+    current: bool
+
+
+class SessionPage(Model):
+    """Open sessions, oldest first."""
+
+    items: list[Session]
+    next: int | None
+
+
+class Revoked(Model):
+    """How many sessions were ended."""
+
+    revoked: int
+
+
+class LinkSent(Model):
+    """A sign-in link is on its way (by email; the link itself is never in an answer)."""
+
+    to: str
+    expires_at: str | None
+
+
+class AuthEvent(Model):
+    """One sign-in, sign-out, revocation or refusal."""
+
+    id: int
+    at: str | None
+    kind: str
+    credential: int | None
+    who: str | None
+    client: str | None
+    detail: Json
+
+
+class AuthEventPage(Model):
+    """The sign-in audit, newest first."""
+
+    items: list[AuthEvent]
+    next: int | None

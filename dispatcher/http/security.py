@@ -35,9 +35,10 @@ DOCS_POLICY = ("default-src 'self'; script-src 'self' " + _CDN + " {hashes}; "
                "form-action 'self'; object-src 'none'")
 
 #: same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on a form's
-#: POST to its own site (the sign-in page's button is one), and the session cookie's same-origin
-#: check needs the real Origin (tests/web/test_security.py). Other sites get no referrer at all,
-#: as under no-referrer; strict-origin-when-cross-origin would give them our host name.
+#: POST to its own site, so the sign-in link's button and a form's change made with the session
+#: cookie would be refused as cross-origin (tests/web/test_security.py shows both). Other sites
+#: get no referrer at all, as under no-referrer; strict-origin-when-cross-origin would give
+#: them our host name.
 REFERRER_POLICY = "same-origin"
 SESSION_COOKIE = "hg_session"
 

@@ -45,6 +45,25 @@ def enqueue(conn: Conn, *, recipient: str, reason: str, subject: str, body: str,
         log.warning("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
 
 
+def enqueue_email(conn: Conn, *, recipient: str, address: str, reason: str, subject: str,
+                  body: str, ref: str, at: datetime) -> None:
+    """Queue one email to one address (a sign-in link goes by email only, never a webhook)."""
+    conn.execute(
+        "INSERT INTO outbox (ref, recipient, channel, address, reason, subject, body,"
+        " created_at, due_at) VALUES (%s, %s, 'email', %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (ref, recipient, channel) DO NOTHING",
+        (ref, recipient, address, reason, subject, body, at, at))
+    wake(conn, "new")
+
+
+def email_of(conn: Conn, person: str) -> str | None:
+    """A person's email address from the fleet file, if any."""
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT address FROM contacts WHERE person_id = %s AND channel = 'email'",
+        (person,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def enqueue_billing(conn: Conn, *, url: str, credit: int, body: str, at: datetime,
                     ref: str | None = None) -> None:
     """Queue the signed credit webhook to billing; idempotent by the credit id (or `ref`)."""

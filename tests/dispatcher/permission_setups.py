@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from dispatcher.store import tokens
+from schemas.states import Role
 from tests.web.conftest import Fleet, OpenIncident
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -78,6 +80,21 @@ def review_body() -> dict[str, Any]:
 
 def nothing(w: World) -> Ids:
     """A route that names no resource."""
+    return {}
+
+
+def acme_session(w: World) -> Ids:
+    """A session of one of acme's people (signed in by a link)."""
+    sid, _ = tokens.start_session(w.db, Role.CUSTOMER, "acme", None, datetime.now(UTC),
+                                  timedelta(hours=1), timedelta(hours=2), "test", "127.0.0.1",
+                                  "ops@acme.example")
+    return {"session_id": sid}
+
+
+def ana_reachable(w: World) -> Ids:
+    """t-ana has an email address, so a sign-in link can be sent to her."""
+    w.db.execute("INSERT INTO contacts (person_id, channel, address) VALUES"
+                 " ('t-ana', 'email', 'ana@example.net') ON CONFLICT DO NOTHING")
     return {}
 
 

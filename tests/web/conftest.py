@@ -18,6 +18,7 @@ import uvicorn
 
 from dispatcher.http.app import create_app
 from dispatcher.store import tokens
+from hourglass.config import AuthConfig
 from schemas.states import Role
 from tests.conftest import free_port
 
@@ -133,7 +134,11 @@ def base_url(web_db: str) -> Iterator[str]:
     """The app served by uvicorn in a background thread on a free local port."""
     port = free_port()
     # Open event streams would hold a graceful shutdown forever; give them one second.
-    config = uvicorn.Config(create_app(web_db), host="127.0.0.1", port=port, log_level="warning",
+    # Every test's client is 127.0.0.1: one client to the rate limits, so they are set far
+    # above what a module's deliberate failures add up to (test_signin tests the limits).
+    app = create_app(web_db, auth=AuthConfig(failures_per_minute=10_000,
+                                             signin_requests_per_hour=10_000))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=1, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="web-test-uvicorn", daemon=True)

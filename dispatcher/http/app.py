@@ -33,6 +33,7 @@ from dispatcher.http.routes import (
     signin,
     spares,
 )
+from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
@@ -58,6 +59,7 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
 
     app = FastAPI(title="Hourglass", version="1", lifespan=lifespan,
                   description="Hardware fixed within one hour, or it's free.")
+    app.add_middleware(SecurityHeaders)  # the security headers on every answer
 
     @app.exception_handler(psycopg.OperationalError)
     async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

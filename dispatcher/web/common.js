@@ -8,6 +8,8 @@ const store = {
   set(k, v) { try { localStorage.setItem(k, v); } catch (e) { mem[k] = v; } },
   del(k) { try { localStorage.removeItem(k); } catch (e) { delete mem[k]; } },
 };
+/* ---- Authentication, all of it here: a bearer token taken once from the #token= link and kept
+   in localStorage. The pages reach it only through `auth`, so sessions replace this block alone. ---- */
 function takeToken() {
   const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
   if (m) {
@@ -17,6 +19,13 @@ function takeToken() {
   return store.get(TOKEN_KEY);
 }
 let token = takeToken();
+const auth = {
+  signedIn: () => Boolean(token),
+  headers: () => ({"Authorization": "Bearer " + token}),
+  streamUrl: (path) => path + "?access_token=" + encodeURIComponent(token),  // EventSource sends no headers
+  remember(value) { store.set(TOKEN_KEY, value); },  // a pasted token; the page reloads after
+  forget() { store.del(TOKEN_KEY); },
+};
 let skew = 0;  // server clock minus ours, so a phone with a wrong clock still counts down right
 const now = () => Date.now() + skew;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -24,7 +33,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<
 async function api(path, opts = {}) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), opts.timeout || 10000);  // a hung request on a weak signal counts as failed
-  const headers = {"Authorization": "Bearer " + token, "Accept": "application/json"};
+  const headers = {...auth.headers(), "Accept": "application/json"};
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   if (opts.key) headers["Idempotency-Key"] = opts.key;
   let r;

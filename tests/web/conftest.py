@@ -183,9 +183,29 @@ def desktop(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+#: Reports each Content-Security-Policy violation to the console, where _watched hears it
+#: (an init script is injected by the browser itself, so the policy does not block it).
+REPORT_CSP = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+  "securitypolicyviolation: " + e.effectiveDirective + " blocked " + (e.blockedURI || "inline")
+  + " at " + e.sourceFile + ":" + e.lineNumber));"""
+
+
+def csp_violations(page: Any) -> list[str]:
+    """The page's CSP violations so far, as _watched collected them (a test that provokes
+    one on purpose clears the list once it has checked it)."""
+    found: list[str] = page.csp_violations
+    return found
+
+
 def _watched(page: Any) -> Iterator[Any]:
-    """Yield the page; fail the test if its scripts threw anything uncaught."""
+    """Yield the page; fail the test if its scripts threw anything uncaught or the
+    Content-Security-Policy blocked anything (the event, or Chromium's console message)."""
     errors: list[str] = []
+    page.csp_violations = violations = []
+    page.add_init_script(REPORT_CSP)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: violations.append(m.text) if m.type == "error" and (
+        "securitypolicyviolation" in m.text or "Content Security Policy" in m.text) else None)
     yield page
     assert not errors, f"uncaught errors in the page: {errors}"
+    assert not violations, f"the Content-Security-Policy blocked something: {violations}"

@@ -1,0 +1,354 @@
+/* The tech page's script (/tech); shared helpers come from common.js, loaded first. */
+"use strict";
+function newKey() {  // crypto.randomUUID needs https; getRandomValues works on plain http too
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function showHelp(reason) {
+  document.getElementById("bar").hidden = true;
+  document.getElementById("list").innerHTML = `<section class="help" id="help">
+    <h2>Open your personal link</h2>
+    <p>${esc(reason)}</p>
+    <p>Open the link your dispatcher sent you: it ends in <code>#token=…</code> and signs this phone in.
+       It only has to be opened once.</p>
+    <p>No link? Ask your site manager for one; they make it with
+       <code>hourglass token create --role technician --person YOUR-ID</code>.</p>
+    <form id="paste"><label>Or paste your token here:<input id="paste-token" autocomplete="off" placeholder="hg_…"></label>
+      <button class="primary" type="submit">Sign in</button></form></section>`;
+  document.getElementById("paste").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const v = document.getElementById("paste-token").value.trim();
+    if (v) { auth.remember(v); location.reload(); }
+  });
+}
+
+/* ---- live: server-sent events, with polling every 10 s while the stream is down ---- */
+let es = null, lastOk = 0, online = false;
+function live(refresh) {
+  let timer = null;
+  const schedule = () => {
+    clearTimeout(timer);
+    const streaming = es && es.readyState === 1;
+    timer = setTimeout(async () => { await refresh(); schedule(); }, streaming ? 60000 : 10000);
+  };
+  const connect = () => {
+    if (!("EventSource" in window)) return;
+    es = new EventSource(auth.streamUrl("/api/v1/stream"));
+    es.addEventListener("change", () => refresh());
+    es.onopen = () => { schedule(); paintStatus(); };
+    es.onerror = () => {
+      paintStatus(); schedule();
+      if (es.readyState === 2) setTimeout(connect, 15000);  // closed for good (e.g. a proxy's 502): start over
+    };
+  };
+  connect(); schedule(); refresh();
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+  window.addEventListener("online", () => { refresh(); retryFailed(); });
+  window.addEventListener("offline", () => { online = false; paintStatus(); });
+}
+
+/* ---- the technician's jobs ---- */
+const PENDING_KEY = "hourglass.tech.pending";
+const CACHE_KEY = "hourglass.tech.jobs";
+const NEXT = {  // the one next action for each job state
+  dispatched: {action: "acknowledge", label: "Acknowledge"},
+  acknowledged: {action: "on-site", label: "On site"},
+  on_site: {action: "replaced", label: "Replaced…"},
+};
+const ACTION_LABEL = {acknowledge: "Acknowledge", "on-site": "On site", replaced: "Replaced", decline: "Decline", done: "Done", dismiss: "False alarm"};
+const STATE_LABEL = {dispatched: "new job", acknowledged: "acknowledged", on_site: "on site", replaced: "replaced"};
+const DONE_LABEL = {acknowledge: "Acknowledged", "on-site": "On site", replaced: "Replaced", decline: "Declined", done: "Done", dismiss: "Dismissed"};
+/* Planned work (proactive jobs from predictions): pending taps are keyed "p<id>", SLA jobs by their id. */
+const PLANNED_CACHE_KEY = "hourglass.tech.planned";
+const PNEXT = {planned: {action: "acknowledge", label: "Acknowledge"}, acknowledged: {action: "done", label: "Done…"}};
+let planned = null;
+try {
+  const c = JSON.parse(store.get(PLANNED_CACHE_KEY) || "null");
+  if (c && c.token === token) planned = c.items;
+} catch (e) { /* no cache */ }
+let jobs = null, updatedAt = 0, known = null, loading = null, again = false;
+let pending = {};
+try { pending = JSON.parse(store.get(PENDING_KEY) || "{}"); } catch (e) { pending = {}; }
+const savePending = () => store.set(PENDING_KEY, JSON.stringify(pending));
+try {
+  const c = JSON.parse(store.get(CACHE_KEY) || "null");
+  if (c && c.token === token) { jobs = c.items; updatedAt = c.at; }
+} catch (e) { /* no cache */ }
+
+async function refresh() {
+  if (loading) { again = true; return loading; }  // coalesce bursts of change events into one request
+  loading = (async () => {
+    try {
+      const data = await api("/api/v1/jobs?mine=true");
+      const fresh = new Set(data.items.map((j) => j.id));
+      const arrived = known ? data.items.filter((j) => !known.has(j.id)).map((j) => j.id) : [];
+      known = fresh; jobs = data.items; updatedAt = Date.now(); online = true; lastOk = updatedAt;
+      store.set(CACHE_KEY, JSON.stringify({token, at: updatedAt, items: jobs}));
+      try {  // planned work second: a failure here never hides the SLA jobs
+        planned = (await api("/api/v1/proactive-jobs?mine=true")).items;
+        store.set(PLANNED_CACHE_KEY, JSON.stringify({token, items: planned}));
+      } catch (e) { if (e.status === 401) throw e; }
+      render(arrived);
+      if (arrived.length && navigator.vibrate) navigator.vibrate([200, 100, 200]);
+    } catch (e) {
+      if (e.status === 401) { auth.forget(); showHelp("This link is no longer valid: " + e.message + "."); stop = true; return; }
+      if (e.status === 403) { showHelp("This link is not a technician's link: " + e.message + "."); stop = true; return; }
+      online = e.status !== 0 ? online : false;
+      paintStatus();
+    } finally {
+      loading = null;
+      if (again && !stop) { again = false; refresh(); }
+    }
+  })();
+  return loading;
+}
+let stop = false;
+
+function render(arrived = []) {
+  if (stop) return;
+  const list = document.getElementById("list");
+  document.getElementById("count").textContent = jobs ? `${jobs.length} open` : "";
+  if (jobs === null) { list.innerHTML = `<p class="empty">Loading your jobs…</p>`; return; }
+  const sla = jobs.length ? jobs.map((j) => card(j, arrived.includes(j.id))).join("")
+    : `<div class="empty"><b>No open jobs</b>New jobs appear here the moment they are dispatched to you.</div>`;
+  list.innerHTML = sla + plannedSection();
+  tick();
+}
+
+function plannedSection() {  // below every SLA job, always
+  if (!planned || !planned.length) return "";
+  return `<section class="planned-sec" id="planned" aria-label="Planned work, no clock">
+    <h2>Planned work (no clock) · ${planned.length}</h2>${planned.map(pcard).join("")}</section>`;
+}
+
+function pcard(j) {
+  const p = j.prediction, loc = p.location || {};
+  const where = [p.host, loc.room && "room " + loc.room, loc.rack && "rack " + loc.rack,
+                 loc.unit != null && "U" + loc.unit, p.slot && "slot " + p.slot].filter(Boolean).join(" · ");
+  const spare = j.spare_part ? `spare ${j.spare_part} reserved` : (j.part_note || "");
+  return `<article class="pjob" data-pjob="${j.id}">
+    <div class="top"><span>${esc(where)}</span><span class="state">${esc(j.state)}</span></div>
+    <div class="what">${esc(p.kind)}: ${esc(String(p.prediction).replace(/_/g, " "))}</div>
+    <div class="nc">No deadline · planned ${esc(localTime(j.planned_at))}${spare ? " · " + esc(spare) : ""}</div>
+    ${pactions(j)}
+  </article>`;
+}
+
+function pactions(j) {
+  const id = "p" + j.id, p = pending[id], next = PNEXT[j.state];
+  if (p) {
+    const label = p.status === "failed" ? "Failed – tap to retry" : "Sending…";
+    const note = p.status === "failed"
+      ? `<div class="note failed" data-note>“${esc(ACTION_LABEL[p.action])}” not saved${p.error ? ": " + esc(p.error) : ""}.</div>`
+      : `<div class="note" data-note>Sending “${esc(ACTION_LABEL[p.action])}”${p.attempt > 1 ? ` (try ${p.attempt})` : ""}…</div>`;
+    return `<div class="actions"><button type="button" class="quiet ${p.status}" data-retry="${id}">${label}</button></div>${note}`;
+  }
+  const saved = savedNote[id] && Date.now() - savedNote[id].at < 4000
+    ? `<div class="note saved" data-note>Saved: ${esc(savedNote[id].text)} ✓</div>` : '<div class="note" data-note></div>';
+  if (!next) return saved;
+  return `<div class="actions"><button type="button" class="secondary" data-act="dismiss" data-job-id="${id}">False alarm</button><button type="button" class="quiet" data-act="${next.action}" data-job-id="${id}">${next.label}</button></div>${saved}`;
+}
+
+function card(j, isNew) {
+  const i = j.incident, loc = i.location || {};
+  const cell = (label, v) => `<div><small>${label}</small><b>${esc(v ?? "–")}</b></div>`;
+  return `<article class="job${isNew ? " new" : ""}" data-job="${j.id}" data-deadline="${esc(i.deadline)}">
+    <div class="top"><span><b>${esc(i.host)}</b> · ${esc(i.customer)}</span>
+      <span class="state">${esc(STATE_LABEL[j.state] || j.state)}</span></div>
+    <div class="cd" data-cd>--:--</div>
+    <div class="due" data-due>due ${esc(localTime(i.deadline))}</div>
+    <div class="what">${esc(what(i))}</div>
+    <div class="comp">${esc(i.component)}${i.serial ? " · old serial " + esc(i.serial) : ""}</div>
+    <div class="where">${cell("Site", i.site)}${cell("Room", loc.room)}${cell("Rack", loc.rack)}${cell("Unit", loc.unit != null ? "U" + loc.unit : null)}${cell("Slot", i.slot)}</div>
+    ${actions(j)}
+  </article>`;
+}
+
+function actions(j) {
+  const p = pending[j.id];
+  const next = NEXT[j.state];
+  let note = "";
+  if (p) {
+    const label = p.status === "failed" ? "Failed – tap to retry" : "Sending…";
+    note = p.status === "failed"
+      ? `<div class="note failed" data-note>“${esc(ACTION_LABEL[p.action])}” not saved${p.error ? ": " + esc(p.error) : ""}.</div>`
+      : `<div class="note" data-note>Sending “${esc(ACTION_LABEL[p.action])}”${p.attempt > 1 ? ` (try ${p.attempt}${p.error ? ", " + esc(p.error) : ""})` : ""}…</div>`;
+    return `<div class="actions"><button type="button" class="primary ${p.status}" data-retry="${j.id}">${label}</button></div>${note}`;
+  }
+  if (savedNote[j.id] && Date.now() - savedNote[j.id].at < 4000) {
+    note = `<div class="note saved" data-note>Saved: ${esc(savedNote[j.id].text)} ✓</div>`;
+  }
+  if (!next) {
+    return `<div class="waiting">Part replaced${j.new_serial ? " (" + esc(j.new_serial) + ")" : ""}. Waiting for telemetry to verify it.</div>${note}`;
+  }
+  const decline = j.state === "dispatched" || j.state === "acknowledged"
+    ? `<button type="button" class="secondary" data-act="decline" data-job-id="${j.id}">Decline</button>` : "";
+  return `<div class="actions">${decline}<button type="button" class="primary" data-act="${next.action}" data-job-id="${j.id}">${next.label}</button></div>${note || '<div class="note" data-note></div>'}`;
+}
+const savedNote = {};
+
+function tick() {
+  for (const el of document.querySelectorAll("[data-deadline]")) {
+    const left = Date.parse(el.dataset.deadline) - now();
+    const red = left < 15 * 60 * 1000;  // under 15 minutes, or past due
+    const cd = el.querySelector("[data-cd]"), due = el.querySelector("[data-due]");
+    cd.textContent = left >= 0 ? clock(left) : "−" + clock(left);
+    cd.classList.toggle("red", red); due.classList.toggle("red", red); el.classList.toggle("urgent", red);
+    due.textContent = left >= 0 ? `left · due ${localTime(el.dataset.deadline)}`
+                                : `OVERDUE since ${localTime(el.dataset.deadline)}`;
+  }
+  paintStatus();
+}
+
+function paintStatus() {
+  if (stop) return;
+  const streaming = es && es.readyState === 1;
+  const el = document.getElementById("status");
+  const banner = document.getElementById("banner");
+  const age = updatedAt ? ago(Date.now() - updatedAt) : "never";
+  const offline = !online || !navigator.onLine;
+  el.innerHTML = offline
+    ? `<span class="dot off"></span>Offline · updated ${age}`
+    : `<span class="dot ${streaming ? "live" : ""}"></span>${streaming ? "Live" : "Refreshing every 10 s"} · updated ${age}`;
+  banner.hidden = !offline || !updatedAt;
+  if (!banner.hidden) banner.textContent = `No connection. Showing your jobs as of ${new Date(updatedAt).toLocaleTimeString()} (${age}); taps are kept and sent when the signal is back.`;
+}
+
+/* ---- actions: one Idempotency-Key per tap, reused by every retry ---- */
+const BACKOFF = [1000, 2000, 4000, 8000, 15000];  // about 30 s of retries before asking for a tap
+async function send(jobId) {
+  const p = pending[jobId];
+  if (!p || p.inflight) return;
+  p.inflight = true; p.status = "sending"; p.attempt = (p.attempt || 0) + 1; savePending(); render();
+  try {
+    const isPlanned = String(jobId).startsWith("p");
+    const path = isPlanned ? `/api/v1/proactive-jobs/${String(jobId).slice(1)}/${p.action}` : `/api/v1/jobs/${jobId}/${p.action}`;
+    const job = await api(path, {method: "POST", key: p.key, body: p.body});
+    delete pending[jobId]; savePending(); online = true;
+    savedNote[jobId] = {text: DONE_LABEL[p.action], at: Date.now()};
+    setTimeout(render, 4100);
+    if (isPlanned) {
+      if (planned) planned = planned.map((j) => (j.id === job.id ? job : j)).filter((j) => j.state in PNEXT);
+    } else if (jobs) {
+      jobs = jobs.map((j) => (j.id === job.id ? job : j))
+                 .filter((j) => ["dispatched", "acknowledged", "on_site", "replaced"].includes(j.state));
+    }
+    render(); refresh();
+  } catch (e) {
+    p.inflight = false;
+    if (e.status === 401) { auth.forget(); stop = true; showHelp("This link is no longer valid: " + e.message + "."); return; }
+    const retryable = e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
+    if (retryable && p.attempt < BACKOFF.length + 1) {
+      if (e.status === 0) online = false;
+      p.error = e.message; savePending(); render();
+      setTimeout(() => send(jobId), BACKOFF[p.attempt - 1]);
+      return;
+    }
+    p.status = "failed"; p.error = e.message; savePending(); render();
+    if (!retryable) {  // the server said no (the job moved on, a bad serial): show why, then drop the tap
+      setTimeout(() => { if (pending[jobId] === p) { delete pending[jobId]; savePending(); refresh(); render(); } }, 6000);
+    }
+  }
+}
+
+function retryFailed() {  // the signal is back: resend taps that gave up, with their first key
+  for (const [id, p] of Object.entries(pending)) if (p.status === "failed" && !p.inflight) { p.attempt = 0; send(id); }
+}
+
+function tap(jobId, action, body) {
+  pending[jobId] = {action, body, key: newKey(), status: "sending", attempt: 0};
+  savePending(); send(jobId);
+}
+
+/* ---- the bottom sheet for the serial number and the decline reason ---- */
+let sheetSubmit = null;
+function openSheet({title, text, field, chips = [], ok, onSubmit}) {
+  document.getElementById("sheet-title").textContent = title;
+  document.getElementById("sheet-text").textContent = text;
+  document.getElementById("sheet-field").innerHTML = field;
+  document.getElementById("sheet-err").textContent = "";
+  document.getElementById("sheet-ok").textContent = ok;
+  const chipBox = document.getElementById("sheet-chips");
+  chipBox.innerHTML = chips.map((c) => `<button type="button">${esc(c)}</button>`).join("");
+  chipBox.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
+    document.querySelector("#sheet-field textarea, #sheet-field input").value = b.textContent;
+  }));
+  sheetSubmit = onSubmit;
+  document.getElementById("sheet").hidden = false;
+  const input = document.querySelector("#sheet-field input, #sheet-field textarea");
+  if (input) input.focus();
+}
+const closeSheet = () => { document.getElementById("sheet").hidden = true; sheetSubmit = null; };
+document.getElementById("sheet-cancel").addEventListener("click", closeSheet);
+document.getElementById("sheet").addEventListener("click", (e) => { if (e.target.id === "sheet") closeSheet(); });
+document.getElementById("sheet-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const value = document.querySelector("#sheet-field input, #sheet-field textarea").value.trim();
+  const problem = sheetSubmit && sheetSubmit(value);
+  if (problem) document.getElementById("sheet-err").textContent = problem; else closeSheet();
+});
+
+document.getElementById("list").addEventListener("click", (e) => {
+  const retry = e.target.closest("[data-retry]");
+  if (retry) {
+    const p = pending[retry.dataset.retry];
+    if (p && p.status === "failed") { p.attempt = 0; send(retry.dataset.retry); }  // same key as the first tap
+    return;
+  }
+  const b = e.target.closest("[data-act]");
+  if (!b) return;
+  const id = b.dataset.jobId, job = (jobs || []).find((j) => String(j.id) === id);
+  if (b.dataset.act === "replaced") {
+    openSheet({title: "New part's serial", text: `Type the serial from the label of the new part you put into ${job ? job.incident.host + " slot " + (job.incident.slot || "?") : "the server"}.`,
+      field: `<input id="serial" name="serial" inputmode="text" autocapitalize="characters" spellcheck="false" placeholder="e.g. ZA1B2C3D">`,
+      ok: "Save serial", onSubmit: (v) => {
+        if (!/^\S+$/.test(v)) return "Enter the serial without spaces.";
+        if (job && job.incident.serial && v === job.incident.serial) return "That is the failed part's serial; enter the new one.";
+        tap(id, "replaced", {serial: v}); return null;
+      }});
+  } else if (id.startsWith("p") && b.dataset.act === "done") {
+    const pj = (planned || []).find((j) => "p" + j.id === id);
+    openSheet({title: "Planned work done", text: `What you did on ${pj ? pj.prediction.host + " " + (pj.prediction.slot || pj.prediction.component) : "the server"}. The serial only if a part went in.`,
+      field: `<input id="pserial" name="serial" inputmode="text" autocapitalize="characters" spellcheck="false" placeholder="New part's serial (optional)">
+              <textarea id="pnote" name="note" maxlength="1000" placeholder="What was done"></textarea>`,
+      ok: "Save done", onSubmit: () => {
+        const serial = document.getElementById("pserial").value.trim(), note = document.getElementById("pnote").value.trim();
+        if (serial && !/^\S+$/.test(serial)) return "Enter the serial without spaces.";
+        if (!note) return "Say in a few words what was done.";
+        tap(id, "done", serial ? {serial, note} : {note}); return null;
+      }});
+  } else if (id.startsWith("p") && b.dataset.act === "dismiss") {
+    openSheet({title: "False alarm", text: "Say why the prediction is wrong; it is closed and any reserved spare goes back to the shelf.",
+      chips: ["Counter reset after firmware update", "Sensor glitch", "Part already replaced"],
+      field: `<textarea id="preason" name="reason" maxlength="500" placeholder="Reason"></textarea>`,
+      ok: "Dismiss", onSubmit: (v) => {
+        if (v.length < 3) return "Give a reason (at least 3 characters).";
+        tap(id, "dismiss", {reason: v}); return null;
+      }});
+  } else if (b.dataset.act === "decline") {
+    openSheet({title: "Decline this job", text: "Say why, so the dispatcher can send someone else. A job is transferred only once.",
+      chips: ["At another job", "Not on shift", "No spare part on site", "Not my site"],
+      field: `<textarea id="reason" name="reason" maxlength="500" placeholder="Reason"></textarea>`,
+      ok: "Decline job", onSubmit: (v) => {
+        if (v.length < 3) return "Give a reason (at least 3 characters).";
+        tap(id, "decline", {reason: v}); return null;
+      }});
+  } else {
+    tap(id, b.dataset.act, undefined);
+  }
+});
+document.getElementById("refresh").addEventListener("click", () => refresh());
+document.getElementById("signout").addEventListener("click", () => { auth.forget(); store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); location.reload(); });
+
+if (!auth.signedIn()) {
+  showHelp("This phone is not signed in yet.");
+} else {
+  document.getElementById("signout").hidden = false;
+  render();
+  for (const id of Object.keys(pending)) { pending[id].inflight = false; pending[id].attempt = 0; send(id); }  // taps left from a reload
+  live(refresh);
+  setInterval(tick, 1000);
+}

@@ -491,6 +491,16 @@ class SparePage(Model):
 # Sign-in
 
 
+class Me(Model):
+    """The caller: role, person or customer, and whether a session (else a token)."""
+
+    role: str
+    person: str | None
+    customer: str | None
+    name: str | None
+    session: bool
+
+
 class Session(Model):
     """A person's open session: where and when it was used (never its secret)."""
 

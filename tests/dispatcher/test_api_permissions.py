@@ -150,6 +150,7 @@ RULES: dict[str, Rule] = {
     # sign-in: sessions are a person's own (an admin sees and ends anyone's), links are sent
     # by managers and admins, the audit is for admins
     "GET /api/v1/sessions": Rule(EVERYONE),
+    "GET /api/v1/me": Rule(EVERYONE),
     "POST /api/v1/sessions/{session_id}/revoke": Rule((401, 200, 404, 404, 404, 404, 200),
                                                       s.acme_session),
     "POST /api/v1/sessions/revoke-all": Rule((401, 200, 200, 200, 200, 200, 403)),

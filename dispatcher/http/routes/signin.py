@@ -178,6 +178,22 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         answer.delete_cookie(COOKIE, path="/")
         return answer
 
+    @api.get("/api/v1/me", response_model=models.Me)
+    def me(conn: db, who: who_dep) -> dict[str, Any]:
+        """Who this token or session is: the pages key their offline caches by it."""
+        principal: Principal = who
+        name = None
+        if principal.person:
+            row = conn.execute("SELECT name FROM technicians WHERE id = %s",
+                               (principal.person,)).fetchone()
+            name = row["name"] if row else None
+        elif principal.customer:
+            row = conn.execute("SELECT name FROM customers WHERE id = %s",
+                               (principal.customer,)).fetchone()
+            name = row["name"] if row else None
+        return {"role": principal.role.value, "person": principal.person,
+                "customer": principal.customer, "name": name, "session": principal.session}
+
     @api.get("/api/v1/sessions", response_model=models.SessionPage)
     def list_sessions(conn: db, who: who_dep, person: str | None = None,
                       customer: str | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from dispatcher.http.routes import (
     ingest,
     jobs,
     notifications,
+    oidc,
     pages,
     pauses,
     proactive,
@@ -36,8 +37,9 @@ from dispatcher.http.routes import (
 from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
+# oidc before signin: /signin/{code} would take /signin/oidc
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, signin)
+           notifications, proactive, pages, oidc, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

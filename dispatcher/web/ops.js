@@ -185,6 +185,22 @@ document.getElementById("site").addEventListener("change", render);
 document.getElementById("status").addEventListener("click", (e) => {
   if (e.target.closest("#forget")) auth.signOut();
 });
+/* ---- a sign-in link for someone, sent by email (the link itself is never shown here) ---- */
+document.getElementById("invite-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const val = (id) => document.getElementById(id).value.trim();
+  const said = document.getElementById("invite-said");
+  const body = val("invite-person") ? {person: val("invite-person")}
+    : {customer: val("invite-customer"), email: val("invite-email")};
+  said.textContent = "Sending…";
+  try {
+    const r = await api("/api/v1/signin-links", {method: "POST", body});
+    said.textContent = `Sent to ${r.to}; it works once, until ${localTime(r.expires_at)}.`;
+  } catch (err) { said.textContent = err.message; }
+});
+auth.check().then((me) => {
+  if (me.role === "manager" || me.role === "admin") document.getElementById("invite").hidden = false;
+}).catch(() => { /* refresh() shows the sign-in help on a 401 */ });
 if (!auth.signedIn()) {
   showHelp("This browser is not signed in yet.");
 } else {

@@ -271,5 +271,5 @@ def test_signing_in_by_the_links_button_and_out_by_a_form(
     with desktop.expect_response(lambda r: r.request.method == "POST") as signed_out:
         desktop.evaluate("document.getElementById('out').submit()")
     assert signed_out.value.status < 400, signed_out.value.text()
-    desktop.goto(f"{base_url}/signin")
+    desktop.wait_for_url(f"{base_url}/signin")  # the 303 of /signout
     expect(desktop.locator("form")).to_be_visible()

@@ -188,13 +188,14 @@ def main(args: argparse.Namespace) -> int:
         fleet = data / "demo-fleet.yaml"
         fleet.write_text(fleet_yaml(args.hosts))
         _run(["load", str(fleet)], env)
-        tokens = {
-            "admin": _run(["token", "create", "--role", "admin"], env),
-            "customer": _run(["token", "create", "--role", "customer", "--customer", "acme"],
-                             env),
-            "tech": _run(["token", "create", "--role", "technician", "--person", "t-ana"], env),
-            "manager": _run(["token", "create", "--role", "manager", "--person", "t-maria"],
-                            env),
+        # People sign in by one-time links (each works once, for the demo's 12 hours);
+        # the admin's machine token is for the API docs and scripts.
+        admin = _run(["token", "create", "--role", "admin", "--expires", "1d"], env)
+        links = {
+            "customer": _run(["signin-link", "--customer", "acme", "--email",
+                              "ops@acme.example", "--ttl", "12h"], env),
+            "tech": _run(["signin-link", "--person", "t-ana", "--ttl", "12h"], env),
+            "manager": _run(["signin-link", "--person", "t-maria", "--ttl", "12h"], env),
         }
         logs = data / "logs"
         logs.mkdir(exist_ok=True)
@@ -211,11 +212,13 @@ def main(args: argparse.Namespace) -> int:
                 stdout=(logs / f"{name}.log").open("a"), stderr=subprocess.STDOUT)
         wait_port(port, timeout=30)
         base = f"http://127.0.0.1:{port}"
-        say("Hourglass is running. Open:")
-        print(f"  customer status (Acme):  {base}/status#token={tokens['customer']}")
-        print(f"  technician phone (Ana):  {base}/tech#token={tokens['tech']}")
-        print(f"  operations (Maria):      {base}/ops#token={tokens['manager']}")
-        print(f"  API docs:                {base}/docs   (admin token: {tokens['admin']})")
+        say("Hourglass is running. Sign in (each link works once; open each in its own "
+            "browser or private window, since one browser holds one session):")
+        print(f"  customer status (Acme):  {links['customer']}")
+        print(f"  technician phone (Ana):  {links['tech']}")
+        print(f"  operations (Maria):      {links['manager']}")
+        print(f"  API docs:                {base}/docs   (admin token: {admin})")
+        print(f"  more links:              hourglass signin-link --person ID, or {base}/signin")
         say(f"{args.hosts} simulated hosts; the first disk fails in about 20 s, then one part "
             f"every {args.fail_every:g} s. Logs and data: {data}. Ctrl-C stops everything.")
         return _supervise(children, say)

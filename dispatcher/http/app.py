@@ -15,7 +15,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from dispatcher.http import deps as dependencies
-from dispatcher.http.deps import DictConn
+from dispatcher.http import models
+from dispatcher.http.deps import MAX_ID, DictConn
 from dispatcher.http.routes import (
     claims,
     credits,
@@ -25,6 +26,7 @@ from dispatcher.http.routes import (
     ingest,
     jobs,
     notifications,
+    oidc,
     pages,
     pauses,
     proactive,
@@ -35,8 +37,9 @@ from dispatcher.http.routes import (
 from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
+# oidc before signin: /signin/{code} would take /signin/oidc
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, signin)
+           notifications, proactive, pages, oidc, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,
@@ -66,6 +69,18 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
                                        "few seconds"}, status_code=503,
                             headers={"Retry-After": "5"})
 
+    @app.exception_handler(psycopg.DataError)
+    async def bad_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # a value the database cannot hold: an id past bigint, a NUL byte in a text
+        # (schemathesis found both as 500s)
+        if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
+            what = f"a number is out of range: ids and cursors go up to {MAX_ID}"
+        elif "NUL" in str(exc):
+            what = "a text holds a NUL byte (\\x00): remove it"
+        else:
+            what = "a value cannot be stored as given: check its type and length"
+        return JSONResponse({"detail": f"bad request: {what}"}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
@@ -74,5 +89,5 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
     deps = dependencies.make(pool, auth)
     app.include_router(health.router(deps, engine_alive))
     for module in ROUTERS:
-        app.include_router(module.router(deps))
+        app.include_router(module.router(deps), responses=models.ERRORS)
     return app

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import psycopg
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from psycopg_pool import ConnectionPool
 
 from dispatcher.http.guard import Guard
@@ -27,6 +27,10 @@ from hourglass.config import AuthConfig
 DictConn = psycopg.Connection[dict[str, Any]]
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 MAX_ID = 2**63 - 1  # ids and cursors are bigint: a larger one finds nothing, answered 422
+#: A list's cursor: the id the next page starts below.
+Cursor = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+#: A list's page size.
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 COOKIE = "hg_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

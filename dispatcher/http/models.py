@@ -21,6 +21,20 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Problem(Model):
+    """Every refusal: what is wrong and what to do (4xx; 503 while the database is away)."""
+
+    detail: str
+
+
+#: The error answers every API route documents (FastAPI's own 422 shape is not ours).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Problem, "description": "refused: what is wrong and what to do"},
+    422: {"model": Problem, "description": "a bad request: which field, and why"},
+    503: {"model": Problem, "description": "the database is unavailable: retry shortly"},
+}
+
+
 class Location(Model):
     """Where a host stands."""
 
@@ -475,6 +489,16 @@ class SparePage(Model):
 
 
 # Sign-in
+
+
+class Me(Model):
+    """The caller: role, person or customer, and whether a session (else a token)."""
+
+    role: str
+    person: str | None
+    customer: str | None
+    name: str | None
+    session: bool
 
 
 class Session(Model):

@@ -1,31 +1,38 @@
-/* Shared by /tech, /status and /ops: token, API calls with timeout, server clock, wording. */
+/* Shared by /tech, /status and /ops: sign-in, API calls with timeout, server clock, wording. */
 "use strict";
 const PAGE = document.body.dataset.page;
-const TOKEN_KEY = "hourglass.token." + PAGE;
 const mem = {};
 const store = {
   get(k) { try { return localStorage.getItem(k); } catch (e) { return mem[k] ?? null; } },
   set(k, v) { try { localStorage.setItem(k, v); } catch (e) { mem[k] = v; } },
   del(k) { try { localStorage.removeItem(k); } catch (e) { delete mem[k]; } },
 };
-/* ---- Authentication, all of it here: a bearer token taken once from the #token= link and kept
-   in localStorage. The pages reach it only through `auth`, so sessions replace this block alone. ---- */
-function takeToken() {
-  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-  if (m) {
-    store.set(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);  // keep it out of history and screenshots
-  }
-  return store.get(TOKEN_KEY);
-}
-let token = takeToken();
+/* ---- Authentication, all of it here: the session cookie a one-time sign-in link set. It is
+   HttpOnly (no script can read it) and the browser sends it to this site alone, with fetch and
+   EventSource; no secret is ever in a URL or in storage. Whether this browser is signed in, and
+   as whom, the API says (401: not, or no longer). Who signed in last is kept, never a secret, to
+   key the offline caches so another person never sees them. ---- */
+const ME_KEY = "hourglass.me";
 const auth = {
-  signedIn: () => Boolean(token),
-  headers: () => ({"Authorization": "Bearer " + token}),
-  streamUrl: (path) => path + "?access_token=" + encodeURIComponent(token),  // EventSource sends no headers
-  remember(value) { store.set(TOKEN_KEY, value); },  // a pasted token; the page reloads after
-  forget() { store.del(TOKEN_KEY); },
+  me() { try { return JSON.parse(store.get(ME_KEY) || "null"); } catch (e) { return null; } },
+  key() { const m = auth.me(); return m ? `${m.role}:${m.person || m.customer}` : null; },
+  signedIn: () => true,  // the first API answer tells; a 401 shows the sign-in help
+  headers: () => ({}),
+  streamUrl: (path) => path,
+  async check() {  // who this session is; kept for the caches (a 401 throws like any call)
+    const me = await api("/api/v1/me");
+    store.set(ME_KEY, JSON.stringify(me));
+    return me;
+  },
+  forget() { store.del(ME_KEY); },
+  async signOut() {  // ends this session on the server, then the sign-in page
+    try { await fetch("/signout", {method: "POST", credentials: "same-origin"}); } catch (e) { /* offline: the cookie stays until it ends */ }
+    auth.forget();
+    location.href = "/signin";
+  },
 };
+const SIGNIN_HELP = `<p>Open the sign-in link you were sent (it works once and signs this device in),
+  or <a href="/signin">ask for a new link</a> with your email address.</p>`;
 let skew = 0;  // server clock minus ours, so a phone with a wrong clock still counts down right
 const now = () => Date.now() + skew;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));

@@ -3,19 +3,12 @@
 
 function showHelp(reason) {
   stop = true;
-  document.getElementById("status").textContent = "";
+  if (es) es.close();
   document.getElementById("app").innerHTML = `<section class="help" id="help">
-    <h2>Sign in with an operations link</h2>
+    <h2>Sign in</h2>
     <p>${esc(reason)}</p>
-    <p>Open this page with a manager's or admin's link ending in <code>#token=…</code>. An admin makes one with
-      <code>hourglass token create --role manager --person YOUR-ID</code> (or <code>--role admin</code>).</p>
-    <form id="paste"><label>Or paste a token:<input id="paste-token" autocomplete="off" placeholder="hg_…"></label>
-      <button type="submit">Sign in</button></form></section>`;
-  document.getElementById("paste").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const v = document.getElementById("paste-token").value.trim();
-    if (v) { auth.remember(v); location.reload(); }
-  });
+    ${SIGNIN_HELP}
+    <p>An admin makes a link with <code>hourglass signin-link --person YOUR-ID</code>.</p></section>`;
 }
 
 let es = null, stop = false, online = true, updatedAt = 0;
@@ -51,8 +44,8 @@ const LABEL = {detected: "unassigned", dispatched: "dispatched", acknowledged: "
 const PER_STATE = 200;  // the API's page limit
 let byState = null, more = {}, loading = null, again = false;
 let aftercare = {claims: null, claimsMore: false, reviews: null};  // open claims, overdue breach reviews
-let planned = null, plannedMore = false, facilities = null, facilitiesMore = false;  // null: not for this token
-let ingest = null;  // the collectors' own word on their input (/api/v1/ingest); null: not for this token
+let planned = null, plannedMore = false, facilities = null, facilitiesMore = false;  // null: not for this person
+let ingest = null;  // the collectors' own word on their input (/api/v1/ingest); null: not for this person
 
 async function refresh() {
   if (stop) return;
@@ -62,7 +55,7 @@ async function refresh() {
       const pages = await Promise.all(STATES.map((s) => api(`/api/v1/incidents?state=${s}&limit=${PER_STATE}`)));
       byState = {}; more = {};
       STATES.forEach((s, n) => { byState[s] = pages[n].items; more[s] = pages[n].next !== null; });
-      const [claims, reviews] = await Promise.all([  // null when this token may not see them
+      const [claims, reviews] = await Promise.all([  // null when this person may not see them
         api(`/api/v1/claims?state=open&limit=${PER_STATE}`).catch(() => null),
         api("/api/v1/reviews/overdue").catch(() => null)]);
       aftercare = {claims: claims && claims.items.length, claimsMore: !!(claims && claims.next !== null),
@@ -76,7 +69,7 @@ async function refresh() {
       updatedAt = Date.now(); online = true;
       render();
     } catch (e) {
-      if (e.status === 401) { auth.forget(); showHelp("This token is not valid (" + e.message + ")."); return; }
+      if (e.status === 401) { auth.forget(); showHelp(e.message + "."); return; }
       if (e.status === 403) { showHelp(e.message); return; }
       if (e.status === 0) online = false;
       paintStatus();
@@ -190,10 +183,10 @@ function tick() {
 document.getElementById("site").addEventListener("change", render);
 // paintStatus redraws the footer every second: one listener on it, not one per redraw
 document.getElementById("status").addEventListener("click", (e) => {
-  if (e.target.closest("#forget")) { auth.forget(); location.reload(); }
+  if (e.target.closest("#forget")) auth.signOut();
 });
 if (!auth.signedIn()) {
-  showHelp("No token yet.");
+  showHelp("This browser is not signed in yet.");
 } else {
   live(refresh);
   setInterval(tick, 1000);

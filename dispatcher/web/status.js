@@ -8,20 +8,14 @@ const localDate = (iso) => new Date(iso).toLocaleDateString([], {month: "short",
 
 function showHelp(reason) {
   stop = true;
+  if (es) es.close();
   document.getElementById("status").textContent = "";
   document.getElementById("app").innerHTML = `<section class="help" id="help">
-    <h2>Open your status link</h2>
+    <h2>Sign in to see your servers</h2>
     <p>${esc(reason)}</p>
-    <p>This page shows the live status of your servers' hardware. Open the status link your
-       account manager sent you: it ends in <code>#token=…</code>, and this browser remembers it.</p>
-    <p>No link, or it stopped working? Ask your account manager for a new one.</p>
-    <form id="paste"><label>Or paste your access token:<input id="paste-token" autocomplete="off" placeholder="hg_…"></label>
-      <button class="send" type="submit">Show my status</button></form></section>`;
-  document.getElementById("paste").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const v = document.getElementById("paste-token").value.trim();
-    if (v) { auth.remember(v); location.reload(); }
-  });
+    <p>This page shows the live status of your servers' hardware.</p>
+    ${SIGNIN_HELP}
+    <p>Your address is not known yet? Ask your account manager to send you a link.</p></section>`;
 }
 
 let es = null, stop = false, online = true, updatedAt = 0;
@@ -84,7 +78,7 @@ async function refresh() {
       got.forEach((d) => { if (d) details[d.id] = d; });
       render();
     } catch (e) {
-      if (e.status === 401) { auth.forget(); showHelp("This link is no longer valid (" + e.message + ")."); return; }
+      if (e.status === 401) { auth.forget(); showHelp(e.message + "."); return; }
       if (e.status === 0) online = false;
       paintStatus();
     } finally {
@@ -304,7 +298,7 @@ document.getElementById("app").addEventListener("click", async (e) => {
 
 // paintStatus redraws the footer every second: one listener on it, not one per redraw
 document.getElementById("status").addEventListener("click", (e) => {
-  if (e.target.closest("#forget")) { auth.forget(); location.reload(); }
+  if (e.target.closest("#forget")) auth.signOut();
 });
 if (!auth.signedIn()) {
   showHelp("This browser has no status link yet.");

@@ -9,20 +9,12 @@ function newKey() {  // crypto.randomUUID needs https; getRandomValues works on 
 
 function showHelp(reason) {
   document.getElementById("bar").hidden = true;
+  document.getElementById("signout").hidden = true;
   document.getElementById("list").innerHTML = `<section class="help" id="help">
-    <h2>Open your personal link</h2>
+    <h2>Sign in</h2>
     <p>${esc(reason)}</p>
-    <p>Open the link your dispatcher sent you: it ends in <code>#token=…</code> and signs this phone in.
-       It only has to be opened once.</p>
-    <p>No link? Ask your site manager for one; they make it with
-       <code>hourglass token create --role technician --person YOUR-ID</code>.</p>
-    <form id="paste"><label>Or paste your token here:<input id="paste-token" autocomplete="off" placeholder="hg_…"></label>
-      <button class="primary" type="submit">Sign in</button></form></section>`;
-  document.getElementById("paste").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const v = document.getElementById("paste-token").value.trim();
-    if (v) { auth.remember(v); location.reload(); }
-  });
+    ${SIGNIN_HELP}
+    <p>No email address on file? Ask your site manager to send you a link.</p></section>`;
 }
 
 /* ---- live: server-sent events, with polling every 10 s while the stream is down ---- */
@@ -67,7 +59,7 @@ const PNEXT = {planned: {action: "acknowledge", label: "Acknowledge"}, acknowled
 let planned = null;
 try {
   const c = JSON.parse(store.get(PLANNED_CACHE_KEY) || "null");
-  if (c && c.token === token) planned = c.items;
+  if (c && c.who && c.who === auth.key()) planned = c.items;
 } catch (e) { /* no cache */ }
 let jobs = null, updatedAt = 0, known = null, loading = null, again = false;
 let pending = {};
@@ -75,7 +67,7 @@ try { pending = JSON.parse(store.get(PENDING_KEY) || "{}"); } catch (e) { pendin
 const savePending = () => store.set(PENDING_KEY, JSON.stringify(pending));
 try {
   const c = JSON.parse(store.get(CACHE_KEY) || "null");
-  if (c && c.token === token) { jobs = c.items; updatedAt = c.at; }
+  if (c && c.who && c.who === auth.key()) { jobs = c.items; updatedAt = c.at; }
 } catch (e) { /* no cache */ }
 
 async function refresh() {
@@ -86,16 +78,16 @@ async function refresh() {
       const fresh = new Set(data.items.map((j) => j.id));
       const arrived = known ? data.items.filter((j) => !known.has(j.id)).map((j) => j.id) : [];
       known = fresh; jobs = data.items; updatedAt = Date.now(); online = true; lastOk = updatedAt;
-      store.set(CACHE_KEY, JSON.stringify({token, at: updatedAt, items: jobs}));
+      store.set(CACHE_KEY, JSON.stringify({who: auth.key(), at: updatedAt, items: jobs}));
       try {  // planned work second: a failure here never hides the SLA jobs
         planned = (await api("/api/v1/proactive-jobs?mine=true")).items;
-        store.set(PLANNED_CACHE_KEY, JSON.stringify({token, items: planned}));
+        store.set(PLANNED_CACHE_KEY, JSON.stringify({who: auth.key(), items: planned}));
       } catch (e) { if (e.status === 401) throw e; }
       render(arrived);
       if (arrived.length && navigator.vibrate) navigator.vibrate([200, 100, 200]);
     } catch (e) {
-      if (e.status === 401) { auth.forget(); showHelp("This link is no longer valid: " + e.message + "."); stop = true; return; }
-      if (e.status === 403) { showHelp("This link is not a technician's link: " + e.message + "."); stop = true; return; }
+      if (e.status === 401) { signedOut(e); return; }
+      if (e.status === 403) { showHelp("This page is for technicians: " + e.message + "."); stop = true; return; }
       online = e.status !== 0 ? online : false;
       paintStatus();
     } finally {
@@ -106,6 +98,11 @@ async function refresh() {
   return loading;
 }
 let stop = false;
+function signedOut(e) {  // the session ended (or never began): caches go, the help shows
+  auth.forget(); store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY);
+  stop = true; if (es) es.close();
+  showHelp(e.message + ".");
+}
 
 function render(arrived = []) {
   if (stop) return;
@@ -239,7 +236,7 @@ async function send(jobId) {
     render(); refresh();
   } catch (e) {
     p.inflight = false;
-    if (e.status === 401) { auth.forget(); stop = true; showHelp("This link is no longer valid: " + e.message + "."); return; }
+    if (e.status === 401) { signedOut(e); return; }
     const retryable = e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
     if (retryable && p.attempt < BACKOFF.length + 1) {
       if (e.status === 0) online = false;
@@ -341,12 +338,13 @@ document.getElementById("list").addEventListener("click", (e) => {
   }
 });
 document.getElementById("refresh").addEventListener("click", () => refresh());
-document.getElementById("signout").addEventListener("click", () => { auth.forget(); store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); location.reload(); });
+document.getElementById("signout").addEventListener("click", () => { store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); store.del(PENDING_KEY); auth.signOut(); });
 
 if (!auth.signedIn()) {
   showHelp("This phone is not signed in yet.");
 } else {
   document.getElementById("signout").hidden = false;
+  auth.check().catch((e) => { if (e.status === 401) signedOut(e); });  // who: keys the caches
   render();
   for (const id of Object.keys(pending)) { pending[id].inflight = false; pending[id].attempt = 0; send(id); }  // taps left from a reload
   live(refresh);

@@ -150,6 +150,7 @@ RULES: dict[str, Rule] = {
     # sign-in: sessions are a person's own (an admin sees and ends anyone's), links are sent
     # by managers and admins, the audit is for admins
     "GET /api/v1/sessions": Rule(EVERYONE),
+    "GET /api/v1/me": Rule(EVERYONE),
     "POST /api/v1/sessions/{session_id}/revoke": Rule((401, 200, 404, 404, 404, 404, 200),
                                                       s.acme_session),
     "POST /api/v1/sessions/revoke-all": Rule((401, 200, 200, 200, 200, 200, 403)),
@@ -174,6 +175,8 @@ PUBLIC: dict[str, str] = {
     "POST /signin": "asks for a link: the same answer whether the address is known or not",
     "GET /signin/{code}": "a link's page: one button; consumes nothing",
     "POST /signin/{code}": "uses a one-time code (192 random bits), rate limited per client",
+    "GET /signin/oidc": "starts the company sign-in (404 while auth.oidc is not set)",
+    "GET /signin/oidc/callback": "the provider's way back: state, PKCE and nonce checked",
     "GET /docs": "Swagger UI over the public schema",
     "GET /docs/oauth2-redirect": "Swagger UI's own helper page",
     "GET /redoc": "ReDoc over the public schema",
@@ -312,7 +315,8 @@ def test_public_routes_answer_anonymous(base_url: str, route: str) -> None:
     method, path = route.split(" ")
     path = path.replace("{name}", "common")  # /web/{name}.js: a script that exists
     # no email address given, and a code that is no code: refused with what to do
-    expected = {"POST /signin": 422, "GET /signin/{code}": 410, "POST /signin/{code}": 410}
+    expected = {"POST /signin": 422, "GET /signin/{code}": 410, "POST /signin/{code}": 410,
+                "GET /signin/oidc": 404, "GET /signin/oidc/callback": 404}
     assert call(base_url, None, method, path).status_code == expected.get(route, 200)
 
 

@@ -33,20 +33,24 @@ def test_demo_serves_pages_and_an_incident_appears(tmp_path: Path, broker: str) 
             assert time.monotonic() < deadline, out.read_text()
             time.sleep(0.5)
         text = out.read_text()
-        status_url = re.search(r"(http://\S+/status)#token=(\S+)", text)
-        tech_url = re.search(r"(http://\S+/tech)#token=(\S+)", text)
-        assert status_url, text
-        assert tech_url, text
-        for url in (status_url[1], tech_url[1]):
-            page = httpx.get(url)
+        status_link = re.search(r"customer status \(Acme\): +(http://\S+)/signin/(\S+)", text)
+        tech_link = re.search(r"technician phone \(Ana\): +(http://\S+)/signin/(\S+)", text)
+        assert status_link, text
+        assert tech_link, text
+        assert "#token=" not in text  # no secret in a lasting URL
+        base = status_link[1]
+        customer = httpx.Client(base_url=base, headers={"Origin": base})
+        signed = customer.post(f"/signin/{status_link[2]}")
+        assert signed.status_code == 303, signed.text
+        assert signed.headers["location"] == "/status"
+        for path in ("/status", "/tech"):
+            page = customer.get(path)
             assert page.status_code == 200
             assert "<html" in page.text.lower()
-        customer = httpx.Client(headers={"Authorization": f"Bearer {status_url[2]}"})
         started = time.monotonic()
         items: list[dict[str, object]] = []
         while not items and time.monotonic() - started < 120:
-            api = status_url[1].replace("/status", "/api/v1/incidents")
-            items = customer.get(api).json()["items"]
+            items = customer.get("/api/v1/incidents").json()["items"]
             time.sleep(1)
         assert items, "no incident within two minutes"
         assert items[0]["customer"] == "acme"

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from dispatcher.http.app import create_app
-from dispatcher.store import tokens
+from dispatcher.store import auth, tokens
 from hourglass.config import AuthConfig
 from schemas.states import Role
 from tests.conftest import free_port
@@ -79,6 +79,29 @@ def fleet(db: psycopg.Connection[tuple[Any, ...]]) -> Fleet:
                  acme=tokens.create(db, Role.CUSTOMER, "acme", None),
                  globex=tokens.create(db, Role.CUSTOMER, "globex", None),
                  manager=tokens.create(db, Role.MANAGER, None, "t-maria"))
+
+
+SignIn = Callable[..., None]
+
+
+@pytest.fixture
+def signin(base_url: str, db: psycopg.Connection[tuple[Any, ...]]) -> SignIn:
+    """Sign a browser page in as the person a test token names, by a one-time link's button
+    (as a person does: the link's page, then POST), then open `then` if given."""
+
+    def go(page: Any, token: str, then: str | None = None) -> Any:
+        row = db.execute("SELECT role, customer_id, person_id FROM api_tokens"
+                         " WHERE token_hash = %s", (tokens.digest(token),)).fetchone()
+        assert row is not None, "signin() takes one of the fleet fixture's tokens"
+        who = auth.Person(Role(row[0]), row[1], row[2],
+                          f"ops@{row[1]}.example" if row[1] else None)
+        code = auth.create_code(db, who, timedelta(minutes=5), "test", datetime.now(UTC))
+        page.goto(f"{base_url}/signin/{code}")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
+        return page.goto(f"{base_url}{then}") if then is not None else None
+
+    return go
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import eventually
-from tests.web.conftest import Fleet, OpenIncident
+from tests.web.conftest import Fleet, OpenIncident, SignIn
 
 #: Screenshots are for looking at, not for the repository: the system temp dir, or
 #: HOURGLASS_SHOTS to keep them somewhere else.
@@ -36,9 +36,10 @@ def job_state(db: Conn, job: int) -> tuple[str, str]:
 
 
 def test_tech_page_shows_job_with_countdown_and_acknowledge(
-        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident(minutes_left=42)
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     card = phone.locator(f'[data-job="{opened.job}"]')
     expect(card).to_be_visible()
     expect(card.locator("[data-cd]")).to_have_text(re.compile(r"^4[12]:\d\d$"))
@@ -57,9 +58,10 @@ def test_tech_page_shows_job_with_countdown_and_acknowledge(
 
 
 def test_tech_countdown_turns_red_under_15_minutes(
-        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident(minutes_left=9)
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     countdown = phone.locator(f'[data-job="{opened.job}"] [data-cd]')
     expect(countdown).to_have_class(re.compile(r"\bred\b"))
     first = countdown.text_content()
@@ -67,9 +69,10 @@ def test_tech_countdown_turns_red_under_15_minutes(
 
 
 def test_tapping_acknowledge_changes_the_job_and_shows_on_site(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident()
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     card = phone.locator(f'[data-job="{opened.job}"]')
     card.get_by_role("button", name="Acknowledge").tap()
     expect(card.get_by_role("button", name="On site")).to_be_visible()
@@ -78,9 +81,10 @@ def test_tapping_acknowledge_changes_the_job_and_shows_on_site(
 
 
 def test_replaced_asks_for_the_new_serial(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident(state="acknowledged")
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     card = phone.locator(f'[data-job="{opened.job}"]')
     card.get_by_role("button", name="On site").tap()
     card.get_by_role("button", name="Replaced…").tap()
@@ -93,9 +97,10 @@ def test_replaced_asks_for_the_new_serial(
 
 
 def test_a_tap_while_offline_is_sent_once_the_signal_returns(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident()
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     card = phone.locator(f'[data-job="{opened.job}"]')
     expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
     phone.context.set_offline(True)
@@ -111,7 +116,8 @@ def test_a_tap_while_offline_is_sent_once_the_signal_returns(
 
 
 def test_a_lost_answer_is_retried_with_the_same_key_and_applied_once(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident()
     keys: list[str | None] = []
 
@@ -124,7 +130,7 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_applied_once(
             route.continue_()
 
     phone.route(f"**/api/v1/jobs/{opened.job}/acknowledge", lose_first_answer)
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     card = phone.locator(f'[data-job="{opened.job}"]')
     card.get_by_role("button", name="Acknowledge").tap()
     expect(card.get_by_role("button", name="On site")).to_be_visible(timeout=10000)
@@ -137,9 +143,10 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_applied_once(
 
 
 def test_decline_asks_for_a_reason(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident()
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     phone.locator(f'[data-job="{opened.job}"]').get_by_role("button", name="Decline").tap()
     phone.get_by_role("button", name="No spare part on site").tap()
     phone.get_by_role("button", name="Decline job").tap()
@@ -148,10 +155,11 @@ def test_decline_asks_for_a_reason(
 
 
 def test_status_page_shows_own_incident_and_not_another_customers(
-        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     mine = open_incident(host="web-01", slot="sdb", minutes_left=30)
     theirs = open_incident(host="db-07", slot="sdc")
-    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    signin(phone, fleet.acme, "/status")
     card = phone.locator(f'[data-incident="{mine.incident}"]')
     expect(card).to_be_visible()
     expect(card).to_contain_text("Disk in slot sdb failed SMART health check")
@@ -166,14 +174,15 @@ def test_status_page_shows_own_incident_and_not_another_customers(
 
 
 def test_customer_confirms_a_verified_fix_and_answers_the_survey(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     opened = open_incident(host="web-01", slot="sdd", state="verified", minutes_left=-7)
     db.execute("UPDATE incidents SET verified_at = deadline + interval '7 minutes' WHERE id = %s",
                (opened.incident,))
     db.execute("INSERT INTO credits (incident_id, customer_id, amount, currency, percent,"
                " periods, late_seconds, policy, issued_at) VALUES (%s, 'acme', 22.50, 'USD', 5,"
                " 1, 420, '{}', now())", (opened.incident,))
-    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    signin(phone, fleet.acme, "/status")
     card = phone.locator(f'[data-incident="{opened.incident}"]')
     expect(card).to_contain_text("Fixed 7 min late — credit 22.50 USD issued")
     card.get_by_role("button", name="Confirm it's fixed").tap()
@@ -191,10 +200,11 @@ def test_customer_confirms_a_verified_fix_and_answers_the_survey(
 
 
 def test_ops_page_lists_open_incidents_by_deadline(
-        desktop: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+        desktop: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     later = open_incident(host="db-07", slot="sde", minutes_left=50)
     sooner = open_incident(host="web-01", slot="sdf", state="detected", minutes_left=5)
-    desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+    signin(desktop, fleet.manager, "/ops")
     rows = desktop.locator("tr[data-incident]")
     expect(desktop.locator(f'tr[data-incident="{later.incident}"]')).to_be_visible()
     ids = [int(x) for x in rows.evaluate_all("rs => rs.map(r => r.dataset.incident)")]
@@ -210,18 +220,22 @@ def test_a_page_without_a_token_says_what_to_do(phone: Any, base_url: str, page_
     phone.goto(f"{base_url}/{page_path}")
     help_box = phone.locator("#help")
     expect(help_box).to_be_visible()
-    expect(help_box).to_contain_text("#token=")
-    phone.screenshot(path=f"{SHOTS}/hg-{page_path}-no-token.png")
+    expect(help_box).to_contain_text("not signed in")
+    expect(help_box.get_by_role("link", name="ask for a new link")).to_have_attribute(
+        "href", "/signin")
+    phone.screenshot(path=f"{SHOTS}/hg-{page_path}-signed-out.png")
 
 
-def test_an_unknown_token_is_forgotten_with_a_message(phone: Any, base_url: str) -> None:
-    phone.goto(f"{base_url}/tech#token=hg_not-a-real-token")
-    expect(phone.locator("#help")).to_contain_text("no longer valid")
-    assert phone.evaluate("localStorage.getItem('hourglass.token.tech')") is None
+def test_an_ended_or_forged_session_shows_how_to_sign_in(phone: Any, base_url: str) -> None:
+    phone.context.add_cookies([{"name": "hg_session", "value": "hgs_forged", "url": base_url}])
+    phone.goto(f"{base_url}/tech")
+    expect(phone.locator("#help")).to_contain_text("session has ended")
+    assert phone.evaluate("Object.keys(localStorage).filter((k) => k.includes('token'))") == []
 
 
 def test_status_page_shows_what_went_wrong_on_a_late_fix(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     late = open_incident(host="web-01", slot="sdg", state="verified", minutes_left=-20)
     db.execute("UPDATE incidents SET verified_at = deadline + interval '20 minutes' WHERE id = %s",
                (late.incident,))
@@ -232,7 +246,7 @@ def test_status_page_shows_what_went_wrong_on_a_late_fix(
                " (%s, 1, 'Two spares of this model at iad1', 't-maria', now(), now()),"
                " (%s, 2, 'Low-stock alert per site', 't-maria', now() + interval '7 days', NULL)",
                (late.incident, late.incident))
-    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    signin(phone, fleet.acme, "/status")
     block = phone.locator(f'[data-review="{late.incident}"]')
     expect(block).to_contain_text("What went wrong and what we are doing")
     expect(block).to_contain_text("The spare disk was at another site.")
@@ -243,17 +257,19 @@ def test_status_page_shows_what_went_wrong_on_a_late_fix(
 
 
 def test_ops_page_counts_open_claims_and_overdue_reviews(
-        desktop: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     open_incident(host="web-01", slot="sdh", minutes_left=-3 * 24 * 60)  # 3 days late, no review
     db.execute("INSERT INTO claims (customer_id, text, opened_at, updated_at)"
                " VALUES ('acme', 'Nobody called back.', now(), now())")
-    desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+    signin(desktop, fleet.manager, "/ops")
     expect(desktop.locator('[data-count="open claims"] b')).not_to_have_text("0")
     expect(desktop.locator('[data-count="reviews overdue"]')).to_have_class(re.compile(r"\bred\b"))
 
 
 def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     sla = open_incident(minutes_left=40)
     (pid,) = db.execute(
         "INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction,"
@@ -263,7 +279,7 @@ def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
     (job,) = db.execute("INSERT INTO proactive_jobs (prediction_id, site_id, technician_id,"
                         " planned_at) VALUES (%s, 'iad1', 't-ana', now()) RETURNING id",
                         (pid,)).fetchone() or (0,)
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     section = phone.locator("#planned")
     expect(section).to_contain_text("Planned work (no clock)")
     card = section.locator(f'[data-pjob="{job}"]')
@@ -301,7 +317,7 @@ def test_tech_page_lists_planned_work_below_sla_jobs_quietly(
 
 
 def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, signin: SignIn) -> None:
     db.execute("INSERT INTO hosts (id, customer_id, site_id, room, rack) VALUES"
                " ('r12-b', 'acme', 'iad1', 'A', 'r12'), ('r40-a', 'globex', 'iad1', 'C', 'r40')")
     rows = db.execute(
@@ -313,7 +329,7 @@ def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
     db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
                " last_message) VALUES (%s, 'web-01', 'acme', now()), (%s, 'r12-b', 'acme', now()),"
                " (%s, 'r40-a', 'globex', now())", (mine, mine, theirs))
-    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    signin(phone, fleet.acme, "/status")
     banner = phone.locator(f'[data-facility="{mine}"]')
     expect(banner).to_contain_text(re.compile(
         r"Rack r12 in Ashburn 1 lost power at \d\d:\d\d"))
@@ -343,7 +359,7 @@ def test_status_page_shows_an_open_facility_incident_on_the_customers_hosts(
 
 
 def test_status_banner_names_a_pdu_or_a_switch(
-        phone: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+        phone: Any, base_url: str, fleet: Fleet, db: Conn, signin: SignIn) -> None:
     ids = [r[0] for r in db.execute(
         "INSERT INTO facility_incidents (site_id, room, rack, scope, scope_id, cause,"
         " detected_at, deadline, rack_hosts) VALUES ('iad1', 'A', 'r12', 'pdu',"
@@ -353,7 +369,7 @@ def test_status_banner_names_a_pdu_or_a_switch(
     db.execute("INSERT INTO facility_incident_hosts (facility_id, host_id, customer_id,"
                " last_message) VALUES (%s, 'web-01', 'acme', now()), (%s, 'web-01', 'acme',"
                " now())", ids)
-    phone.goto(f"{base_url}/status#token={fleet.acme}")
+    signin(phone, fleet.acme, "/status")
     expect(phone.locator(f'[data-facility="{ids[0]}"]')).to_contain_text(re.compile(
         r"PDU iad1-r12-pdu-a in Ashburn 1 lost power at \d\d:\d\d"))
     expect(phone.locator(f'[data-facility="{ids[1]}"]')).to_contain_text(re.compile(
@@ -363,7 +379,7 @@ def test_status_banner_names_a_pdu_or_a_switch(
 
 
 def test_ops_page_shows_planned_work_and_facility_incidents(
-        desktop: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn, signin: SignIn) -> None:
     (pid,) = db.execute(
         "INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction,"
         " rule, slot, detected_at, last_seen) VALUES ('db-07', 'iad1', 'globex', 'disk:OPS1',"
@@ -387,7 +403,7 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
             "INSERT INTO facility_incidents (site_id, room, rack, scope, scope_id, cause,"
             " detected_at, deadline, rack_hosts) VALUES ('iad1', 'D', 'r21', 'pdu',"
             " 'iad1-r21-pdu-b', 'power', now(), now() + interval '1 hour', 6)")
-        desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+        signin(desktop, fleet.manager, "/ops")
         row = desktop.locator(f'tr[data-pjob="{job}"]')
         expect(row).to_contain_text("db-07")
         expect(row).to_contain_text("smart counter rising")
@@ -425,14 +441,14 @@ def test_ops_page_shows_planned_work_and_facility_incidents(
 
 
 def test_ops_page_alerts_when_a_collector_hears_nothing(
-        desktop: Any, base_url: str, fleet: Fleet, db: Conn) -> None:
+        desktop: Any, base_url: str, fleet: Fleet, db: Conn, signin: SignIn) -> None:
     """Our own outage is the operator's alert: a red banner with the collector's reason."""
     db.execute("INSERT INTO collector_status (client_id, ready, detection_paused, reasons,"
                " updated_at) VALUES ('hg-collector-a', false, true, %s, now()),"
                " ('hg-collector-b', true, false, '{}', now())",
                (["broker disconnected"],))
     try:
-        desktop.goto(f"{base_url}/ops#token={fleet.manager}")
+        signin(desktop, fleet.manager, "/ops")
         alert = desktop.locator("[data-ingest]")
         expect(alert).to_contain_text("Ingest impaired: hg-collector-a: broker disconnected")
         expect(alert).to_contain_text("Host-down and facility detection wait for it")

@@ -22,7 +22,7 @@ from dispatcher.http.app import create_app
 from dispatcher.http.security import DOCS_PATHS, POLICY
 from dispatcher.store import auth
 from schemas.states import Role
-from tests.web.conftest import Fleet, OpenIncident, csp_violations
+from tests.web.conftest import Fleet, OpenIncident, SignIn, csp_violations
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())
@@ -170,11 +170,11 @@ def test_no_script_writes_inline_handlers(name: str) -> None:
 @pytest.mark.parametrize("page_path", ["tech", "status", "ops"])
 def test_each_page_runs_under_its_policy(
         desktop: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
-        page_path: str) -> None:
+        page_path: str, signin: SignIn) -> None:
     """Signed in, each page renders its data with the policy in force (and none broken)."""
     open_incident(minutes_left=30)
     token = {"tech": fleet.tech, "status": fleet.acme, "ops": fleet.manager}[page_path]
-    answer = desktop.goto(f"{base_url}/{page_path}#token={token}")
+    answer = signin(desktop, token, f"/{page_path}")
     assert answer.headers["content-security-policy"] == POLICY
     shown = {"tech": "[data-job]", "status": ".card", "ops": "tr[data-incident]"}[page_path]
     expect(desktop.locator(shown).first).to_be_visible()
@@ -196,12 +196,13 @@ def test_the_policy_blocks_an_injected_inline_handler(phone: Any, base_url: str)
 
 
 def test_a_page_post_carries_its_real_origin(
-        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+        phone: Any, base_url: str, fleet: Fleet, open_incident: OpenIncident,
+        signin: SignIn) -> None:
     """The referrer policy keeps Origin on the pages' own POSTs, a fetch's and a form's (under
     no-referrer Chromium sends 'null' for the form), which the session cookie's same-origin
     check reads."""
     opened = open_incident()
-    phone.goto(f"{base_url}/tech#token={fleet.tech}")
+    signin(phone, fleet.tech, "/tech")
     button = phone.locator(f'[data-job="{opened.job}"]').get_by_role("button",
                                                                     name="Acknowledge")
     with phone.expect_request(lambda r: r.method == "POST") as tapped:
@@ -237,17 +238,19 @@ def test_swagger_ui_runs_its_inline_script_under_the_docs_policy(
 @pytest.mark.parametrize(("page_path", "name"), [("status", "forget this link"),
                                                  ("ops", "sign out"), ("tech", "Sign out")])
 def test_signing_out_still_works_without_inline_handlers(
-        phone: Any, base_url: str, fleet: Fleet, page_path: str, name: str) -> None:
+        phone: Any, base_url: str, fleet: Fleet, page_path: str, name: str, signin: SignIn) -> None:
     """The footer's link (once an .onclick, redrawn every second) and the header's button."""
     token = {"tech": fleet.tech, "status": fleet.acme, "ops": fleet.manager}[page_path]
-    phone.goto(f"{base_url}/{page_path}#token={token}")
+    signin(phone, token, f"/{page_path}")
     link = phone.get_by_role("button", name=name)
     expect(link).to_be_visible()
     phone.wait_for_timeout(1100)  # past a redraw of the footer: the listener is not on the node
     link.locator("xpath=..").screenshot(path=f"{SHOTS}/hg-{page_path}-sign-out-link.png")
     link.tap()
-    expect(phone.locator("#help")).to_be_visible()
+    phone.wait_for_url(f"{base_url}/signin")
     assert phone.evaluate("Object.keys(localStorage).filter((k) => k.includes('token'))") == []
+    phone.goto(f"{base_url}/{page_path}")  # the session is over on the server too
+    expect(phone.locator("#help")).to_be_visible()
 
 
 def test_signing_in_by_the_links_button_and_out_by_a_form(

@@ -16,13 +16,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatcher.domain import claims as rules
 from dispatcher.http import models
-from dispatcher.http.deps import Deps
+from dispatcher.http.deps import Cursor, Deps, Limit
 from dispatcher.store import Conn, claims
 from dispatcher.store.claims import ClaimRefused
 from dispatcher.store.tokens import Principal
 from schemas.states import OPEN_CLAIM_STATES, ClaimState, Role
 
-MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 STAFF = (Role.MANAGER, Role.ADMIN)
 
 
@@ -160,8 +159,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     def list_claims(conn: db, who: who_dep,
                     state: Annotated[str | None, Query(description="'open' or a claim state")]
                     = None, customer: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                    cursor: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                    limit: Limit = 50,
+                    cursor: Cursor = None) -> dict[str, Any]:
         """Claims, newest first; a customer sees its own, 'state=open' the unfinished ones."""
         if who.role not in (Role.CUSTOMER, *STAFF):
             raise HTTPException(403, "claims are for the customer, its managers and the "

@@ -8,17 +8,16 @@ jobs without an SLA clock; a customer sees its own hosts'.
 No `from __future__ import annotations` here: FastAPI must see the dependency types.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from dispatcher import views
 from dispatcher.http import models
-from dispatcher.http.deps import Deps
+from dispatcher.http.deps import Cursor, Deps, Limit
 from dispatcher.store.tokens import Principal
 from schemas.states import FacilityState, PredictionState, Role
 
-MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 STAFF = (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN)
 
 _FACILITY = (
@@ -81,8 +80,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
              response_model_exclude_unset=True)
     def list_facility(conn: db, who: who_dep, state: FacilityState | None = None,
                       site: str | None = None,
-                      limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                      cursor: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                      limit: Limit = 50,
+                      cursor: Cursor = None) -> dict[str, Any]:
         """Facility incidents, newest first; a customer sees those with its hosts."""
         customer = scope(who)
         rows = conn.execute(
@@ -121,8 +120,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     @api.get("/api/v1/predictions", response_model=models.PredictionPage)
     def list_predictions(conn: db, who: who_dep, state: PredictionState | None = None,
                          host: str | None = None, site: str | None = None,
-                         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                         cursor: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                         limit: Limit = 50,
+                         cursor: Cursor = None) -> dict[str, Any]:
         """Predictions (proactive jobs, no SLA clock), newest first; a customer sees its own."""
         customer = scope(who)
         rows = conn.execute(

@@ -6,15 +6,15 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 
 from dispatcher import views
 from dispatcher.domain.incident import Event
 from dispatcher.http import models
-from dispatcher.http.deps import MAX_PAGE, Deps, DictConn
+from dispatcher.http.deps import Cursor, Deps, DictConn, Limit
 from dispatcher.http.routes import jobs
 from dispatcher.service.engine import event
 from dispatcher.store import incidents, reviews
@@ -42,8 +42,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     @api.get("/api/v1/incidents", response_model=models.IncidentPage)
     def list_incidents(conn: db, who: who_dep, state: IncidentState | None = None,
                        site: str | None = None, customer: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                       cursor: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                       limit: Limit = 50,
+                       cursor: Cursor = None) -> dict[str, Any]:
         """Incidents, newest first; a customer sees only its own."""
         if who.role is Role.CUSTOMER:
             customer = who.customer

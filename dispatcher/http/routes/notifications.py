@@ -8,16 +8,14 @@ No `from __future__ import annotations` here: FastAPI must see the dependency ty
 """
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from dispatcher import views
 from dispatcher.http import models
-from dispatcher.http.deps import Deps
+from dispatcher.http.deps import Cursor, Deps, Limit
 from schemas.states import Role
-
-MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 
 
 class OutboxState(StrEnum):
@@ -56,8 +54,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     def list_notifications(conn: db, who: who_dep, state: OutboxState | None = None,
                            recipient: str | None = None, reason: str | None = None,
                            ref: str | None = None,
-                           limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                           cursor: Annotated[int | None, Query(ge=1)] = None
+                           limit: Limit = 50,
+                           cursor: Cursor = None
                            ) -> dict[str, Any]:
         """Notifications newest first, each with its delivery attempts."""
         if who.role in (Role.MANAGER, Role.ADMIN):

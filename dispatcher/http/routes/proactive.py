@@ -10,21 +10,19 @@ No `from __future__ import annotations` here: FastAPI must see the dependency ty
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.http import idempotency, models
-from dispatcher.http.deps import Deps
+from dispatcher.http.deps import Cursor, Deps, Limit
 from dispatcher.service.proactive import COLUMNS, FROM, LIVE_SQL
 from dispatcher.store import spares
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
 from schemas.wake import wake
-
-MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
 
 
 class DoneIn(BaseModel):
@@ -117,8 +115,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     @api.get("/api/v1/proactive-jobs", response_model=models.ProactivePage)
     def list_jobs(conn: db, who: who_dep, mine: bool = False,
                   state: ProactiveState | None = None,
-                  limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                  cursor: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                  limit: Limit = 50,
+                  cursor: Cursor = None) -> dict[str, Any]:
         """Proactive jobs, oldest plan first; live ones unless a state is asked for. A
         technician sees their own; customers see them on /api/v1/predictions."""
         if who.role not in (Role.TECHNICIAN, Role.MANAGER, Role.ADMIN):

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from dispatcher import views
 from dispatcher.http import models
-from dispatcher.http.deps import COOKIE, MAX_ID, MAX_PAGE, Deps, DictConn, client_of
+from dispatcher.http.deps import COOKIE, MAX_ID, Cursor, Deps, DictConn, Limit, client_of
 from dispatcher.store import auth, outbox, tokens
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
@@ -40,7 +40,7 @@ class SigninLinkIn(BaseModel):
                               pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page_html(title: str, body: str, status: int = 200) -> HTMLResponse:
     """A small self-contained page (no script: nothing to allow in the CSP)."""
     return HTMLResponse(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -51,7 +51,9 @@ main{{max-width:28rem;margin:0 auto;padding:24px 18px}}h1{{font-size:22px}}
 input,button{{font:inherit;width:100%;box-sizing:border-box;padding:14px;border-radius:10px}}
 input{{border:1px solid #9ca3af;margin:6px 0 14px}}
 button{{border:0;background:#1d4ed8;color:#fff;font-weight:600;min-height:52px}}
-.note{{color:#374151}}.bad{{color:#991b1b}}</style></head>
+.note{{color:#374151}}.bad{{color:#991b1b}}
+a.alt{{display:block;text-align:center;padding:14px;margin-top:18px;border:1px solid #1d4ed8;
+border-radius:10px;color:#1d4ed8;font-weight:600;text-decoration:none}}</style></head>
 <body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>""",
         status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -91,6 +93,25 @@ def _send(conn: DictConn, deps: Deps, request: Request, p: auth.Person, address:
                by=by, to=address)
 
 
+def signed_in(conn: DictConn, deps: Deps, request: Request, p: auth.Person, now: datetime,
+              method: str) -> tuple[int, RedirectResponse]:
+    """Start a session for `p` (in the caller's transaction), audit it, and answer 303 to the
+    person's page with the session cookie: every way of signing in ends here."""
+    client = client_of(request)
+    session, secret = tokens.start_session(
+        conn, p.role, p.customer, p.person, now,
+        timedelta(minutes=deps.auth.session_idle_minutes),
+        timedelta(hours=deps.auth.session_max_hours),
+        request.headers.get("user-agent"), client, p.email)
+    auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client,
+               method=method)
+    answer = RedirectResponse(HOME[p.role], status_code=303)
+    answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
+                      httponly=True, samesite="lax", path="/",
+                      secure=deps.base_url(request).startswith("https://"))
+    return session, answer
+
+
 def router(deps: Deps) -> APIRouter:
     """The sign-in routes."""
     return _routes(deps, deps.db, deps.who)
@@ -102,16 +123,18 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
 
     @api.get("/signin", include_in_schema=False)
     def signin_page() -> HTMLResponse:
-        return _page("Sign in", _email_form(
+        company = ('<p><a class="alt" href="/signin/oidc">Staff: sign in with your company '
+                   "account</a></p>") if deps.auth.oidc.enabled else ""
+        return page_html("Sign in", _email_form(
             '<p class="note">We send a link to your email address; it signs you in on this '
-            "device.</p>"))
+            "device.</p>") + company)
 
     @api.post("/signin", include_in_schema=False)
     async def ask_for_link(request: Request, conn: db) -> HTMLResponse:
         form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
         email = (form.get("email") or [""])[0].strip()
         if not email or "@" not in email or len(email) > EMAIL_MAX:
-            return _page("Sign in", _email_form(
+            return page_html("Sign in", _email_form(
                 '<p class="bad">That is not an email address: type the address your '
                 "manager has for you.</p>"), 422)
         client, now = client_of(request), datetime.now(UTC)
@@ -122,7 +145,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
                 _send(conn, deps, request, p, email, "self", now)
             auth.audit(conn, "signin_requested", now, client=client, known=bool(people))
         said = SAME_ANSWER.format(ttl=f"{deps.auth.signin_ttl_minutes:g}")
-        return _page("Check your email", f'<p class="note">{html.escape(said)}</p>')
+        return page_html("Check your email", f'<p class="note">{html.escape(said)}</p>')
 
     @api.get("/signin/{code}", include_in_schema=False)
     def confirm_page(code: str, conn: db, request: Request) -> HTMLResponse:
@@ -130,9 +153,9 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         try:
             p = auth.peek_code(conn, code[:100], datetime.now(UTC))
         except auth.CodeRefused as exc:
-            return _page("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
+            return page_html("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
                          f"</p>{_email_form()}", 410)
-        return _page("Sign in", (
+        return page_html("Sign in", (
             f'<p class="note">Sign in as <strong>{html.escape(_who(p, conn))}</strong> on '
             "this device.</p>"
             f'<form method="post" action="/signin/{html.escape(code[:100])}">'
@@ -148,22 +171,13 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         try:
             with conn.transaction():
                 code_id, p = auth.consume_code(conn, code[:100], now)
-                session, secret = tokens.start_session(
-                    conn, p.role, p.customer, p.person, now,
-                    timedelta(minutes=deps.auth.session_idle_minutes),
-                    timedelta(hours=deps.auth.session_max_hours),
-                    request.headers.get("user-agent"), client, p.email)
+                session, answer = signed_in(conn, deps, request, p, now, "link")
                 auth.link_session(conn, code_id, session)
-                auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client)
         except auth.CodeRefused as exc:
             guard.failed(client)
             auth.audit(conn, "signin_refused", now, client=client, reason=str(exc))
-            return _page("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
+            return page_html("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
                          f"</p>{_email_form()}", 410)
-        answer = RedirectResponse(HOME[p.role], status_code=303)
-        answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
-                          httponly=True, samesite="lax", path="/",
-                          secure=deps.base_url(request).startswith("https://"))
         return answer
 
     @api.post("/signout", include_in_schema=False)
@@ -177,6 +191,22 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         answer = RedirectResponse("/signin", status_code=303)
         answer.delete_cookie(COOKIE, path="/")
         return answer
+
+    @api.get("/api/v1/me", response_model=models.Me)
+    def me(conn: db, who: who_dep) -> dict[str, Any]:
+        """Who this token or session is: the pages key their offline caches by it."""
+        principal: Principal = who
+        name = None
+        if principal.person:
+            row = conn.execute("SELECT name FROM technicians WHERE id = %s",
+                               (principal.person,)).fetchone()
+            name = row["name"] if row else None
+        elif principal.customer:
+            row = conn.execute("SELECT name FROM customers WHERE id = %s",
+                               (principal.customer,)).fetchone()
+            name = row["name"] if row else None
+        return {"role": principal.role.value, "person": principal.person,
+                "customer": principal.customer, "name": name, "session": principal.session}
 
     @api.get("/api/v1/sessions", response_model=models.SessionPage)
     def list_sessions(conn: db, who: who_dep, person: str | None = None,
@@ -259,8 +289,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
 
     @api.get("/api/v1/auth-events", response_model=models.AuthEventPage)
     def auth_events(conn: db, who: who_dep, kind: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                    limit: Limit = 50,
+                    cursor: Cursor = None,
                     ) -> dict[str, Any]:
         """Every sign-in, sign-out, revocation and refusal, newest first (admins)."""
         principal: Principal = who

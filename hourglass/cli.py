@@ -226,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--fail-every", type=float, default=60.0,
                       help="seconds between injected failures")
     demo.set_defaults(func=cmd_demo)
+    from hourglass.opscli import add_commands as ops_commands
+
+    ops_commands(add)  # pki, broker
     return p
 
 

@@ -41,10 +41,17 @@ def test_compose_services_use_real_commands_and_known_settings() -> None:
     assert "8080:8080" in services["dispatcher"]["ports"]
 
 
-def test_broker_config_files_exist_where_compose_mounts_them() -> None:
-    assert (ROOT / "deploy/mosquitto/mosquitto.conf").is_file()
+def test_the_shipped_acl_is_the_one_hourglass_broker_acl_writes() -> None:
+    """deploy/mosquitto/acl is `hourglass broker acl --fleet docs/fleet.example.yaml`: each
+    host pinned to its own site and id, no pattern that lets a host write under its id at
+    another site (tests/deploy/test_broker_pki.py runs it on a real broker)."""
+    from dispatcher.fleet import load_fleet_file
+    from hourglass.brokeracl import render_acl
+
     acl = (ROOT / "deploy/mosquitto/acl").read_text()
-    assert "pattern write hg/v1/+/%u/#" in acl
+    assert acl == render_acl(load_fleet_file(ROOT / "docs/fleet.example.yaml"))
+    assert "pattern" not in acl
+    assert "topic write hg/v1/iad1/web-01/#" in acl.splitlines()
 
 
 def test_broker_refuses_payloads_the_collector_would_refuse() -> None:

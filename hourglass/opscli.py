@@ -1,0 +1,88 @@
+"""The operator's access commands: `hourglass pki …` and `hourglass broker acl`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    """Create the CA, issue, revoke or list certificates."""
+    from hourglass.pki import Authority, PKIError
+
+    ca, now = Authority(args.dir), datetime.now(UTC)
+    try:
+        if args.pki == "init":
+            made = ca.init(now)
+            print(f"{ca.ca_cert}: {'created' if made else 'exists, left as it is'}",
+                  file=sys.stderr)
+        elif args.pki == "issue":
+            cert, key = ca.issue(args.server or args.host, now, server=bool(args.server),
+                                 sans=args.san, days=args.days)
+            print(f"{cert}\n{key}")
+        elif args.pki == "revoke":
+            serial = int(args.serial, 16) if args.serial else None
+            for r in ca.revoke(args.name, now, serial):
+                print(f"revoked {r.name} serial {r.serial:x}", file=sys.stderr)
+            print(f"{ca.crl}: copy it to the broker and send it SIGHUP",
+                  file=sys.stderr)
+        elif args.pki == "crl":
+            print(ca.write_crl(now))
+        else:
+            for r in ca.index():
+                print(f"{r.serial:x}  {r.kind:<6}  {r.name}  until {r.not_after}"
+                      + (f"  revoked {r.revoked_at}" if r.revoked_at else ""))
+    except PKIError as exc:
+        print(f"hourglass: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_broker_acl(args: argparse.Namespace) -> int:
+    """Write the Mosquitto ACL for the fleet file."""
+    from dispatcher.fleet import load_fleet_file
+    from hourglass.brokeracl import COLLECTOR, render_acl
+
+    extra = Path(args.append).read_text() if args.append else ""
+    text = render_acl(load_fleet_file(Path(args.fleet)), args.collector or [COLLECTOR], extra)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text)
+    return 0
+
+
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add `pki` and `broker` to the `hourglass` command line."""
+    pki = add("pki", help="the fleet's certificate authority").add_subparsers(
+        dest="pki", required=True)
+    sub = {name: pki.add_parser(name, help=text) for name, text in (
+        ("init", "create the CA (ca.key mode 0600) and an empty CRL"),
+        ("issue", "sign a client certificate (CN = host id) or the broker's"),
+        ("revoke", "revoke a name's certificates and rewrite crl.pem"),
+        ("crl", "rewrite crl.pem (before its next update, a year after the last)"),
+        ("list", "every certificate issued"))}
+    for p in sub.values():
+        p.add_argument("--dir", type=Path, default=Path("pki"),
+                       help="the PKI directory (default ./pki); keep it off the broker")
+        p.set_defaults(func=cmd_pki)
+    who = sub["issue"].add_mutually_exclusive_group(required=True)
+    who.add_argument("--host", help="a host id (or 'collector'): a client certificate")
+    who.add_argument("--server", help="the broker's name: a server certificate")
+    sub["issue"].add_argument("--san", action="append", default=[],
+                              help="a DNS name or IP the server answers on (repeat; "
+                                   "default: --server's name)")
+    sub["issue"].add_argument("--days", type=int, default=397)
+    sub["revoke"].add_argument("name", help="the host id or server name")
+    sub["revoke"].add_argument("--serial", help="only this certificate (hex, `pki list`)")
+    acl = add("broker", help="broker access").add_subparsers(dest="broker", required=True) \
+        .add_parser("acl", help="write the Mosquitto ACL for the fleet file")
+    acl.add_argument("--fleet", required=True, help="the fleet file (hourglass load FILE)")
+    acl.add_argument("--out", help="write here instead of stdout")
+    acl.add_argument("--collector", action="append",
+                     help="the collectors' user name or CN (repeat; default: collector)")
+    acl.add_argument("--append", help="a file of ACL lines to add (e.g. an SNMP proxy's)")
+    acl.set_defaults(func=cmd_broker_acl)

@@ -1,0 +1,181 @@
+"""The ansible roles run for real: site.yml with `-c local` into a temporary root, twice.
+
+`hourglass_root` moves every path the roles write under one folder per inventory host and
+skips installing packages and starting services; everything else is the production run
+(the CA and certificates signed by `hourglass pki`, the ACL from the fleet file, the
+migrations on a real PostgreSQL). The second run must change nothing. Then the broker and
+the agent are started from what the roles installed, and the agent's messages must arrive
+over TLS while its certificate may not write under another host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+
+from tests.agent.conftest import SMARTCTL
+from tests.agent.test_mqtt_auth import NOT_AUTHORIZED, Client
+from tests.conftest import ADMIN_URL, eventually, free_port, wait_port
+from tests.deploy.shipped import ROOT
+
+ANSIBLE = ROOT / "ansible"
+BIN = Path(sys.executable).parent
+COLLECTOR_PASSWORD = "collector-s3cret"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                   re.MULTILINE)
+
+
+def tool(name: str) -> str:
+    """An executable of this virtualenv, or the test fails naming what to install."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed: pip install -e '.[dev]' (ansible-core, "
+                    "ansible-lint)")
+    return str(path)
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """A new, empty database: the server role's migrations create the schema."""
+    name = f"hg_ansible_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def inventory(tmp: Path, db_url: str, probe_root: Path, tls: int, plain: int) -> Path:
+    """The example inventory's shape, pointed at this machine and a temporary root."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+             "ansible_become": False}
+    inv = {"all": {
+        "vars": {
+            **local,
+            "hourglass_root": str(tmp / "root") + "/{{ inventory_hostname }}",
+            "hourglass_cli": str(BIN / "hourglass"),
+            "hourglass_pki_dir": str(tmp / "pki"),
+            "hourglass_fleet_file": str(ROOT / "docs" / "fleet.example.yaml"),
+            "hourglass_mqtt_url": f"mqtts://127.0.0.1:{tls}",
+            "hourglass_collector_mqtt_url": f"mqtt://127.0.0.1:{plain}",
+            "hourglass_collector_mqtt_password": COLLECTOR_PASSWORD,
+            "hourglass_database_url": db_url,
+        },
+        "children": {
+            "hourglass_brokers": {"hosts": {"mqtt1": {
+                "hourglass_broker_names": ["127.0.0.1", "localhost"],
+                "hourglass_broker_tls_port": tls, "hourglass_broker_plain_port": plain,
+                # started by this test as this user, Mosquitto keeps it (root would drop to
+                # the mosquitto user, which cannot read the temporary root)
+                "hourglass_broker_user": "root" if os.geteuid() == 0 else os.environ.get(
+                    "USER", "nobody")}}},
+            "hourglass_servers": {"hosts": {"app1": {
+                "hourglass_server_bin": str(BIN / "hourglass")}}},
+            "hourglass_agents": {"hosts": {"web-01": {
+                "hourglass_site": "iad1", "hourglass_agent_bin": str(BIN / "hourglass-agent"),
+                "hourglass_agent_probe_root": str(probe_root),
+                "hourglass_agent_interval_s": 1}}},
+        }}}
+    path = tmp / "inventory.yml"
+    path.write_text(json.dumps(inv))  # JSON is YAML
+    return path
+
+
+def playbook(inv: Path, tmp: Path) -> tuple[dict[str, int], float, str]:
+    """Run site.yml once; the changed count of each host, the seconds it took, the output."""
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_RETRY_FILES_ENABLED": "0", "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    start = time.monotonic()
+    done = subprocess.run([tool("ansible-playbook"), "-c", "local", "-i", str(inv), "site.yml"],
+                          cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    took = time.monotonic() - start
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    changed = {host: int(c) for host, _, c, _, _ in RECAP.findall(done.stdout)}
+    assert set(changed) == {"mqtt1", "app1", "web-01"}, done.stdout[-3000:]
+    return changed, took, done.stdout
+
+
+def probe_root(tmp: Path) -> Path:
+    """A replay root with one healthy disk, so the agent has something to report."""
+    root = tmp / "probe-root"
+    (root / "cmd" / "smartctl").mkdir(parents=True)
+    shutil.copy(SMARTCTL / "sata-hdd-healthy-hgst-he10.json", root / "cmd/smartctl/sda.json")
+    return root
+
+
+def test_site_yml_installs_twice_then_the_agent_reaches_the_broker_over_tls(
+        tmp_path: Path, empty_db: str) -> None:
+    tls, plain = free_port(), free_port()
+    inv = inventory(tmp_path, empty_db, probe_root(tmp_path), tls, plain)
+    first, first_s, _ = playbook(inv, tmp_path)
+    second, second_s, out = playbook(inv, tmp_path)
+    print(f"\nansible site.yml: first run {first_s:.1f} s changed={first}, "
+          f"second run {second_s:.1f} s changed={second}")
+    assert all(n > 0 for n in first.values()), first
+    assert second == {"mqtt1": 0, "app1": 0, "web-01": 0}, out[-4000:]
+
+    root = tmp_path / "root"
+    assert (tmp_path / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+    tls_dir = root / "web-01" / "etc" / "hourglass" / "tls"
+    assert (tls_dir / "agent.key").stat().st_mode & 0o777 == 0o600
+    for unit in ("hourglass-collector", "hourglass-dispatcher"):
+        assert (root / "app1" / f"etc/systemd/system/{unit}.service").is_file()
+    with psycopg.connect(empty_db) as conn:  # the server role migrated the empty database
+        assert conn.execute("SELECT to_regclass('incidents')").fetchone() == ("incidents",)
+
+    broker = subprocess.Popen(["mosquitto", "-c", str(root / "mqtt1/etc/mosquitto/mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent_log = tmp_path / "agent.log"
+    try:
+        wait_port(tls)
+        wait_port(plain)
+        watcher = Client(plain, "collector-probe", login=("collector", COLLECTOR_PASSWORD))
+        watcher.c.subscribe("hg/#", qos=1)
+        with open(agent_log, "wb") as log:
+            agent = subprocess.Popen([str(BIN / "hourglass-agent"), "run", "--config",
+                                      str(root / "web-01/etc/hourglass/agent.yaml")],
+                                     stdout=log, stderr=log)
+        try:
+            eventually(lambda: "hg/v1/iad1/web-01/telemetry" in watcher.topics() or None, 30,
+                       "the agent's telemetry through the installed broker")
+            # web-01's installed certificate may not write under another host
+            impostor = Client(tls, "web-01-impostor", ca=SimpleNamespace(cert=tls_dir / "ca.pem"),
+                              pair=SimpleNamespace(cert=tls_dir / "agent.pem",  # type: ignore[arg-type]
+                                                   key=tls_dir / "agent.key"))
+            try:
+                assert impostor.accepted.wait(5)
+                assert impostor.publish("hg/v1/iad1/web-02/event").value == NOT_AUTHORIZED
+                time.sleep(0.5)
+                assert not [t for t in watcher.topics() if "/web-02/" in t]
+            finally:
+                impostor.close()
+        finally:
+            agent.terminate()
+            agent.wait(timeout=20)
+            watcher.close()
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
+    assert {"hg/v1/iad1/web-01/birth", "hg/v1/iad1/web-01/telemetry"} <= watcher.topics(), \
+        agent_log.read_text()[-3000:]
+
+
+def test_ansible_lint_production_profile_is_clean() -> None:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
+    done = subprocess.run([tool("ansible-lint"), "--profile", "production", "--offline", "."],
+                          cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]

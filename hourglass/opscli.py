@@ -27,7 +27,8 @@ def cmd_pki(args: argparse.Namespace) -> int:
             serial = int(args.serial, 16) if args.serial else None
             for r in ca.revoke(args.name, now, serial):
                 print(f"revoked {r.name} serial {r.serial:x}", file=sys.stderr)
-            print(f"{ca.crl}: copy it to the broker and send it SIGHUP",
+            print(f"{ca.crl}: copy it to the broker and restart it "
+                  "(SIGHUP refuses new connections only)",
                   file=sys.stderr)
         elif args.pki == "crl":
             print(ca.write_crl(now))

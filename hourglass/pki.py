@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ CERT_DAYS = 397  # the CA/Browser Forum's ceiling for a leaf; rotate yearly
 # it is valid long and rewritten on every revocation (and by `pki crl`).
 CRL_DAYS = 365
 _BACKDATE = timedelta(minutes=5)  # tolerate a few minutes of clock skew between machines
+#: A CN is a topic level and a file name: the fleet file's id pattern (schemas/mqtt
+#: envelope.json `ident`), so no name can climb out of certs/ or hold MQTT wildcards.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 class PKIError(Exception):
@@ -125,8 +129,9 @@ class Authority:
     def issue(self, name: str, now: datetime, *, server: bool = False,
               sans: Sequence[str] = (), days: int = CERT_DAYS) -> tuple[Path, Path]:
         """Sign a new key for ``name`` (CN); a server certificate names ``sans`` too."""
-        if not name or "/" in name or name.startswith("."):
-            raise PKIError(f"{name!r} is not a host or server name")
+        if not _NAME.fullmatch(name):
+            raise PKIError(f"{name!r} is not a host id or server name (letters, digits, "
+                           "'.', '_', '-'; 1-63 characters, starting with a letter or digit)")
         ca, ca_key = self._load_ca()
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH

@@ -179,3 +179,32 @@ def test_ansible_lint_production_profile_is_clean() -> None:
                           cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=240,
                           check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+
+
+def directives(text: str) -> dict[str, list[str]]:
+    """A Mosquitto configuration's directives, by name, in order (comments dropped)."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def test_the_broker_role_renders_the_shipped_configuration() -> None:
+    """roles/hourglass_broker's template and deploy/mosquitto/mosquitto.conf say the same
+    thing, but for paths, the internal listener's address and the log destination."""
+    import jinja2
+
+    template = (ANSIBLE / "roles/hourglass_broker/templates/mosquitto.conf.j2").read_text()
+    rendered = jinja2.Template(template).render(
+        hourglass_broker_root="", hourglass_broker_dir="/mosquitto/config",
+        hourglass_broker_user="mosquitto", hourglass_broker_plain_port=1883,
+        hourglass_broker_plain_bind="10.0.0.10", hourglass_broker_tls_port=8883)
+    role = directives(rendered.replace("/var/lib/mosquitto/", "/mosquitto/data/"))
+    shipped = directives((ROOT / "deploy/mosquitto/mosquitto.conf").read_text())
+    assert role.pop("user") == ["mosquitto"]
+    assert role.pop("log_dest") == ["file /var/log/mosquitto/mosquitto.log"]
+    assert role.pop("listener") == ["1883 10.0.0.10", "8883"]
+    assert shipped.pop("listener") == ["1883", "8883"]
+    assert role == shipped

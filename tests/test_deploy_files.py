@@ -81,16 +81,17 @@ def test_compose_ports_are_the_ones_the_code_and_the_broker_use() -> None:
     services, defaults = compose(), Config()
     conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
     listeners = {int(line.split()[1]) for line in conf if line.startswith("listener ")}
-    assert listeners == {1883, 8883}
-    assert "8883:8883" in services["broker"]["ports"]  # agents' mqtts:// default port
-    assert mqtt_endpoint("mqtts://broker")[1] == 8883
-    assert not [p for p in services["broker"]["ports"] if p.endswith(":1883")], \
-        "the collectors' password listener must not be published"
+    assert listeners == {8883}  # one door: TLS with client certificates
+    assert services["broker"]["ports"] == ["8883:8883"]
     for c in ("collector-1", "collector-2"):
         env = services[c]["environment"]
-        assert mqtt_endpoint(env["HOURGLASS_MQTT_URL"])[1] == 1883
+        assert mqtt_endpoint(env["HOURGLASS_MQTT_URL"]) == ("broker", 8883, True)
         assert port_of(env["HOURGLASS_COLLECTOR_HTTP_ADDR"]) == port_of(
             defaults.collector.http_addr)
+        mounts = [v.split(":")[1] for v in services[c]["volumes"]]
+        for key in ("HOURGLASS_MQTT_CA_FILE", "HOURGLASS_MQTT_CERT_FILE",
+                    "HOURGLASS_MQTT_KEY_FILE"):
+            assert any(env[key].startswith(m + "/") for m in mounts), f"{c}: {key}"
     for d in ("dispatcher-1", "dispatcher-2"):
         port = port_of(services[d]["environment"]["HOURGLASS_HTTP_ADDR"])
         assert port == defaults.http_port

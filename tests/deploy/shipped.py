@@ -1,7 +1,7 @@
 """The shipped broker configuration (deploy/mosquitto/mosquitto.conf) run on a real Mosquitto.
 
 Only what must differ on a test machine is rewritten: the container's paths become the
-test's folder, the two listeners' ports become free ports on 127.0.0.1, and a broker
+test's folder, the listener's port becomes a free port on 127.0.0.1, and a broker
 started as root keeps running as root (it would drop to the mosquitto user, which cannot
 read the test's files). Every other line is the shipped one.
 """
@@ -19,8 +19,8 @@ from tests.conftest import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-#: The ports the shipped file listens on: plain for collectors, TLS for agents.
-PLAIN, TLS = 1883, 8883
+#: The port the shipped file listens on: TLS with client certificates, for everyone.
+TLS = 8883
 
 
 def rewrite(conf: str, config_dir: Path, data_dir: Path, ports: dict[int, int]) -> str:
@@ -40,17 +40,15 @@ class ShippedBroker:
     """Mosquitto running a rewritten copy of a configuration file."""
 
     conf: Path
-    plain_port: int
     tls_port: int
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start it and wait for both listeners; a refused configuration shows the log."""
+        """Start it and wait for its listener; a refused configuration shows the log."""
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_port(self.plain_port)
             wait_port(self.tls_port)
         except Exception as exc:
             self.stop()
@@ -67,18 +65,11 @@ class ShippedBroker:
 
 def shipped_broker(config_dir: Path, conf_text: str | None = None) -> ShippedBroker:
     """A broker on the shipped configuration (or ``conf_text`` of the same shape) whose
-    passwd, acl and certs/ are expected in ``config_dir``."""
+    acl and certs/ are expected in ``config_dir``."""
     data = config_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    plain, tls = free_port(), free_port()
+    tls = free_port()
     conf = config_dir / "mosquitto.conf"
     conf.write_text(rewrite(conf_text or SHIPPED_CONF.read_text(), config_dir, data,
-                            {PLAIN: plain, TLS: tls}))
-    return ShippedBroker(conf, plain, tls, data / "mosquitto.log")
-
-
-def make_passwd(path: Path, users: dict[str, str]) -> None:
-    """A Mosquitto password file (mosquitto_passwd, installed with mosquitto)."""
-    for i, (user, secret) in enumerate(users.items()):
-        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(path), user,
-                        secret], check=True, capture_output=True)
+                            {TLS: tls}))
+    return ShippedBroker(conf, tls, data / "mosquitto.log")

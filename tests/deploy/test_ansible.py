@@ -4,8 +4,8 @@
 skips installing packages and starting services; everything else is the production run
 (the CA and certificates signed by `hourglass pki`, the ACL from the fleet file, the
 migrations on a real PostgreSQL). The second run must change nothing. Then the broker and
-the agent are started from what the roles installed, and the agent's messages must arrive
-over TLS while its certificate may not write under another host.
+the collector and the agent are started from what the roles installed: the agent's messages
+must reach the database over TLS, and its certificate may not write under another host.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from tests.deploy.shipped import ROOT
 
 ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
-COLLECTOR_PASSWORD = "collector-s3cret"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
                    re.MULTILINE)
 
@@ -57,7 +56,7 @@ def empty_db() -> Iterator[str]:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def inventory(tmp: Path, db_url: str, probe_root: Path, tls: int, plain: int) -> Path:
+def inventory(tmp: Path, db_url: str, probe_root: Path, tls: int, metrics: int) -> Path:
     """The example inventory's shape, pointed at this machine and a temporary root."""
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
              "ansible_become": False}
@@ -69,20 +68,19 @@ def inventory(tmp: Path, db_url: str, probe_root: Path, tls: int, plain: int) ->
             "hourglass_pki_dir": str(tmp / "pki"),
             "hourglass_fleet_file": str(ROOT / "docs" / "fleet.example.yaml"),
             "hourglass_mqtt_url": f"mqtts://127.0.0.1:{tls}",
-            "hourglass_collector_mqtt_url": f"mqtt://127.0.0.1:{plain}",
-            "hourglass_collector_mqtt_password": COLLECTOR_PASSWORD,
             "hourglass_database_url": db_url,
         },
         "children": {
             "hourglass_brokers": {"hosts": {"mqtt1": {
                 "hourglass_broker_names": ["127.0.0.1", "localhost"],
-                "hourglass_broker_tls_port": tls, "hourglass_broker_plain_port": plain,
+                "hourglass_broker_tls_port": tls,
                 # started by this test as this user, Mosquitto keeps it (root would drop to
                 # the mosquitto user, which cannot read the temporary root)
                 "hourglass_broker_user": "root" if os.geteuid() == 0 else os.environ.get(
                     "USER", "nobody")}}},
             "hourglass_servers": {"hosts": {"app1": {
-                "hourglass_server_bin": str(BIN / "hourglass")}}},
+                "hourglass_server_bin": str(BIN / "hourglass"),
+                "hourglass_server_collector_metrics_addr": f"127.0.0.1:{metrics}"}}},
             "hourglass_agents": {"hosts": {"web-01": {
                 "hourglass_site": "iad1", "hourglass_agent_bin": str(BIN / "hourglass-agent"),
                 "hourglass_agent_probe_root": str(probe_root),
@@ -116,10 +114,27 @@ def probe_root(tmp: Path) -> Path:
     return root
 
 
-def test_site_yml_installs_twice_then_the_agent_reaches_the_broker_over_tls(
+def stored(db_url: str) -> set[str]:
+    """The kinds of web-01's messages the collector stored."""
+    with psycopg.connect(db_url) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT DISTINCT kind FROM ingest_keys WHERE host_id = 'web-01'")}
+
+
+def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as f:
+        return subprocess.Popen(argv, stdout=f, stderr=f)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_site_yml_installs_twice_then_the_agent_reaches_the_database_over_tls(
         tmp_path: Path, empty_db: str) -> None:
-    tls, plain = free_port(), free_port()
-    inv = inventory(tmp_path, empty_db, probe_root(tmp_path), tls, plain)
+    tls = free_port()
+    inv = inventory(tmp_path, empty_db, probe_root(tmp_path), tls, free_port())
     first, first_s, _ = playbook(inv, tmp_path)
     second, second_s, out = playbook(inv, tmp_path)
     print(f"\nansible site.yml: first run {first_s:.1f} s changed={first}, "
@@ -136,41 +151,37 @@ def test_site_yml_installs_twice_then_the_agent_reaches_the_broker_over_tls(
     with psycopg.connect(empty_db) as conn:  # the server role migrated the empty database
         assert conn.execute("SELECT to_regclass('incidents')").fetchone() == ("incidents",)
 
-    broker = subprocess.Popen(["mosquitto", "-c", str(root / "mqtt1/etc/mosquitto/mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    agent_log = tmp_path / "agent.log"
+    server_conf = str(root / "app1/etc/hourglass/hourglass.yaml")
+    subprocess.run([str(BIN / "hourglass"), "--config", server_conf, "load",
+                    str(ROOT / "docs/fleet.example.yaml")], check=True, capture_output=True)
+    procs = [start(["mosquitto", "-c", str(root / "mqtt1/etc/mosquitto/mosquitto.conf")],
+                   tmp_path / "mosquitto.out")]
     try:
         wait_port(tls)
-        wait_port(plain)
-        watcher = Client(plain, "collector-probe", login=("collector", COLLECTOR_PASSWORD))
-        watcher.c.subscribe("hg/#", qos=1)
-        with open(agent_log, "wb") as log:
-            agent = subprocess.Popen([str(BIN / "hourglass-agent"), "run", "--config",
-                                      str(root / "web-01/etc/hourglass/agent.yaml")],
-                                     stdout=log, stderr=log)
+        procs.append(start([str(BIN / "hourglass"), "--config", server_conf, "collector", "run"],
+                           tmp_path / "collector.log"))
+        procs.append(start([str(BIN / "hourglass-agent"), "run", "--config",
+                            str(root / "web-01/etc/hourglass/agent.yaml")],
+                           tmp_path / "agent.log"))
+        eventually(lambda: {"birth", "telemetry"} <= stored(empty_db) or None, 40,
+                   "web-01's birth and telemetry stored by the installed collector "
+                   f"({(tmp_path / 'collector.log').read_text()[-1500:]}"
+                   f"{(tmp_path / 'agent.log').read_text()[-1500:]})")
+        # web-01's installed certificate may not write under another host
+        impostor = Client(tls, "web-01-impostor", ca=SimpleNamespace(cert=tls_dir / "ca.pem"),
+                          pair=SimpleNamespace(cert=tls_dir / "agent.pem",  # type: ignore[arg-type]
+                                               key=tls_dir / "agent.key"))
         try:
-            eventually(lambda: "hg/v1/iad1/web-01/telemetry" in watcher.topics() or None, 30,
-                       "the agent's telemetry through the installed broker")
-            # web-01's installed certificate may not write under another host
-            impostor = Client(tls, "web-01-impostor", ca=SimpleNamespace(cert=tls_dir / "ca.pem"),
-                              pair=SimpleNamespace(cert=tls_dir / "agent.pem",  # type: ignore[arg-type]
-                                                   key=tls_dir / "agent.key"))
-            try:
-                assert impostor.accepted.wait(5)
-                assert impostor.publish("hg/v1/iad1/web-02/event").value == NOT_AUTHORIZED
-                time.sleep(0.5)
-                assert not [t for t in watcher.topics() if "/web-02/" in t]
-            finally:
-                impostor.close()
+            assert impostor.accepted.wait(5)
+            assert impostor.publish("hg/v1/iad1/web-02/event").value == NOT_AUTHORIZED
         finally:
-            agent.terminate()
-            agent.wait(timeout=20)
-            watcher.close()
+            impostor.close()
     finally:
-        broker.terminate()
-        broker.wait(timeout=10)
-    assert {"hg/v1/iad1/web-01/birth", "hg/v1/iad1/web-01/telemetry"} <= watcher.topics(), \
-        agent_log.read_text()[-3000:]
+        for proc in reversed(procs):
+            stop(proc)
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT count(*) FROM ingest_keys WHERE host_id = 'web-02'"
+                            ).fetchone() == (0,)
 
 
 def test_ansible_lint_production_profile_is_clean() -> None:
@@ -193,18 +204,15 @@ def directives(text: str) -> dict[str, list[str]]:
 
 def test_the_broker_role_renders_the_shipped_configuration() -> None:
     """roles/hourglass_broker's template and deploy/mosquitto/mosquitto.conf say the same
-    thing, but for paths, the internal listener's address and the log destination."""
+    thing, but for paths and the log destination."""
     import jinja2
 
     template = (ANSIBLE / "roles/hourglass_broker/templates/mosquitto.conf.j2").read_text()
     rendered = jinja2.Template(template).render(
         hourglass_broker_root="", hourglass_broker_dir="/mosquitto/config",
-        hourglass_broker_user="mosquitto", hourglass_broker_plain_port=1883,
-        hourglass_broker_plain_bind="10.0.0.10", hourglass_broker_tls_port=8883)
+        hourglass_broker_user="mosquitto", hourglass_broker_tls_port=8883)
     role = directives(rendered.replace("/var/lib/mosquitto/", "/mosquitto/data/"))
     shipped = directives((ROOT / "deploy/mosquitto/mosquitto.conf").read_text())
     assert role.pop("user") == ["mosquitto"]
     assert role.pop("log_dest") == ["file /var/log/mosquitto/mosquitto.log"]
-    assert role.pop("listener") == ["1883 10.0.0.10", "8883"]
-    assert shipped.pop("listener") == ["1883", "8883"]
     assert role == shipped

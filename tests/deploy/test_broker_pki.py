@@ -16,19 +16,19 @@ import pytest
 
 from hourglass.cli import main
 from tests.agent.test_mqtt_auth import NOT_AUTHORIZED, Client
-from tests.deploy.shipped import ROOT, ShippedBroker, make_passwd, shipped_broker
+from tests.deploy.shipped import ROOT, ShippedBroker, shipped_broker
 
 FLEET = ROOT / "docs" / "fleet.example.yaml"  # web-01, web-02 and db-01 are at iad1
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Path:
-    """A CA with the broker's certificate and three hosts' (through the CLI)."""
+    """A CA with the broker's certificate, the collectors' and three hosts' (the CLI)."""
     d = tmp_path / "pki"
     assert main(["pki", "init", "--dir", str(d)]) == 0
     assert main(["pki", "issue", "--dir", str(d), "--server", "broker", "--san", "127.0.0.1",
                  "--san", "localhost"]) == 0
-    for host in ("web-01", "web-02", "stranger"):
+    for host in ("collector", "web-01", "web-02", "stranger"):
         assert main(["pki", "issue", "--dir", str(d), "--host", host]) == 0
     return d
 
@@ -48,7 +48,6 @@ def broker(tmp_path: Path, pki: Path) -> Iterator[ShippedBroker]:
     conf_dir.mkdir()
     install(pki, conf_dir)
     assert main(["broker", "acl", "--fleet", str(FLEET), "--out", str(conf_dir / "acl")]) == 0
-    make_passwd(conf_dir / "passwd", {"collector": "s3cret-c"})
     b = shipped_broker(conf_dir)
     b.start()
     yield b
@@ -56,15 +55,15 @@ def broker(tmp_path: Path, pki: Path) -> Iterator[ShippedBroker]:
 
 
 def host_client(broker: ShippedBroker, pki: Path, host: str) -> Client:
-    """A client on the TLS listener with ``host``'s certificate."""
+    """A client with ``host``'s certificate."""
     pair = SimpleNamespace(cert=pki / "certs" / f"{host}.pem", key=pki / "certs" / f"{host}.key")
     return Client(broker.tls_port, f"{host}-probe", ca=SimpleNamespace(cert=pki / "ca.pem"),
                   pair=pair)  # type: ignore[arg-type]
 
 
-def collector(broker: ShippedBroker) -> Client:
-    """The collector's identity on the internal listener, subscribed to everything."""
-    w = Client(broker.plain_port, "collector-probe", login=("collector", "s3cret-c"))
+def collector(broker: ShippedBroker, pki: Path) -> Client:
+    """The collectors' identity (CN collector), subscribed to everything."""
+    w = host_client(broker, pki, "collector")
     w.c.subscribe("hg/#", qos=1)
     time.sleep(0.5)
     return w
@@ -72,7 +71,7 @@ def collector(broker: ShippedBroker) -> Client:
 
 def test_a_host_certificate_publishes_under_its_own_site_and_id_only(
         broker: ShippedBroker, pki: Path) -> None:
-    watcher = collector(broker)
+    watcher = collector(broker, pki)
     web01 = host_client(broker, pki, "web-01")
     stranger = host_client(broker, pki, "stranger")  # signed by the CA, not in the fleet
     try:
@@ -107,7 +106,7 @@ def test_a_revoked_certificate_cannot_connect(tmp_path: Path, broker: ShippedBro
     certificate is refused; clients already connected keep their session (so does the
     revoked one: restart the broker to drop it)."""
     assert connects(broker, pki, "web-02")
-    watcher = collector(broker)
+    watcher = collector(broker, pki)
     web01, web02 = host_client(broker, pki, "web-01"), host_client(broker, pki, "web-02")
     try:
         assert web01.accepted.wait(5)

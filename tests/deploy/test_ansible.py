@@ -184,8 +184,9 @@ def test_site_yml_installs_twice_then_the_agent_reaches_the_database_over_tls(
                             ).fetchone() == (0,)
 
 
-def test_ansible_lint_production_profile_is_clean() -> None:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
+def test_ansible_lint_production_profile_is_clean(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "NO_COLOR": "1",
+           "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
     done = subprocess.run([tool("ansible-lint"), "--profile", "production", "--offline", "."],
                           cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=240,
                           check=False)

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
+from tests.agent.brokers import mosquitto_binary
 from tests.agent.conftest import SMARTCTL
 from tests.agent.test_mqtt_auth import NOT_AUTHORIZED, Client
 from tests.conftest import ADMIN_URL, eventually, free_port, wait_port
@@ -154,7 +155,7 @@ def test_site_yml_installs_twice_then_the_agent_reaches_the_database_over_tls(
     server_conf = str(root / "app1/etc/hourglass/hourglass.yaml")
     subprocess.run([str(BIN / "hourglass"), "--config", server_conf, "load",
                     str(ROOT / "docs/fleet.example.yaml")], check=True, capture_output=True)
-    procs = [start(["mosquitto", "-c", str(root / "mqtt1/etc/mosquitto/mosquitto.conf")],
+    procs = [start([mosquitto_binary(), "-c", str(root / "mqtt1/etc/mosquitto/mosquitto.conf")],
                    tmp_path / "mosquitto.out")]
     try:
         wait_port(tls)
@@ -169,7 +170,7 @@ def test_site_yml_installs_twice_then_the_agent_reaches_the_database_over_tls(
                    f"{(tmp_path / 'agent.log').read_text()[-1500:]})")
         # web-01's installed certificate may not write under another host
         impostor = Client(tls, "web-01-impostor", ca=SimpleNamespace(cert=tls_dir / "ca.pem"),
-                          pair=SimpleNamespace(cert=tls_dir / "agent.pem",  # type: ignore[arg-type]
+                          pair=SimpleNamespace(cert=tls_dir / "agent.pem",
                                                key=tls_dir / "agent.key"))
         try:
             assert impostor.accepted.wait(5)

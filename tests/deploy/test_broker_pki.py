@@ -57,8 +57,9 @@ def broker(tmp_path: Path, pki: Path) -> Iterator[ShippedBroker]:
 def host_client(broker: ShippedBroker, pki: Path, host: str) -> Client:
     """A client with ``host``'s certificate."""
     pair = SimpleNamespace(cert=pki / "certs" / f"{host}.pem", key=pki / "certs" / f"{host}.key")
+    # Client reads only .cert of its CA and .cert/.key of its pair
     return Client(broker.tls_port, f"{host}-probe", ca=SimpleNamespace(cert=pki / "ca.pem"),
-                  pair=pair)  # type: ignore[arg-type]
+                  pair=pair)
 
 
 def collector(broker: ShippedBroker, pki: Path) -> Client:

@@ -40,8 +40,12 @@ def row_counts(url: str) -> dict[str, int]:
         tables = [r[0] for r in conn.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]  # type: ignore[index]
-                for t in tables}
+        counts = {}
+        for t in tables:
+            row = conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()
+            assert row is not None
+            counts[t] = int(row[0])
+        return counts
 
 
 @pytest.fixture

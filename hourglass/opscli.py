@@ -31,7 +31,11 @@ def cmd_pki(args: argparse.Namespace) -> int:
                   "(SIGHUP refuses new connections only)",
                   file=sys.stderr)
         elif args.pki == "crl":
-            print(ca.write_crl(now))
+            # --min-days: only when it expires that soon, so ansible's run is idempotent
+            done = ca.refresh_crl(now, args.min_days) if args.min_days is not None \
+                else bool(ca.write_crl(now))
+            until = ca.crl_valid_until().strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"{ca.crl}: {'rewritten' if done else 'left as it is'}, valid until {until}")
         else:
             for r in ca.index():
                 print(f"{r.serial:x}  {r.kind:<6}  {r.name}  until {r.not_after}"
@@ -64,7 +68,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         ("init", "create the CA (ca.key mode 0600) and an empty CRL"),
         ("issue", "sign a client certificate (CN = host id) or the broker's"),
         ("revoke", "revoke a name's certificates and rewrite crl.pem"),
-        ("crl", "rewrite crl.pem (before its next update, a year after the last)"),
+        ("crl", "rewrite crl.pem: it expires a year after it was written, and the broker "
+                "then refuses every certificate"),
         ("list", "every certificate issued"))}
     for p in sub.values():
         p.add_argument("--dir", type=Path, default=Path("pki"),
@@ -77,6 +82,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
                               help="a DNS name or IP the server answers on (repeat; "
                                    "default: --server's name)")
     sub["issue"].add_argument("--days", type=int, default=397)
+    sub["crl"].add_argument("--min-days", type=float, default=None,
+                            help="only if it expires within this many days")
     sub["revoke"].add_argument("name", help="the host id or server name")
     sub["revoke"].add_argument("--serial", help="only this certificate (hex, `pki list`)")
     acl = add("broker", help="broker access").add_subparsers(dest="broker", required=True) \

@@ -189,6 +189,22 @@ class Authority:
         return self.crl
 
 
+    def crl_valid_until(self) -> datetime:
+        """When the current crl.pem expires (OpenSSL then refuses every client certificate)."""
+        crl = x509.load_pem_x509_crl(self.crl.read_bytes())
+        until = crl.next_update_utc
+        if until is None:  # every CRL this module writes has one
+            raise PKIError(f"{self.crl} has no next update: rewrite it with `hourglass pki crl`")
+        return until
+
+    def refresh_crl(self, now: datetime, min_days: float) -> bool:
+        """Rewrite crl.pem if it expires within ``min_days``; True when it was rewritten."""
+        if self.crl.exists() and self.crl_valid_until() - now > timedelta(days=min_days):
+            return False
+        self.write_crl(now)
+        return True
+
+
 def _san(value: str) -> x509.GeneralName:
     """An IP address or a DNS name, as the text reads."""
     try:

@@ -78,3 +78,12 @@ def test_the_commands_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["pki", "revoke", "--dir", d, "web-09"]) == 2
     assert "hourglass pki list" in capsys.readouterr().err
     assert main(["pki", "issue", "--dir", d, "--host", "../etc"]) == 2
+
+
+def test_the_crl_is_rewritten_only_when_it_nears_its_end(tmp_path: Path) -> None:
+    ca = Authority(tmp_path)
+    ca.init(NOW)
+    assert ca.crl_valid_until() == NOW + timedelta(days=365)
+    assert not ca.refresh_crl(NOW + timedelta(days=300), min_days=30)
+    assert ca.refresh_crl(NOW + timedelta(days=340), min_days=30)
+    assert ca.crl_valid_until() == NOW + timedelta(days=340 + 365)

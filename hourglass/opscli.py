@@ -49,10 +49,11 @@ def cmd_pki(args: argparse.Namespace) -> int:
 def cmd_broker_acl(args: argparse.Namespace) -> int:
     """Write the Mosquitto ACL for the fleet file."""
     from dispatcher.fleet import load_fleet_file
-    from hourglass.brokeracl import COLLECTOR, render_acl
+    from hourglass.brokeracl import COLLECTOR, render_acl, render_emqx_acl
 
     extra = Path(args.append).read_text() if args.append else ""
-    text = render_acl(load_fleet_file(Path(args.fleet)), args.collector or [COLLECTOR], extra)
+    render = render_emqx_acl if args.format == "emqx" else render_acl
+    text = render(load_fleet_file(Path(args.fleet)), args.collector or [COLLECTOR], extra)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -93,4 +94,6 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     acl.add_argument("--collector", action="append",
                      help="the collectors' user name or CN (repeat; default: collector)")
     acl.add_argument("--append", help="a file of ACL lines to add (e.g. an SNMP proxy's)")
+    acl.add_argument("--format", choices=["mosquitto", "emqx"], default="mosquitto",
+                     help="Mosquitto's acl_file (default) or EMQX's acl.conf")
     acl.set_defaults(func=cmd_broker_acl)

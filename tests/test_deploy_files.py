@@ -142,6 +142,26 @@ def test_the_shipped_acl_is_the_one_hourglass_broker_acl_writes() -> None:
     assert "topic write hg/v1/iad1/web-01/#" in acl.splitlines()
 
 
+def test_the_emqx_profile_has_the_same_rules_and_only_the_certificate_door() -> None:
+    """Written, not run: no EMQX here. Its acl.conf is `hourglass broker acl --format emqx`
+    of the example fleet; the listeners where a client names itself are off."""
+    from dispatcher.fleet import load_fleet_file
+    from hourglass.brokeracl import render_emqx_acl
+
+    acl = (ROOT / "deploy/emqx/acl.conf").read_text()
+    assert acl == render_emqx_acl(load_fleet_file(ROOT / "docs/fleet.example.yaml"))
+    rules = [line for line in acl.splitlines() if line and not line.startswith("%%")]
+    assert all(re.fullmatch(r"\{(allow|deny), .*\}\.", r) for r in rules), rules
+    assert rules[-1] == "{deny, all}."
+    assert '{allow, {username, "web-01"}, publish, ["hg/v1/iad1/web-01/#"]}.' in rules
+    env = compose()["emqx"]["environment"]
+    assert env["EMQX_MQTT__PEER_CERT_AS_USERNAME"] == "cn"
+    assert env["EMQX_AUTHORIZATION__NO_MATCH"] == "deny"
+    for door in ("TCP", "WS", "WSS"):
+        assert env[f"EMQX_LISTENERS__{door}__DEFAULT__ENABLE"] == "false"
+    assert "/opt/emqx/etc/hourglass-acl.conf" in env["EMQX_AUTHORIZATION__SOURCES"]
+
+
 def test_broker_refuses_payloads_the_collector_would_refuse() -> None:
     """The broker's message_size_limit is the collector's cap, and its ACL lets collectors
     send their canaries."""

@@ -210,6 +210,9 @@ def parser() -> argparse.ArgumentParser:
     sp_list.add_argument("--site")
     for sp_cmd in (sp_import, sp_adjust, sp_list):
         sp_cmd.set_defaults(func=cmd_spares)
+    from hourglass.opscli import add_commands as ops_commands
+
+    ops_commands(add)  # pki, broker
     from hourglass.simulate import add_arguments as sim_args
 
     sim = add("simulate", help="virtual agents over real MQTT")
@@ -226,9 +229,6 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--fail-every", type=float, default=60.0,
                       help="seconds between injected failures")
     demo.set_defaults(func=cmd_demo)
-    from hourglass.opscli import add_commands as ops_commands
-
-    ops_commands(add)  # pki, broker
     return p
 
 

@@ -11,15 +11,19 @@ Layout of the directory::
     crl.pem                     revoked serials, signed by the CA; the broker's crlfile
     certs/NAME.pem NAME.key     the newest certificate of each host or server (key 0600)
     index.json                  every certificate issued: serial, name, kind, expiry, revoked
+    .lock                       held while one command changes the directory (ansible signs
+                                the certificates of several hosts at once)
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,12 +89,29 @@ class Authority:
         self.ca_cert, self.ca_key = directory / "ca.pem", directory / "ca.key"
         self.crl, self.index_file = directory / "crl.pem", directory / "index.json"
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the directory's lock: index.json is read, changed and written whole."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def init(self, now: datetime, name: str = "Hourglass fleet CA") -> bool:
         """Create the CA and an empty CRL; False (and nothing touched) if one exists."""
         if self.ca_key.exists():
             return False
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
+        with self._locked():
+            return self._init(now, name)
+
+    def _init(self, now: datetime, name: str) -> bool:
+        if self.ca_key.exists():  # made by another process while we waited for the lock
+            return False
         key = ec.generate_private_key(ec.SECP256R1())  # P-256: small, fast, universal
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
@@ -105,7 +126,7 @@ class Authority:
         _write(self.ca_key, _key_pem(key), 0o600)
         _write(self.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
         self._save_index([])
-        self.write_crl(now)
+        self._write_crl(now)
         return True
 
     def _load_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -151,15 +172,20 @@ class Authority:
                 [_san(s) for s in (sans or [name])]), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
         cert_path, key_path = self.dir / "certs" / f"{name}.pem", self.dir / "certs" / f"{name}.key"
-        _write(key_path, _key_pem(key), 0o600)
-        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        self._save_index([*self.index(), Issued(cert.serial_number, name,
-                                                "server" if server else "host",
-                                                _rfc3339(now + timedelta(days)))])
+        with self._locked():
+            _write(key_path, _key_pem(key), 0o600)
+            _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+            self._save_index([*self.index(), Issued(cert.serial_number, name,
+                                                    "server" if server else "host",
+                                                    _rfc3339(now + timedelta(days)))])
         return cert_path, key_path
 
     def revoke(self, name: str, now: datetime, serial: int | None = None) -> list[Issued]:
         """Revoke every valid certificate of ``name`` (or the one ``serial``); rewrite the CRL."""
+        with self._locked():
+            return self._revoke(name, now, serial)
+
+    def _revoke(self, name: str, now: datetime, serial: int | None) -> list[Issued]:
         rows = self.index()
         hit = [r for r in rows if r.name == name and r.revoked_at is None
                and (serial is None or r.serial == serial)]
@@ -170,11 +196,15 @@ class Authority:
         at, hit_serials = _rfc3339(now), {r.serial for r in hit}
         self._save_index([Issued(r.serial, r.name, r.kind, r.not_after, at)
                           if r.serial in hit_serials else r for r in rows])
-        self.write_crl(now)
+        self._write_crl(now)
         return hit
 
     def write_crl(self, now: datetime) -> Path:
         """Write crl.pem listing every revoked serial, valid for CRL_DAYS."""
+        with self._locked():
+            return self._write_crl(now)
+
+    def _write_crl(self, now: datetime) -> Path:
         ca, ca_key = self._load_ca()
         builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
                    .last_update(now - _BACKDATE).next_update(now + timedelta(CRL_DAYS)))
@@ -199,10 +229,11 @@ class Authority:
 
     def refresh_crl(self, now: datetime, min_days: float) -> bool:
         """Rewrite crl.pem if it expires within ``min_days``; True when it was rewritten."""
-        if self.crl.exists() and self.crl_valid_until() - now > timedelta(days=min_days):
-            return False
-        self.write_crl(now)
-        return True
+        with self._locked():
+            if self.crl.exists() and self.crl_valid_until() - now > timedelta(days=min_days):
+                return False
+            self._write_crl(now)
+            return True
 
 
 def _san(value: str) -> x509.GeneralName:

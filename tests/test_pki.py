@@ -87,3 +87,16 @@ def test_the_crl_is_rewritten_only_when_it_nears_its_end(tmp_path: Path) -> None
     assert not ca.refresh_crl(NOW + timedelta(days=300), min_days=30)
     assert ca.refresh_crl(NOW + timedelta(days=340), min_days=30)
     assert ca.crl_valid_until() == NOW + timedelta(days=340 + 365)
+
+
+def test_hosts_signed_at_once_are_all_in_the_index(tmp_path: Path) -> None:
+    """ansible signs many hosts' certificates in parallel: none may be lost from index.json
+    (revoke by name reads it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ca = Authority(tmp_path)
+    ca.init(NOW)
+    names = [f"web-{i:02d}" for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: ca.issue(n, NOW), names))
+    assert sorted(r.name for r in ca.index()) == names

@@ -128,7 +128,10 @@ class Subscriber:
     def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
                  decode: Callable[[Received], Message | DeadLetter],
                  username: str | None = None, password: str | None = None,
-                 v5: bool = True, receive_maximum: int = 65_535) -> None:
+                 v5: bool = True, receive_maximum: int = 65_535,
+                 tls_files: tuple[str | None, str | None, str | None] = (None, None, None),
+                 ) -> None:
+        """``tls_files``: the CA (None: the system's), the client certificate and its key."""
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._decode = decode
         self.connected = threading.Event()
@@ -158,7 +161,9 @@ class Subscriber:
             manual_ack=True,
         )
         if tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            ca, cert, key = tls_files
+            self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key,
+                                cert_reqs=ssl.CERT_REQUIRED)
         if username:
             self.client.username_pw_set(username, password)
         # At most 5 s between attempts: until a collector subscribes again after a broker

@@ -68,7 +68,8 @@ class Collector:
         in_flight = (2 + c.writers) * c.batch_messages
         self.sub = Subscriber(host, port, tls, client_id, 2 * c.batch_messages,
                               decode, cfg.mqtt_username or None, cfg.mqtt_password or None,
-                              v5=cfg.mqtt_v5, receive_maximum=in_flight)
+                              v5=cfg.mqtt_v5, receive_maximum=in_flight,
+                              tls_files=cfg.mqtt_tls_files)
         self.directory = store.Directory()
         self.stop = threading.Event()
         self._stats_lock = threading.Lock()

@@ -302,6 +302,9 @@ def parser() -> argparse.ArgumentParser:
     sp_list.add_argument("--site")
     for sp_cmd in (sp_import, sp_adjust, sp_list):
         sp_cmd.set_defaults(func=cmd_spares)
+    from hourglass.opscli import add_commands as ops_commands
+
+    ops_commands(add)  # pki, broker
     from hourglass.simulate import add_arguments as sim_args
 
     sim = add("simulate", help="virtual agents over real MQTT")

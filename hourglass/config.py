@@ -254,6 +254,12 @@ class Config:
     mqtt_protocol: str = "5"
     mqtt_username: str = ""
     mqtt_password: str = ""
+    # mqtts:// only: the CA the broker's certificate is checked against ("" is the system's
+    # store), and a client certificate (CN "collector", hourglass pki issue --host collector)
+    # with its key, for a broker that takes the certificate's CN as the user name.
+    mqtt_ca_file: str = ""
+    mqtt_cert_file: str = ""
+    mqtt_key_file: str = ""
     http_addr: str = "127.0.0.1:8080"
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
@@ -268,6 +274,12 @@ class Config:
                 f"key 'mqtt_url' (HOURGLASS_MQTT_URL): expected mqtt://host:port or "
                 f"mqtts://host:port, got {self.mqtt_url!r}"
             )
+        if bool(self.mqtt_cert_file) != bool(self.mqtt_key_file):
+            raise ValueError("keys 'mqtt_cert_file' and 'mqtt_key_file' (HOURGLASS_MQTT_CERT_FILE, "
+                             "HOURGLASS_MQTT_KEY_FILE): a client certificate needs its key")
+        if mqtt.scheme == "mqtt" and (self.mqtt_ca_file or self.mqtt_cert_file):
+            raise ValueError("key 'mqtt_ca_file'/'mqtt_cert_file': TLS files need an mqtts:// "
+                             f"mqtt_url, got {self.mqtt_url!r}")
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise ValueError(
                 f"key 'mqtt_protocol': expected 5 or 3.1.1, got {self.mqtt_protocol!r}")
@@ -292,6 +304,11 @@ class Config:
                 "--config file; `hourglass demo` starts a private database by itself"
             )
         return self.database_url
+
+    @property
+    def mqtt_tls_files(self) -> tuple[str | None, str | None, str | None]:
+        """CA, client certificate and key for the broker connection (None: not set)."""
+        return self.mqtt_ca_file or None, self.mqtt_cert_file or None, self.mqtt_key_file or None
 
     @property
     def mqtt_v5(self) -> bool:

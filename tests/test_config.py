@@ -19,6 +19,9 @@ from hourglass.config import load_config
         ("", {"HOURGLASS_HTTP_ADDR": "8080"}, ["http_addr", "HOURGLASS_HTTP_ADDR"]),
         ("", {"HOURGLASS_DATABASE_URL": "mysql://x"}, ["database_url", "HOURGLASS_DATABASE_URL"]),
         ("- a list\n", {}, ["cfg.yaml", "mapping"]),
+        ("mqtt_url: mqtts://b\nmqtt_cert_file: c.pem\n", {},
+         ["cfg.yaml", "mqtt_key_file", "needs its key"]),
+        ("mqtt_ca_file: ca.pem\n", {}, ["cfg.yaml", "mqtt_ca_file", "mqtts://"]),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, yaml_text: str, env: dict[str, str],

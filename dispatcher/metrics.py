@@ -18,6 +18,12 @@ from dispatcher.service import auditor
 RISK_LEAD_MIN = 15
 
 
+# Probe statuses that leave parts unwatched ('no_devices' is a host without such parts),
+# and the probes that report them (agent/probes/coverage.py).
+SHORT = ("tool_missing", "permission_denied", "no_answer")
+COVERAGE_PROBES = ("smart", "ipmi")
+
+
 class _Rows(Collector):
     """The counters and histograms metrics_promise reads from the rows."""
 
@@ -47,6 +53,15 @@ def render(conn: Any) -> str:
                        " 'dispatched', 'acknowledged') AND deadline < now() + %s * interval"
                        " '1 minute'", (RISK_LEAD_MIN,)).fetchone()
     at_risk.set(row["n"] if row else 0)
+    short = Gauge("hourglass_hosts_coverage_short", "Hosts whose agent cannot watch a kind of "
+                  "part, by probe and why (their latest birth)", ["probe", "status"],
+                  registry=reg)
+    for probe in COVERAGE_PROBES:
+        for status in SHORT:
+            short.labels(probe, status).set(0)  # each series present, so alerts can clear
+    for row in conn.execute("SELECT probe, status, count(*) AS n FROM probe_coverage"
+                            " WHERE status = ANY(%s) GROUP BY probe, status", (list(SHORT),)):
+        short.labels(row["probe"], row["status"]).set(row["n"])
     late = Gauge("hourglass_timers_overdue_seconds", "How far past its due time the oldest "
                  "timer not fired yet is (0 when none is due): a stuck dispatcher loop",
                  registry=reg)

@@ -109,7 +109,7 @@ class Reporter:
         """The birth message: inventory of the latest collection (collecting if none yet)."""
         if self.latest is None:
             self.latest = collect(self.probes, self.root)
-        inventory = self.latest.inventory
+        inventory, coverage = self.latest.inventory, self.latest.coverage
         return self._out(
             "birth",
             lambda seq, ts: messages.birth(
@@ -124,6 +124,7 @@ class Reporter:
                 components=inventory,
                 session=session,
                 will_seq=will_seq,
+                probes=[c.as_json() for c in coverage],
             ),
         )
 

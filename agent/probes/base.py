@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from agent.messages import Component, ComponentState, Reading
+from agent.probes.coverage import Coverage
 from agent.root import Root
 
 #: Characters the envelope's component_id forbids (whitespace, MQTT wildcards, "/").
@@ -31,6 +32,8 @@ class ProbeResult:
     inventory: tuple[Component, ...] = ()
     #: component id -> what the probe saw, carried by an event about that component
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: what the probe could watch (probes that run a tool say; the birth carries it)
+    coverage: tuple[Coverage, ...] = ()
 
     @staticmethod
     def merge(results: Iterable[ProbeResult]) -> ProbeResult:
@@ -39,12 +42,15 @@ class ProbeResult:
         states: list[ComponentState] = []
         inventory: list[Component] = []
         evidence: dict[str, Mapping[str, Any]] = {}
+        coverage: list[Coverage] = []
         for r in results:
             readings += r.readings
             states += r.states
             inventory += r.inventory
             evidence.update(r.evidence)
-        return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence)
+            coverage += r.coverage
+        return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence,
+                           tuple(coverage))
 
 
 class StateStore(Protocol):

@@ -24,6 +24,18 @@ from typing import Any, ClassVar
 
 from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import Limits, Memo, ProbeContext, ProbeResult, component_id
+from agent.probes.coverage import (
+    DENIED,
+    NO_ANSWER,
+    NO_DEVICES,
+    PACKAGES,
+    PERMISSION_DENIED,
+    TOOL_MISSING,
+    WORKING,
+    Coverage,
+    missing_tool,
+    worst,
+)
 from agent.root import Root
 
 EXIT_FAILING = 1 << 3  # "SMART status check returned DISK FAILING"
@@ -60,6 +72,7 @@ class SmartProbe:
         self._results: dict[str, ProbeResult] = {}  # device -> its last answer
         self._due: dict[str, float] = {}  # device -> when it is read next
         self._merged: ProbeResult | None = None
+        self._blind: dict[str, tuple[str, str]] = {}  # device -> (status, why) unanswered
 
     def collect(self, root: Root) -> ProbeResult:
         """Every disk's last answer, reading the disks that are due."""
@@ -68,6 +81,8 @@ class SmartProbe:
         changed = self._merged is None or any(d not in devs for d in self._results)
         for gone in [d for d in self._results if d not in devs]:
             del self._results[gone]
+        for gone in [d for d in self._blind if d not in devs]:
+            del self._blind[gone]
         for k, dev in enumerate(devs):
             due = self._due.get(dev)
             if due is not None and now < due:
@@ -83,11 +98,30 @@ class SmartProbe:
             result = self._judge(dev, got) if isinstance(got, tuple) else None
             if result is None:
                 self._results.pop(dev, None)
+                self._blind[dev] = unanswered(root, got)
             else:
                 self._results[dev] = result
+                self._blind.pop(dev, None)
         if changed or self._merged is None:
-            self._merged = ProbeResult.merge(self._results[d] for d in devs if d in self._results)
+            merged = ProbeResult.merge(self._results[d] for d in devs if d in self._results)
+            blind = tuple(unwatched(root, d, *self._blind[d]) for d in devs if d in self._blind)
+            self._merged = ProbeResult(
+                merged.readings, merged.states, merged.inventory + blind, merged.evidence,
+                (self._coverage(devs),))
         return self._merged
+
+    def _coverage(self, devs: list[str]) -> Coverage:
+        """The probe's status: its worst disk's, naming the disks it cannot watch."""
+        if not devs:
+            return Coverage("smart", NO_DEVICES, "no disks under /sys/block")
+        status = worst(self._blind[d][0] if d in self._blind else WORKING for d in devs)
+        blind = [d for d in devs if d in self._blind]
+        if not blind:
+            return Coverage("smart", WORKING, f"{len(devs)} disks answer")
+        detail = f"{len(blind)} of {len(devs)} disks unwatched ({', '.join(blind)}): " + \
+            self._blind[blind[0]][1]
+        return Coverage("smart", status, detail,
+                        PACKAGES["smartctl"] if status == TOOL_MISSING else None)
 
     def _judge(self, dev: str, got: tuple[Mapping[str, Any], int]) -> ProbeResult | None:
         """Interpret one disk against its serial's baseline, and keep the baseline."""
@@ -103,11 +137,8 @@ class SmartProbe:
 
 
 def devices(root: Root) -> list[str]:
-    """Disk names to ask smartctl about: recorded ones in replay, else from /sys/block."""
-    recorded = root.cmd_targets("smartctl")
-    if recorded is not None:
-        return recorded
-    out: list[str] = []
+    """Disk names to ask smartctl about: those in /sys/block and, in replay, those recorded."""
+    out: list[str] = list(root.cmd_targets("smartctl") or [])
     for name in root.listdir("sys/block"):
         if not root.exists(f"sys/block/{name}/device"):
             continue  # loop, dm, md, zram: not physical disks
@@ -116,6 +147,29 @@ def devices(root: Root) -> list[str]:
         if (m or re.match(r"^(sd[a-z]+|hd[a-z]+)$", name)) and dev not in out:
             out.append(dev)
     return out
+
+
+def unanswered(root: Root, got: tuple[Mapping[str, Any], int] | str | None) -> tuple[str, str]:
+    """Why smartctl told nothing usable about a disk: (coverage status, the reason)."""
+    if not root.has_tool("smartctl"):
+        return TOOL_MISSING, missing_tool("smartctl")
+    said = ""
+    if isinstance(got, tuple):
+        said = "; ".join(str(m.get("string", "")) for m in
+                         got[0].get("smartctl", {}).get("messages", []) if isinstance(m, dict))
+    if any(w in said for w in DENIED) or not root.privileged():
+        return PERMISSION_DENIED, f"smartctl may not open the disk: {said or 'not root'}"
+    return NO_ANSWER, f"smartctl gave no identity or health: {said or 'no output'}"
+
+
+def unwatched(root: Root, dev: str, status: str, why: str) -> Component:
+    """A disk seen in /sys that smartctl does not answer for: in the inventory, unwatched."""
+    # an NVMe controller's identity is in its class directory, a SATA/SAS disk's in its device
+    where = f"sys/class/nvme/{dev}" if dev.startswith("nvme") else f"sys/block/{dev}/device"
+    serial = (root.read_text(f"{where}/serial") or "").strip() or None
+    model = (root.read_text(f"{where}/model") or "").strip() or None
+    return Component(component_id("disk", serial or dev), "disk", slot=dev, device=f"/dev/{dev}",
+                     model=model, serial=serial, coverage={"status": status, "detail": why})
 
 
 #: What read_device answers for a disk in standby: skipped, keep its last answer.

@@ -1,11 +1,16 @@
-"""What ``hourglass-agent check`` verifies beyond parsing: the files a config names."""
+"""What ``hourglass-agent check`` verifies beyond parsing: the files a config names, and
+what each probe can watch on this host (the tool it needs, its permission, its devices)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.probes.base import Probe
+from agent.probes.coverage import NO_ANSWER, NO_DEVICES, WORKING, Coverage
+from agent.root import Root
 
 
 def _readable(path: str) -> str | None:
@@ -47,3 +52,28 @@ def problems(cfg: AgentConfig) -> list[tuple[str, str]]:
     if not Path(cfg.root).is_dir():
         out.append(("root", f"{cfg.root} is not a directory"))
     return out
+
+
+def coverage(probes: Iterable[Probe], root: Root) -> list[Coverage]:
+    """Run each probe once; what each can watch here (a tool-less probe: what it found)."""
+    out: list[Coverage] = []
+    for probe in probes:
+        try:
+            got = probe.collect(root)
+        except Exception as exc:  # a broken probe is a finding here, not a crash
+            out.append(Coverage(probe.name, NO_ANSWER, f"the probe failed: {exc!r}"[:500]))
+            continue
+        if got.coverage:
+            out += got.coverage
+        elif got.readings or got.states or got.inventory:
+            out.append(Coverage(probe.name, WORKING, f"{len(got.readings)} readings, "
+                                                     f"{len(got.states)} parts"))
+        else:
+            out.append(Coverage(probe.name, NO_DEVICES, "nothing to read on this host"))
+    return out
+
+
+def coverage_line(c: Coverage) -> str:
+    """One printed line: probe, status, why, and the package to install."""
+    todo = f" -> install {c.package}" if c.package else ""
+    return f"probe {c.probe:<8} {c.status:<17} {c.detail}{todo}"

@@ -24,7 +24,6 @@ from agent.probes.coverage import (
     TOOL_MISSING,
     WORKING,
     Coverage,
-    missing_tool,
 )
 from agent.root import Root
 
@@ -172,7 +171,7 @@ def blind(root: Root, ran: bool) -> Coverage:
     if not bmc:
         return Coverage("ipmi", NO_DEVICES, "no local BMC interface (/dev/ipmi0)")
     if not root.has_tool("ipmitool"):
-        return Coverage("ipmi", TOOL_MISSING, missing_tool("ipmitool"), PACKAGES["ipmitool"])
+        return Coverage("ipmi", TOOL_MISSING, "ipmitool not found", PACKAGES["ipmitool"])
     if not root.privileged():
         return Coverage("ipmi", PERMISSION_DENIED, "ipmitool needs root for /dev/ipmi0")
     return Coverage("ipmi", NO_ANSWER, "ipmitool sdr elist " + ("failed" if ran else

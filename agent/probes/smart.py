@@ -118,8 +118,8 @@ class SmartProbe:
         blind = [d for d in devs if d in self._blind]
         if not blind:
             return Coverage("smart", WORKING, f"{len(devs)} disks answer")
-        detail = f"{len(blind)} of {len(devs)} disks unwatched ({', '.join(blind)}): " + \
-            self._blind[blind[0]][1]
+        why = "smartctl not found" if status == TOOL_MISSING else self._blind[blind[0]][1]
+        detail = f"{len(blind)} of {len(devs)} disks unwatched ({', '.join(blind)}): {why}"
         return Coverage("smart", status, detail,
                         PACKAGES["smartctl"] if status == TOOL_MISSING else None)
 

@@ -57,7 +57,9 @@ def run(cfg: Config, collector_urls: Sequence[str], dispatcher_urls: Sequence[st
             out(line(c))
 
     emit(database(cfg))
-    emit(broker(cfg))
+    live = {c.name.removeprefix("collector ") for c in checks
+            if c.name.startswith("collector ") and c.state == "ok"}
+    emit(broker(cfg, len(live)))
     emit(readiness("collector", collector_urls))
     emit(readiness("dispatcher", dispatcher_urls))
     emit(smtp(cfg))
@@ -161,15 +163,16 @@ def _coverage(conn: Any) -> list[Check]:
     return out
 
 
-def broker(cfg: Config) -> list[Check]:
-    """Reachable over MQTT, its certificate (mqtts), and the collectors' canaries on it."""
+def broker(cfg: Config, collectors: int = 0) -> list[Check]:
+    """Reachable over MQTT, its certificate (mqtts), and the collectors' canaries on it
+    (listening until as many collectors as the database knows ready are heard)."""
     host, port, tls = mqtt_endpoint(cfg.mqtt_url)
     out: list[Check] = []
     if tls:
         out.append(_certificate(host, port))
         if out[-1].state == "FAIL":
             return out
-    heard, why = _canaries(cfg, host, port, tls)
+    heard, why = _canaries(cfg, host, port, tls, collectors)
     if why is not None:
         return [*out, Check("broker", "FAIL", f"cannot connect to {host}:{port}: {why}",
                             "start the broker (systemctl start mosquitto) or fix "
@@ -207,7 +210,8 @@ def _certificate(host: str, port: int) -> Check:
                  "issue a new broker certificate and reload the broker")
 
 
-def _canaries(cfg: Config, host: str, port: int, tls: bool) -> tuple[set[str], str | None]:
+def _canaries(cfg: Config, host: str, port: int, tls: bool,
+              expect: int) -> tuple[set[str], str | None]:
     """Connect, listen to the collectors' canaries; (who was heard, why not connected)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -242,7 +246,9 @@ def _canaries(cfg: Config, host: str, port: int, tls: bool) -> tuple[set[str], s
             return set(), "no CONNACK"
         if refused:
             return set(), f"refused: {refused[0]}"
-        time.sleep(CANARY_WAIT_S)
+        until = time.monotonic() + CANARY_WAIT_S
+        while time.monotonic() < until and not (expect and len(heard) >= expect):
+            time.sleep(0.1)
         return set(heard), None
     finally:
         client.disconnect()

@@ -67,7 +67,7 @@ def coverage(probes: Iterable[Probe], root: Root) -> list[Coverage]:
             out += got.coverage
         elif got.readings or got.states or got.inventory:
             out.append(Coverage(probe.name, WORKING, f"{len(got.readings)} readings, "
-                                                     f"{len(got.states)} parts"))
+                                                     f"{len(got.states)} part states"))
         else:
             out.append(Coverage(probe.name, NO_DEVICES, "nothing to read on this host"))
     return out

@@ -113,7 +113,7 @@ class SmartProbe:
     def _coverage(self, devs: list[str]) -> Coverage:
         """The probe's status: its worst disk's, naming the disks it cannot watch."""
         if not devs:
-            return Coverage("smart", NO_DEVICES, "no disks under /sys/block")
+            return Coverage("smart", NO_DEVICES, "no SATA, SAS or NVMe disk under /sys/block")
         status = worst(self._blind[d][0] if d in self._blind else WORKING for d in devs)
         blind = [d for d in devs if d in self._blind]
         if not blind:

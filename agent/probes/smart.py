@@ -24,18 +24,7 @@ from typing import Any, ClassVar
 
 from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import Limits, Memo, ProbeContext, ProbeResult, component_id
-from agent.probes.coverage import (
-    DENIED,
-    NO_ANSWER,
-    NO_DEVICES,
-    PACKAGES,
-    PERMISSION_DENIED,
-    TOOL_MISSING,
-    WORKING,
-    Coverage,
-    missing_tool,
-    worst,
-)
+from agent.probes.smart_blind import summary, unanswered, unwatched
 from agent.root import Root
 
 EXIT_FAILING = 1 << 3  # "SMART status check returned DISK FAILING"
@@ -107,21 +96,8 @@ class SmartProbe:
             blind = tuple(unwatched(root, d, *self._blind[d]) for d in devs if d in self._blind)
             self._merged = ProbeResult(
                 merged.readings, merged.states, merged.inventory + blind, merged.evidence,
-                (self._coverage(devs),))
+                (summary(devs, self._blind),))
         return self._merged
-
-    def _coverage(self, devs: list[str]) -> Coverage:
-        """The probe's status: its worst disk's, naming the disks it cannot watch."""
-        if not devs:
-            return Coverage("smart", NO_DEVICES, "no SATA, SAS or NVMe disk under /sys/block")
-        status = worst(self._blind[d][0] if d in self._blind else WORKING for d in devs)
-        blind = [d for d in devs if d in self._blind]
-        if not blind:
-            return Coverage("smart", WORKING, f"{len(devs)} disks answer")
-        why = "smartctl not found" if status == TOOL_MISSING else self._blind[blind[0]][1]
-        detail = f"{len(blind)} of {len(devs)} disks unwatched ({', '.join(blind)}): {why}"
-        return Coverage("smart", status, detail,
-                        PACKAGES["smartctl"] if status == TOOL_MISSING else None)
 
     def _judge(self, dev: str, got: tuple[Mapping[str, Any], int]) -> ProbeResult | None:
         """Interpret one disk against its serial's baseline, and keep the baseline."""
@@ -147,29 +123,6 @@ def devices(root: Root) -> list[str]:
         if (m or re.match(r"^(sd[a-z]+|hd[a-z]+)$", name)) and dev not in out:
             out.append(dev)
     return out
-
-
-def unanswered(root: Root, got: tuple[Mapping[str, Any], int] | str | None) -> tuple[str, str]:
-    """Why smartctl told nothing usable about a disk: (coverage status, the reason)."""
-    if not root.has_tool("smartctl"):
-        return TOOL_MISSING, missing_tool("smartctl")
-    said = ""
-    if isinstance(got, tuple):
-        said = "; ".join(str(m.get("string", "")) for m in
-                         got[0].get("smartctl", {}).get("messages", []) if isinstance(m, dict))
-    if any(w in said for w in DENIED) or not root.privileged():
-        return PERMISSION_DENIED, f"smartctl may not open the disk: {said or 'not root'}"
-    return NO_ANSWER, f"smartctl gave no identity or health: {said or 'no output'}"
-
-
-def unwatched(root: Root, dev: str, status: str, why: str) -> Component:
-    """A disk seen in /sys that smartctl does not answer for: in the inventory, unwatched."""
-    # an NVMe controller's identity is in its class directory, a SATA/SAS disk's in its device
-    where = f"sys/class/nvme/{dev}" if dev.startswith("nvme") else f"sys/block/{dev}/device"
-    serial = (root.read_text(f"{where}/serial") or "").strip() or None
-    model = (root.read_text(f"{where}/model") or "").strip() or None
-    return Component(component_id("disk", serial or dev), "disk", slot=dev, device=f"/dev/{dev}",
-                     model=model, serial=serial, coverage={"status": status, "detail": why})
 
 
 #: What read_device answers for a disk in standby: skipped, keep its last answer.

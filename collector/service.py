@@ -317,7 +317,8 @@ class Collector:
         self.sub.ack([raw for raw, _ in batch])
         committed = datetime.now(UTC)
         for m in messages:  # duplicates too: their redelivery is part of the latency
-            self.latency.observe((committed - m.ts).total_seconds())
+            # an agent's clock ahead of ours would make it negative: counted as 0
+            self.latency.observe(max(0.0, (committed - m.ts).total_seconds()))
         with self._stats_lock:  # writers add at once; `+=` on a dict item is not atomic
             for reason in result.dead_reasons:
                 label = histo.reason_class(reason)

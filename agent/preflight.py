@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.core import collect
 from agent.probes.base import Probe
-from agent.probes.coverage import NO_ANSWER, NO_DEVICES, WORKING, Coverage
+from agent.probes.coverage import Coverage
 from agent.root import Root
 
 
@@ -55,22 +56,8 @@ def problems(cfg: AgentConfig) -> list[tuple[str, str]]:
 
 
 def coverage(probes: Iterable[Probe], root: Root) -> list[Coverage]:
-    """Run each probe once; what each can watch here (a tool-less probe: what it found)."""
-    out: list[Coverage] = []
-    for probe in probes:
-        try:
-            got = probe.collect(root)
-        except Exception as exc:  # a broken probe is a finding here, not a crash
-            out.append(Coverage(probe.name, NO_ANSWER, f"the probe failed: {exc!r}"[:500]))
-            continue
-        if got.coverage:
-            out += got.coverage
-        elif got.readings or got.states or got.inventory:
-            out.append(Coverage(probe.name, WORKING, f"{len(got.readings)} readings, "
-                                                     f"{len(got.states)} part states"))
-        else:
-            out.append(Coverage(probe.name, NO_DEVICES, "nothing to read on this host"))
-    return out
+    """Run each probe once; what each can watch here, as the birth reports it."""
+    return list(collect(probes, root).coverage)
 
 
 def coverage_line(c: Coverage) -> str:

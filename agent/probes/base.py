@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from agent.messages import Component, ComponentState, Reading
-from agent.probes.coverage import Coverage
+from agent.probes.coverage import NO_DEVICES, WORKING, Coverage
 from agent.root import Root
 
 #: Characters the envelope's component_id forbids (whitespace, MQTT wildcards, "/").
@@ -34,6 +34,17 @@ class ProbeResult:
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: what the probe could watch (probes that run a tool say; the birth carries it)
     coverage: tuple[Coverage, ...] = ()
+
+    def covered(self, probe: str) -> ProbeResult:
+        """This result with its probe's coverage: its own, or (a probe that runs no tool)
+        working when it read something and no_devices when there was nothing to read."""
+        if self.coverage:
+            return self
+        found = self.readings or self.states or self.inventory
+        cov = Coverage(probe, WORKING, f"{len(self.readings)} readings, {len(self.states)} "
+                       "part states") if found else Coverage(probe, NO_DEVICES,
+                                                             "nothing to read on this host")
+        return ProbeResult(self.readings, self.states, self.inventory, self.evidence, (cov,))
 
     @staticmethod
     def merge(results: Iterable[ProbeResult]) -> ProbeResult:

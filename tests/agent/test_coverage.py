@@ -56,6 +56,10 @@ def test_a_disk_smartctl_cannot_answer_for_stays_in_the_birth_saying_why(
                                "smartmontools", "detail": "1 of 1 disks unwatched (sda): "
                                "smartctl not found"}
     assert probes["ipmi"]["status"] == "no_devices"
+    # every enabled probe says what it can watch, the tool-less ones too
+    assert set(probes) == {"system", "smart", "edac", "mdstat", "ipmi", "mce", "nic", "hwmon"}
+    assert probes["hwmon"] == {"probe": "hwmon", "status": "no_devices",
+                               "detail": "nothing to read on this host"}
 
 
 def test_permission_denied_and_working_disks_side_by_side(

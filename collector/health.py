@@ -38,6 +38,7 @@ class Snapshot:
     latency: Buckets = field(default_factory=lambda: empty(LATENCY_BUCKETS))
     commit: Buckets = field(default_factory=lambda: empty(COMMIT_BUCKETS))
     broker_cert_not_after: float | None = None  # Unix seconds, as the TLS handshake showed
+    broker_ca_not_after: float | None = None  # the trusted CA that issued it
 
     @property
     def is_ready(self) -> bool:
@@ -89,6 +90,10 @@ def render(s: Snapshot) -> bytes:
         Gauge("hourglass_collector_broker_cert_expiry_timestamp_seconds",
               "notAfter of the certificate the broker showed this collector in its last TLS "
               "handshake (absent without mqtts)", registry=reg).set(s.broker_cert_not_after)
+    if s.broker_ca_not_after is not None:
+        Gauge("hourglass_collector_broker_ca_expiry_timestamp_seconds",
+              "notAfter of the CA in this collector's trust store (SSL_CERT_FILE) that issued "
+              "the broker's certificate", registry=reg).set(s.broker_ca_not_after)
     return generate_latest(reg)
 
 

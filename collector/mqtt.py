@@ -149,6 +149,7 @@ class Subscriber:
         #: the broker's certificate's notAfter (Unix seconds) as this connection saw it in
         #: the TLS handshake; None without TLS or before the first connection
         self.broker_cert_not_after: float | None = None
+        self.broker_ca_not_after: float | None = None  # the CA we trust that issued it
         # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
         # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
         # max_inflight, 32) must be at least this, or it caps every batch
@@ -286,6 +287,7 @@ class Subscriber:
             not_after = cert.get("notAfter") if cert else None
             if isinstance(not_after, str):
                 self.broker_cert_not_after = float(ssl.cert_time_to_seconds(not_after))
+            self.broker_ca_not_after = issuer_not_after(cert)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -351,6 +353,17 @@ class AckOrder:
             while self._arrivals and self._arrivals[0][0] < self._next:
                 self._arrivals.popleft()
         return out
+
+
+def issuer_not_after(cert: Any) -> float | None:
+    """notAfter of the trusted CA that issued ``cert``, as the default trust store holds it
+    (SSL_CERT_FILE, as paho's tls_set loads it); None when it is not found there."""
+    issuer = cert.get("issuer") if cert else None
+    for ca in ssl.create_default_context().get_ca_certs():
+        not_after = ca.get("notAfter")
+        if ca.get("subject") == issuer and isinstance(not_after, str):
+            return float(ssl.cert_time_to_seconds(not_after))
+    return None
 
 
 def _topic_level(text: str) -> str:

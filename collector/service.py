@@ -108,7 +108,8 @@ class Collector:
             held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries),
             gaps=dict(self.gaps), gap_totals=dict(self.gap_totals),
             dead_reasons=dict(self.dead_reasons), latency=self.latency.snapshot(),
-            commit=self.commit.snapshot(), broker_cert_not_after=self.sub.broker_cert_not_after)
+            commit=self.commit.snapshot(), broker_cert_not_after=self.sub.broker_cert_not_after,
+            broker_ca_not_after=self.sub.broker_ca_not_after)
 
     def _watch(self) -> None:
         """Every second: judge liveness, send canaries, recover a silent subscription."""

@@ -202,12 +202,17 @@ def _certificate(host: str, port: int) -> Check:
     except OSError as exc:
         return Check("broker certificate", "FAIL", f"no TLS handshake with {host}:{port}: "
                      f"{exc.strerror or exc}", "start the broker or fix HOURGLASS_MQTT_URL")
+    from collector.mqtt import issuer_not_after
+
     not_after = ssl.cert_time_to_seconds(str((cert or {}).get("notAfter")))
-    days = (not_after - time.time()) / 86400
+    ca = issuer_not_after(cert)
+    days = (min(not_after, ca or not_after) - time.time()) / 86400
+    ca_said = f", its CA on {datetime.fromtimestamp(ca, UTC):%Y-%m-%d}" if ca else ""
     state = "ok" if days >= CERT_WARN_DAYS else "warn"
     return Check("broker certificate", state, f"trusted, expires in {days:.1f} days "
-                 f"({datetime.fromtimestamp(not_after, UTC):%Y-%m-%d})",
-                 "issue a new broker certificate and reload the broker")
+                 f"(the certificate on {datetime.fromtimestamp(not_after, UTC):%Y-%m-%d}"
+                 f"{ca_said})", "renew the broker's certificate (or the CA) and reload the "
+                 "broker")
 
 
 def _canaries(cfg: Config, host: str, port: int, tls: bool,

@@ -35,6 +35,7 @@ def test_counters_and_histograms_answer_operators(system: System) -> None:
     assert 'hourglass_collector_dead_letters_total{reason="not_json"} 1.0' in col
     assert "# TYPE hourglass_collector_messages_total counter" in col
     assert "hourglass_collector_broker_cert_expiry_timestamp_seconds" in col
+    assert "hourglass_collector_broker_ca_expiry_timestamp_seconds" in col  # SSL_CERT_FILE's
     for name in ("hourglass_jobs_time_to_acknowledge_seconds",
                  "hourglass_incidents_time_to_arrive_seconds",
                  "hourglass_incidents_time_to_fix_seconds",

@@ -84,7 +84,8 @@ def database(cfg: Config) -> list[Check]:
         return [Check("database", "FAIL", "no database configured",
                       "set HOURGLASS_DATABASE_URL or database_url in the --config file")]
     try:
-        conn = psycopg.connect(cfg.database_url, connect_timeout=int(TIMEOUT_S))
+        conn = psycopg.connect(cfg.database_url, connect_timeout=int(TIMEOUT_S),
+                               autocommit=True)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [Check("database", "FAIL", f"cannot connect to {_where(cfg.database_url)}: "
@@ -102,25 +103,31 @@ def database(cfg: Config) -> list[Check]:
                          f"this host's clock is {abs(skew):.2f} s "
                          f"{'behind' if skew > 0 else 'ahead of'} the database's",
                          "run NTP (chrony or systemd-timesyncd) on both hosts"))
-        out += _collector_rows(conn)
-        out += _coverage(conn)
+        for step in (_collector_rows, _coverage):
+            try:
+                out += step(conn)
+            except psycopg.errors.UndefinedTable as exc:  # a database never migrated
+                out.append(Check(step.__name__.strip("_").replace("_rows", "s"), "FAIL",
+                                 f"cannot read: {str(exc).splitlines()[0]}",
+                                 "run `hourglass db migrate`"))
     return out
 
 
 def _migrations(conn: Any) -> Check:
     """Every shipped migration applied?"""
+    import psycopg
+
     from schemas.migrate import available
 
     try:
         done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-    except Exception:  # no table: never migrated
-        conn.rollback()
+    except psycopg.errors.UndefinedTable:  # never migrated
         done = set()
     missing = sorted({m.version for m in available()} - done)
     if missing:
         return Check("migrations", "FAIL", f"{len(missing)} not applied (first: "
                      f"{missing[0]:03d})", "run `hourglass db migrate`")
-    return Check("migrations", "ok", f"current ({max(done):03d})")
+    return Check("migrations", "ok", f"current ({max(done):03d})")  # missing empty: done too
 
 
 def _collector_rows(conn: Any) -> list[Check]:

@@ -6,12 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import psycopg
 from aiosmtpd.controller import Controller
 
-from tests.conftest import eventually, free_port
+from tests.conftest import ADMIN_URL, eventually, free_port
 from tests.ops.system import System
 
 
@@ -87,3 +88,24 @@ def test_a_broken_system_fails_and_says_what_to_do(system: System) -> None:
         assert todo in text
     assert lines[-1] == ("6 checks, 5 failed: database, broker, collector readyz, "
                          "dispatcher readyz, smtp")
+
+
+def test_a_database_never_migrated_says_run_migrate() -> None:
+    name = f"hg_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        closed = free_port()
+        code, lines = doctor({"HOURGLASS_DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+                              "HOURGLASS_MQTT_URL": f"mqtt://127.0.0.1:{closed}"},
+                             "--collector-url", f"http://127.0.0.1:{closed}",
+                             "--dispatcher-url", f"http://127.0.0.1:{closed}")
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    got = states(lines)
+    assert code == 1
+    assert got["database"] == "ok"
+    for name in ("migrations", "collectors", "coverage"):
+        assert got[name] == "FAIL", lines
+    assert "run `hourglass db migrate`" in "\n".join(lines)

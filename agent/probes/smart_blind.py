@@ -53,7 +53,8 @@ def summary(devs: list[str], blind: Mapping[str, tuple[str, str]]) -> Coverage:
     status = worst(blind[d][0] if d in blind else WORKING for d in devs)
     names = [d for d in devs if d in blind]
     if not names:
-        return Coverage("smart", WORKING, f"{len(devs)} disks answer")
+        verb = "disks answer" if len(devs) > 1 else "disk answers"
+        return Coverage("smart", WORKING, f"{len(devs)} {verb}")
     why = "smartctl not found" if status == TOOL_MISSING else blind[names[0]][1]
     detail = f"{len(names)} of {len(devs)} disks unwatched ({', '.join(names)}): {why}"
     return Coverage("smart", status, detail,

@@ -69,12 +69,14 @@ class BatchResult:
     rows: int
     opened: list[int]
     predicted: list[int] = field(default_factory=list)
+    dead_reasons: tuple[str, ...] = ()  # the stored dead letters' reasons, for their classes
 
     def __add__(self, other: BatchResult) -> BatchResult:
         """Both results together (a batch stored one message at a time)."""
         return BatchResult(self.accepted + other.accepted, self.duplicates + other.duplicates,
                            self.dead + other.dead, self.rows + other.rows,
-                           self.opened + other.opened, self.predicted + other.predicted)
+                           self.opened + other.opened, self.predicted + other.predicted,
+                           self.dead_reasons + other.dead_reasons)
 
 
 EMPTY = BatchResult(0, 0, 0, 0, [])
@@ -121,7 +123,8 @@ def write_batch(
         _dead_letters(conn, dead)
         if opened or fresh:
             wake(conn, "ingest")
-    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted)
+    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted,
+                       tuple(d.reason for d in dead))
 
 
 def _open(conn: Conn, directory: Directory,

@@ -119,7 +119,12 @@ function render() {
 
 /* ---- our own outage: the collectors' input, an operator's alert, never a customer's incident ---- */
 function ingestAlert() {
-  return ingestDown() + gapAlert();
+  return ingestDown() + gapAlert() + coverageAlert();
+}
+function coverageAlert() {
+  const short = (ingest && ingest.coverage) || [];
+  return short.map((c) => `<div class="alert" role="alert" data-coverage="${esc(c.probe)}">${esc(c.sentence)}`
+    + `<small>${esc(c.sample.join(", "))}${c.hosts > c.sample.length ? " …" : ""} · their disk or BMC failures cannot open an incident until fixed</small></div>`).join("");
 }
 function gapAlert() {
   const g = ingest && ingest.gaps;

@@ -131,7 +131,7 @@ def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) 
     assert httpx.get(base + "/healthz").text == "ok\n"
     pub = publisher(mosquitto)
     pub.publish("hg/v1/iad1/web-01/telemetry", b"not json", qos=1).wait_for_publish(5)
-    eventually(lambda: 'hourglass_collector_messages{outcome="dead"} 1.0'
+    eventually(lambda: 'hourglass_collector_messages_total{outcome="dead"} 1.0'
                in httpx.get(base + "/metrics").text, 15, "the dead letter counted", 0.1)
     assert "hourglass_collector_broker_connected 1.0" in httpx.get(base + "/metrics").text
     pub.loop_stop()

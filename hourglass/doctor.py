@@ -176,7 +176,7 @@ def broker(cfg: Config, collectors: int = 0) -> list[Check]:
     host, port, tls = mqtt_endpoint(cfg.mqtt_url)
     out: list[Check] = []
     if tls:
-        out.append(_certificate(host, port))
+        out.append(_certificate(host, port, cfg.mqtt_tls_files))
         if out[-1].state == "FAIL":
             return out
     heard, why = _canaries(cfg, host, port, tls, collectors)
@@ -196,9 +196,17 @@ def broker(cfg: Config, collectors: int = 0) -> list[Check]:
     return out
 
 
-def _certificate(host: str, port: int) -> Check:
-    """The broker's certificate: trusted by this host, and how long before it expires."""
-    ctx = ssl.create_default_context()  # SSL_CERT_FILE names a private CA
+def _certificate(host: str, port: int,
+                 files: tuple[str | None, str | None, str | None] = (None, None, None)) -> Check:
+    """The broker's certificate: trusted by this host, and how long before it expires.
+
+    files: the collectors' CA, client certificate and key (mqtt_ca_file, ...), which the
+    shipped broker asks for; without them SSL_CERT_FILE or the system store names the CA.
+    """
+    ca_file, cert_file, key_file = files
+    ctx = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file)
     try:
         with socket.create_connection((host, port), timeout=TIMEOUT_S) as raw, \
                 ctx.wrap_socket(raw, server_hostname=host) as s:
@@ -232,8 +240,9 @@ def _canaries(cfg: Config, host: str, port: int, tls: bool,
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                          client_id=f"hg-doctor-{socket.gethostname()}-{int(time.time())}",
                          protocol=mqtt.MQTTv5)
-    if tls:
-        client.tls_set()
+    if tls:  # the shipped broker wants a client certificate: the collectors' own
+        ca, cert, key = cfg.mqtt_tls_files
+        client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
     if cfg.mqtt_username:
         client.username_pw_set(cfg.mqtt_username, cfg.mqtt_password or None)
 

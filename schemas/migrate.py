@@ -15,6 +15,8 @@ from importlib import resources
 
 import psycopg
 
+from schemas import telemetry_convert
+
 #: Advisory lock key ("hourglas" in ASCII), so two migrators queue instead of racing.
 LOCK_KEY = 0x686F75726772_6C61
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+?)(?:\.(plain|timescale))?\.sql$")
@@ -95,6 +97,10 @@ def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
                         conn.execute(stmt.encode())
                     _record(conn, mig)
                 applied_now.append(label)
+            if telemetry_convert.pending(conn):  # 019's data step: batched, resumable
+                log("converting narrow telemetry rows (019), a batch a transaction")
+                telemetry_convert.convert(conn, log=log)
+                applied_now.append("019 telemetry conversion")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

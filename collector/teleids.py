@@ -80,7 +80,8 @@ def _make_sets(conn: Conn, keys: list[widecopy.SetKey], out: Ids) -> None:
             "INSERT INTO telemetry_sets (digest, components, metrics) VALUES (%s, %s, %s)"
             " ON CONFLICT (digest) DO NOTHING",
             [(d, [c for c, _ in k], [m for _, m in k]) for d, k in by_digest])
-    found: dict[bytes, int] = dict(conn.execute("SELECT digest, id FROM telemetry_sets WHERE digest = ANY(%s)",
-                              ([d for d, _ in by_digest],)).fetchall())
+    found: dict[bytes, int] = dict(conn.execute(
+        "SELECT digest, id FROM telemetry_sets WHERE digest = ANY(%s)",
+        ([d for d, _ in by_digest],)).fetchall())
     for d, k in by_digest:
         out.sets[k] = found[d]

@@ -70,8 +70,9 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
-    """Apply what is missing; return the names applied. Safe to run twice or concurrently."""
+def migrate(url: str, log: Callable[[str], None] = print, before: int | None = None) -> list[str]:
+    """Apply what is missing (only versions below `before`, when given: tests build an
+    older schema so); return the names applied. Safe to run twice or concurrently."""
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -83,7 +84,7 @@ def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
             for mig in choose(available(), timescale_available(conn)):
-                if mig.version in done:
+                if mig.version in done or (before is not None and mig.version >= before):
                     continue
                 label = f"{mig.version:03d}_{mig.name}"
                 label += f" ({mig.variant})" if mig.variant else ""

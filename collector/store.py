@@ -5,13 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from collector import births, copybin, findings, sweep, teleids, telemetry, widecopy
+from collector import (
+    births,
+    copybin,
+    findings,
+    retention,
+    sweep,
+    teleids,
+    telemetry,
+    widecopy,
+)
 from collector.facility import FacilityParams
 from collector.liveness import Hold
 from collector.model import DeadLetter, Detection, Message
@@ -22,7 +31,7 @@ from schemas.topics import topic
 from schemas.wake import wake
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-PARTITION_LOCK = 0x68675F70617274  # "hg_part": collectors make and drop partitions in turn
+PARTITION_LOCK = retention.PARTITION_LOCK
 
 
 @dataclass(frozen=True)
@@ -399,47 +408,7 @@ def prune_keys(conn: Conn, now: datetime, dedup_days: int, chunk: int = PRUNE_CH
     return total
 
 
-def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:
-    """Plain PostgreSQL only: daily telemetry partitions ahead, dropped past retention.
-
-    The parent is `telemetry_rows` (migration 019's wide rows) or, before it, the narrow
-    `telemetry` table; a day past retention goes whole (DROP TABLE, never row by row).
-    """
-    parent = _partitioned_parent(conn)
-    if parent is None:
-        return  # TimescaleDB manages chunks and retention itself
-    today = now.astimezone(UTC).date()
-    for offset in range(-1, ahead_days + 1):
-        day = today + timedelta(days=offset)
-        name = f"{parent}_{day:%Y%m%d}"
-        try:
-            with conn.transaction():
-                # IF NOT EXISTS is not safe against a second collector doing the same at once
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent}"
-                    f" FOR VALUES FROM ('{day.isoformat()}') TO"
-                    f" ('{(day + timedelta(days=1)).isoformat()}')"
-                )
-        except psycopg.errors.CheckViolation:
-            pass  # rows of that day already sit in the default partition; keep them there
-    cutoff = today - timedelta(days=retention_days)
-    for (name,) in conn.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s"
-        " AND c.relname ~ ('^' || %s || '_[0-9]{8}$')", (parent, parent)
-    ).fetchall():
-        day = datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC).date()
-        if day < cutoff:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _partitioned_parent(conn: Conn) -> str | None:
-    """The partitioned telemetry table of this database, or None (TimescaleDB)."""
-    row = conn.execute(
-        "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
-        " WHERE c.relname IN ('telemetry_rows', 'telemetry')"
-        " ORDER BY c.relname = 'telemetry_rows' DESC LIMIT 1").fetchone()
-    return str(row[0]) if row else None
+def ensure_partitions(conn: Conn, now: datetime, retention_days: int,
+                      rollup_days: int = 730, ahead_days: int = 3) -> None:
+    """Telemetry partitions ahead and retention (collector.retention owns them)."""
+    retention.ensure_partitions(conn, now, retention_days, rollup_days, ahead_days)

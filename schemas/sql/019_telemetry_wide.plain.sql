@@ -49,6 +49,22 @@ BEGIN
 END $$;
 ALTER INDEX telemetry_host_time RENAME TO telemetry_narrow_host_time;
 
+-- The hourly roll-up of the days dropped past collector.retention_days, kept
+-- collector.rollup_retention_days in monthly partitions (collector/store.py rolls a day up
+-- in the transaction that drops its raw partition, so an hour is in one place only).
+CREATE TABLE telemetry_hourly_rows (
+    bucket     timestamptz NOT NULL,
+    host       integer NOT NULL,
+    component  text NOT NULL,
+    metric     text NOT NULL,
+    avg        double precision NOT NULL,
+    min        double precision NOT NULL,
+    max        double precision NOT NULL,
+    n          bigint NOT NULL
+) PARTITION BY RANGE (bucket);
+CREATE TABLE telemetry_hourly_rows_default PARTITION OF telemetry_hourly_rows DEFAULT;
+CREATE INDEX telemetry_hourly_rows_host_bucket ON telemetry_hourly_rows (host, bucket DESC);
+
 DROP VIEW telemetry_hourly;
 CREATE VIEW telemetry AS
 SELECT r.time, h.host_id, u.component, u.metric, COALESCE(u.x, u.v) AS value
@@ -59,8 +75,13 @@ CROSS JOIN LATERAL unnest(s.components, s.metrics, r.v, r.x) AS u(component, met
 UNION ALL
 SELECT time, host_id, component, metric, value FROM telemetry_narrow;
 
+-- Hours are UTC hours whatever the session's TimeZone (003's bucket followed it, which
+-- splits hours in a zone half an hour off UTC).
 CREATE VIEW telemetry_hourly AS
-SELECT date_trunc('hour', time) AS bucket, host_id, component, metric,
+SELECT date_trunc('hour', time, 'UTC') AS bucket, host_id, component, metric,
        avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS n
 FROM telemetry
-GROUP BY 1, host_id, component, metric;
+GROUP BY 1, host_id, component, metric
+UNION ALL
+SELECT r.bucket, h.host_id, r.component, r.metric, r.avg, r.min, r.max, r.n
+FROM telemetry_hourly_rows r JOIN telemetry_hosts h ON h.id = r.host;

@@ -143,3 +143,30 @@ def test_migration_019_converts_narrow_rows_batched_resumable_and_keeps_every_va
         hourly = conn.execute("SELECT sum(n) FROM telemetry_hourly").fetchone()
         assert hourly == (len(before),)
     assert migrate(blank_db, log=lambda m: None) == []
+
+
+def test_a_day_past_retention_is_rolled_up_then_dropped_whole(pg_url: str) -> None:
+    day = datetime(2026, 8, 1, tzinfo=UTC)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        _fleet(conn, ["web-01"])
+        store.ensure_partitions(conn, day, retention_days=90)  # that day's partition exists
+        batch = [_message("web-01", i + 1, [float(i), 0.1 * i, 1e300], day + timedelta(
+            minutes=7 * i)) for i in range(400)]  # two days of messages, 7 minutes apart
+        assert store.write_batch(conn, store.Directory(), batch, []).accepted == 400
+        query = "SELECT * FROM telemetry_hourly ORDER BY bucket, component, metric"
+        before = conn.execute(query).fetchall()
+        store.ensure_partitions(conn, day + timedelta(days=91), retention_days=90)
+        parts = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relname"
+                                            " LIKE 'telemetry\\_%%\\_2026%%'")}
+        assert "telemetry_rows_20260801" not in parts  # dropped, its hours rolled up
+        assert "telemetry_rows_20260802" in parts  # 90 days back: kept
+        assert {"telemetry_hourly_rows_202610", "telemetry_hourly_rows_202611"} <= parts
+        after = conn.execute(query).fetchall()
+        assert [r[:4] + r[5:] for r in after] == [r[:4] + r[5:] for r in before]
+        assert [r[4] for r in after] == pytest.approx([r[4] for r in before], rel=1e-12)
+        rolled = conn.execute("SELECT count(*), sum(n) FROM telemetry_hourly_rows").fetchone()
+        assert rolled == (24 * 3, 206 * 3)  # the first day: 24 hours, 206 messages, 3 metrics
+        # the roll-ups go too, a month at a time, past their own retention
+        store.ensure_partitions(conn, day + timedelta(days=800), retention_days=90,
+                                rollup_days=730)
+        assert conn.execute("SELECT count(*) FROM telemetry_hourly_rows").fetchone() == (0,)

@@ -21,10 +21,12 @@ from collector.model import Message
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-FLOAT4_OID, FLOAT8_OID = 700, 701  # pg_type oids of real and double precision
+FLOAT4_OID, FLOAT8_OID, TEXT_OID = 700, 701, 25  # pg_type oids: real, double precision, text
 _HEAD = struct.Struct("!hiqiiii")  # 5 fields; time (len, µs); host (len, int4); set (len, int4)
 _ARRAY = struct.Struct("!iiiiii")  # field length; ndim, has-nulls flag, element oid; dim, lbound
 _NULL = struct.pack("!i", -1)
+_LEN = struct.Struct("!i")
+_SET_HEAD = struct.Struct("!hi")  # 3 fields (digest, components, metrics); the digest's length
 _FLOAT4_MAX = 3.4028234663852886e38  # larger values are not float4 (struct would refuse)
 
 SetKey = tuple[tuple[str, str], ...]  # a message's (component, metric) pairs in order
@@ -113,3 +115,27 @@ def encode(messages: Iterable[Message], hosts: Mapping[str, int],
         values += len(readings)
     parts.append(TRAILER)
     return b"".join(parts), rows, values
+
+
+def _text_array(encoded: Sequence[bytes]) -> bytes:
+    """One binary text[] field of these UTF-8 names (no NULLs)."""
+    n = len(encoded)
+    lengths = struct.pack(f"!{n}i", *map(len, encoded))
+    body = b"".join([x for i, e in enumerate(encoded) for x in (lengths[4 * i:4 * i + 4], e)])
+    return _ARRAY.pack(20 + len(body), 1, 0, TEXT_OID, n, 1) + body
+
+
+def encode_sets(keys: Iterable[SetKey]) -> tuple[bytes, list[bytes]]:
+    """The COPY stream of (digest, components, metrics) rows of these metric sets, and
+    their digests in the same order (each name encoded once for both)."""
+    parts = [SIGNATURE]
+    digests = []
+    for key in keys:
+        cs = [c.encode() for c, _ in key]
+        ms = [m.encode() for _, m in key]
+        d = hashlib.sha256(b"".join([x for c, m in zip(cs, ms, strict=True)
+                                     for x in (c, b"\0", m, b"\0")])).digest()
+        digests.append(d)
+        parts.append(_SET_HEAD.pack(3, len(d)) + d + _text_array(cs) + _text_array(ms))
+    parts.append(TRAILER)
+    return b"".join(parts), digests

@@ -30,6 +30,8 @@ class Ids:
     wide: bool
     hosts: dict[str, int] = field(default_factory=dict)
     sets: dict[widecopy.SetKey, int] = field(default_factory=dict)
+    #: a batch's answer only: each message's metric-set id, by (host, seq)
+    rows: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 # One Ids per database, shared by a process's writer threads (dict updates are atomic
@@ -65,6 +67,7 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
     out = Ids(True)
     new_hosts: set[str] = set()
     new_sets: dict[widecopy.SetKey, None] = {}
+    keyed: list[tuple[tuple[str, int], widecopy.SetKey]] = []
     for m in messages:
         if m.snapshot is None or not m.snapshot.readings:
             continue
@@ -73,12 +76,20 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
         else:
             out.hosts[m.host] = h
         key = widecopy.set_key(m)
+        keyed.append(((m.host, m.seq), key))
         if (s := known.sets.get(key)) is None:
             new_sets[key] = None
         else:
             out.sets[key] = s
-    if not new_hosts and not new_sets:
-        return out
+    if new_hosts or new_sets:
+        _make(conn, known, out, new_hosts, new_sets)
+    out.rows = {row: out.sets[key] for row, key in keyed}
+    return out
+
+
+def _make(conn: Conn, known: Ids, out: Ids, new_hosts: set[str],
+          new_sets: dict[widecopy.SetKey, None]) -> None:
+    """Make the missing ids (their own transaction) into `out`, and cache them."""
     with conn.transaction():
         if new_hosts:
             names = sorted(new_hosts)
@@ -96,7 +107,6 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
             known.sets.clear()
         known.hosts.update({h: out.hosts[h] for h in new_hosts})
         known.sets.update(made)
-    return out
 
 
 def _make_sets(conn: Conn, keys: list[widecopy.SetKey]) -> dict[widecopy.SetKey, int]:

@@ -68,29 +68,40 @@ def _array(oid: int, width: str, values: Sequence[float | None]) -> bytes:
     return _ARRAY.pack(20 + len(body), 1, nulls, oid, n, 1) + body
 
 
-_DENSE: dict[int, struct.Struct] = {}  # per length: the (len, value) pairs of a full real[]
+_SLOTS: dict[int, bytes] = {}  # per length: n (len 4, value 0) element slots of a real[]
+_F4: dict[int, struct.Struct] = {}  # per length: n big-endian float4s
 
 
-def _dense4(values: Sequence[float]) -> bytes:
-    """A real[] without NULLs, in one pack (the common case)."""
-    n = len(values)
-    st = _DENSE.get(n)
+def _f4(n: int) -> struct.Struct:
+    st = _F4.get(n)
     if st is None:
-        st = _DENSE[n] = struct.Struct("!" + "if" * n)
-    pairs: list[float] = [4] * (2 * n)
-    pairs[1::2] = values
-    return _ARRAY.pack(20 + 8 * n, 1, 0, FLOAT4_OID, n, 1) + st.pack(*pairs)
+        st = _F4[n] = struct.Struct(f"!{n}f")
+    return st
+
+
+def _dense4(packed: bytes, n: int) -> bytes:
+    """A real[] without NULLs from its n packed big-endian float4s: each 4 bytes go after
+    a 4-byte length, by strided slice copies (a struct of 2n fields cost twice as much)."""
+    slots = _SLOTS.get(n)
+    if slots is None:
+        slots = _SLOTS[n] = b"\x00\x00\x00\x04\x00\x00\x00\x00" * n
+    body = bytearray(slots)
+    for k in range(4):
+        body[4 + k::8] = packed[k::4]
+    return _ARRAY.pack(20 + 8 * n, 1, 0, FLOAT4_OID, n, 1) + body
 
 
 def value_fields(values: Sequence[float]) -> bytes:
     """The v and x fields of a row holding these values, losslessly."""
     n = len(values)
+    st = _f4(n)
     try:
-        exact = struct.unpack(f"{n}f", struct.pack(f"{n}f", *values)) == tuple(values)
+        packed = st.pack(*values)
+        exact = st.unpack(packed) == tuple(values)
     except OverflowError:  # a value beyond float4's range
         exact = False
     if exact:
-        return _dense4(values) + _NULL
+        return _dense4(packed, n) + _NULL
     fit = [fits_float4(v) for v in values]
     v4 = [v if ok else None for v, ok in zip(values, fit, strict=True)]
     x8 = [None if ok else v for v, ok in zip(values, fit, strict=True)]
@@ -98,10 +109,11 @@ def value_fields(values: Sequence[float]) -> bytes:
 
 
 def encode(messages: Iterable[Message], hosts: Mapping[str, int],
-           sets: Mapping[SetKey, int]) -> tuple[bytes, int, int]:
+           sets: Mapping[tuple[str, int], int]) -> tuple[bytes, int, int]:
     """The COPY stream of the messages' wide rows; (stream, rows, values).
 
-    Every message with readings must have its host in `hosts` and its set in `sets`.
+    Every message with readings must have its host in `hosts` and its metric set's id in
+    `sets`, by (host, seq).
     """
     parts = [SIGNATURE]
     rows = values = 0
@@ -109,7 +121,7 @@ def encode(messages: Iterable[Message], hosts: Mapping[str, int],
         if m.snapshot is None or not m.snapshot.readings:
             continue
         readings = m.snapshot.readings
-        head = _HEAD.pack(5, 8, _micros(m.ts), 4, hosts[m.host], 4, sets[set_key(m)])
+        head = _HEAD.pack(5, 8, _micros(m.ts), 4, hosts[m.host], 4, sets[(m.host, m.seq)])
         parts.append(head + value_fields([r.value for r in readings]))
         rows += 1
         values += len(readings)

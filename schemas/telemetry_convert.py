@@ -24,7 +24,7 @@ STEP = timedelta(hours=6)  # about 30 M narrow rows a batch at 10,000 hosts
 
 # float4 holds v exactly: finite within its normal range, and equal once cast back
 # (CASE first, so the cast never sees a value it would refuse as out of range)
-_FITS = ("CASE WHEN e.v = 'NaN' OR e.v IN ('Infinity', '-Infinity') OR e.v = 0 THEN true"
+FITS = ("CASE WHEN e.v = 'NaN' OR e.v IN ('Infinity', '-Infinity') OR e.v = 0 THEN true"
          " WHEN abs(e.v) > 3.4028234663852886e38 OR abs(e.v) < 1.1754943508222875e-38"
          " THEN false ELSE e.v::real::double precision = e.v END")
 
@@ -51,12 +51,12 @@ ON CONFLICT DO NOTHING
 _ROWS = f"""
 INSERT INTO telemetry_rows (time, host, set_id, v, x)
 SELECT b.time, h.id, s.id,
-       ARRAY(SELECT CASE WHEN {_FITS} THEN e.v::real END
+       ARRAY(SELECT CASE WHEN {FITS} THEN e.v::real END
              FROM unnest(b.vals) WITH ORDINALITY AS e(v, i) ORDER BY e.i),
        CASE WHEN bool_and_fits THEN NULL ELSE
-       ARRAY(SELECT CASE WHEN {_FITS} THEN NULL ELSE e.v END
+       ARRAY(SELECT CASE WHEN {FITS} THEN NULL ELSE e.v END
              FROM unnest(b.vals) WITH ORDINALITY AS e(v, i) ORDER BY e.i) END
-FROM (SELECT b.*, (SELECT bool_and({_FITS}) FROM unnest(b.vals) AS e(v)) AS bool_and_fits
+FROM (SELECT b.*, (SELECT bool_and({FITS}) FROM unnest(b.vals) AS e(v)) AS bool_and_fits
       FROM telemetry_batch b) b
 JOIN telemetry_hosts h ON h.host_id = b.host_id
 JOIN telemetry_sets s ON s.digest = b.digest

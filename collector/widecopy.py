@@ -131,10 +131,8 @@ def encode(messages: Iterable[Message], hosts: Mapping[str, int],
 
 def _text_array(encoded: Sequence[bytes]) -> bytes:
     """One binary text[] field of these UTF-8 names (no NULLs)."""
-    n = len(encoded)
-    lengths = struct.pack(f"!{n}i", *map(len, encoded))
-    body = b"".join([x for i, e in enumerate(encoded) for x in (lengths[4 * i:4 * i + 4], e)])
-    return _ARRAY.pack(20 + len(body), 1, 0, TEXT_OID, n, 1) + body
+    body = b"".join([_LEN.pack(len(e)) + e for e in encoded])
+    return _ARRAY.pack(20 + len(body), 1, 0, TEXT_OID, len(encoded), 1) + body
 
 
 def encode_sets(keys: Iterable[SetKey]) -> tuple[bytes, list[bytes]]:

@@ -29,7 +29,8 @@ class CollectorConfig:
     writers: int = 2
     # Raw telemetry is kept this many days (a day's partition, or Timescale chunk, goes
     # whole); its hourly roll-up (telemetry_hourly) is kept rollup_retention_days, the
-    # years a capacity plan or a warranty claim looks back (about 1/120 of the raw bytes).
+    # years a capacity plan or a warranty claim looks back: measured 109 bytes a series
+    # and hour against 120 raw values of ~7 bytes, about an eighth of the raw bytes.
     retention_days: int = 90
     rollup_retention_days: int = 730
     # Deduplication keys older than this are pruned (a message re-sent later than this is

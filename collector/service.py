@@ -223,7 +223,8 @@ class Collector:
     def _partitions(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """Partitions ahead and behind, and old deduplication keys."""
         c = self.cfg.collector
-        store.ensure_partitions(conn, datetime.now(UTC), c.retention_days)
+        store.ensure_partitions(conn, datetime.now(UTC), c.retention_days,
+                                c.rollup_retention_days)
         pruned = store.prune_keys(conn, datetime.now(UTC), c.dedup_days)
         if pruned:
             log.info("pruned %d deduplication keys older than %d days", pruned, c.dedup_days)

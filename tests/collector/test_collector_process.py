@@ -116,13 +116,14 @@ def test_daily_partitions_are_made_ahead_and_dropped_past_retention(pg_url: str)
     from datetime import UTC, datetime
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE telemetry_20200101 PARTITION OF telemetry"
+        conn.execute("CREATE TABLE telemetry_rows_20200101 PARTITION OF telemetry_rows"
                      " FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')")
         ensure_partitions(conn, datetime(2026, 11, 23, 12, tzinfo=UTC), retention_days=90)
         names = {r[0] for r in conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")}
-    assert {"telemetry_20261122", "telemetry_20261123", "telemetry_20261126"} <= names
-    assert "telemetry_20200101" not in names
+    assert {"telemetry_rows_20261122", "telemetry_rows_20261123",
+            "telemetry_rows_20261126"} <= names
+    assert "telemetry_rows_20200101" not in names  # the whole day dropped, past retention
 
 
 def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) -> None:

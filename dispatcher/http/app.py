@@ -27,6 +27,7 @@ from dispatcher.http.routes import (
     jobs,
     notifications,
     pages,
+    passkeys,
     pauses,
     proactive,
     reviews,
@@ -37,7 +38,7 @@ from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, signin)
+           notifications, proactive, pages, signin, passkeys)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

@@ -40,8 +40,16 @@ class SigninLinkIn(BaseModel):
                               pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+#: The sign-in page's passkey button, shown by /web/passkey.js where the browser has passkeys
+#: (a file: the CSP allows no inline script).
+PASSKEY_BLOCK = ('<div id="passkey" hidden><p class="note">Staff with a passkey sign in with '
+                 'it, no link needed.</p><button type="button" id="passkey-signin">Sign in '
+                 'with a passkey</button><p class="bad" id="passkey-error" role="alert"></p>'
+                 '</div><script src="/web/passkey.js"></script>')
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    """A small self-contained page (no script: nothing to allow in the CSP)."""
+    """A small self-contained page (its only script, if any, a file under /web/)."""
     return HTMLResponse(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -51,6 +59,7 @@ main{{max-width:28rem;margin:0 auto;padding:24px 18px}}h1{{font-size:22px}}
 input,button{{font:inherit;width:100%;box-sizing:border-box;padding:14px;border-radius:10px}}
 input{{border:1px solid #9ca3af;margin:6px 0 14px}}
 button{{border:0;background:#1d4ed8;color:#fff;font-weight:600;min-height:52px}}
+#passkey{{margin-top:28px;border-top:1px solid #d1d5db;padding-top:8px}}
 .note{{color:#374151}}.bad{{color:#991b1b}}</style></head>
 <body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>""",
         status_code=status, headers={"Cache-Control": "no-store"})
@@ -91,6 +100,25 @@ def _send(conn: DictConn, deps: Deps, request: Request, p: auth.Person, address:
                by=by, to=address)
 
 
+def open_session(conn: DictConn, deps: Deps, request: Request, p: auth.Person,
+                 now: datetime) -> tuple[int, str]:
+    """A new session for `p` on this device (a link's or a passkey's sign-in)."""
+    return tokens.start_session(
+        conn, p.role, p.customer, p.person, now,
+        timedelta(minutes=deps.auth.session_idle_minutes),
+        timedelta(hours=deps.auth.session_max_hours),
+        request.headers.get("user-agent"), client_of(request), p.email)
+
+
+def signed_in(deps: Deps, request: Request, role: Role, secret: str) -> RedirectResponse:
+    """303 to the person's page, carrying the session cookie."""
+    answer = RedirectResponse(HOME[role], status_code=303)
+    answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
+                      httponly=True, samesite="lax", path="/",
+                      secure=deps.base_url(request).startswith("https://"))
+    return answer
+
+
 def router(deps: Deps) -> APIRouter:
     """The sign-in routes."""
     return _routes(deps, deps.db, deps.who)
@@ -104,7 +132,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     def signin_page() -> HTMLResponse:
         return _page("Sign in", _email_form(
             '<p class="note">We send a link to your email address; it signs you in on this '
-            "device.</p>"))
+            "device.</p>") + PASSKEY_BLOCK)
 
     @api.post("/signin", include_in_schema=False)
     async def ask_for_link(request: Request, conn: db) -> HTMLResponse:
@@ -148,11 +176,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         try:
             with conn.transaction():
                 code_id, p = auth.consume_code(conn, code[:100], now)
-                session, secret = tokens.start_session(
-                    conn, p.role, p.customer, p.person, now,
-                    timedelta(minutes=deps.auth.session_idle_minutes),
-                    timedelta(hours=deps.auth.session_max_hours),
-                    request.headers.get("user-agent"), client, p.email)
+                session, secret = open_session(conn, deps, request, p, now)
                 auth.link_session(conn, code_id, session)
                 auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client)
         except auth.CodeRefused as exc:
@@ -160,11 +184,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
             auth.audit(conn, "signin_refused", now, client=client, reason=str(exc))
             return _page("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
                          f"</p>{_email_form()}", 410)
-        answer = RedirectResponse(HOME[p.role], status_code=303)
-        answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
-                          httponly=True, samesite="lax", path="/",
-                          secure=deps.base_url(request).startswith("https://"))
-        return answer
+        return signed_in(deps, request, p.role, secret)
 
     @api.post("/signout", include_in_schema=False)
     def signout(conn: db, who: who_dep, request: Request) -> Response:

@@ -37,8 +37,9 @@ from dispatcher.http.routes import (
 from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
+#: passkeys before signin: its POST /signin/passkey must be matched before /signin/{code}
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, signin, passkeys)
+           notifications, proactive, pages, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

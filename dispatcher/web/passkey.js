@@ -110,7 +110,8 @@
       form.reset();
       await showList();
     } catch (e) {
-      say(cancelled(e) ? "No passkey was added (cancelled, or this device has one for you already)." : e.message);
+      say(e && e.name === "InvalidStateError" ? "This device holds a passkey for you already: sign in with it."
+        : cancelled(e) ? "No passkey was added (cancelled, or this device has one for you already)." : e.message);
     } finally { button.disabled = false; }
   }
 

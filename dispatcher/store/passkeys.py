@@ -19,6 +19,10 @@ from psycopg.rows import tuple_row
 CHALLENGE_BYTES = 32  # 256 bits: WebAuthn asks for at least 16 random bytes
 CHALLENGE_LIFE = timedelta(minutes=5)  # longer than the browser's 60 s prompt, short for a thief
 PURPOSES = ("register", "signin")  # mirrored by the CHECK in schemas/sql/022_passkeys.sql
+#: Unanswered challenges one client may hold at once. Anyone may start a passkey sign-in, so
+#: without a cap one client could fill the table; 50 in five minutes leaves room for a site's
+#: whole shift signing in from behind one NAT address.
+OPEN_PER_CLIENT = 50
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,22 @@ _COLUMNS = ("id, person_id, credential_id, public_key, sign_count, transports, n
 
 
 def new_challenge(conn: psycopg.Connection[Any], purpose: str, person: str | None,
-                  now: datetime) -> bytes:
-    """A fresh challenge for one ceremony; old unanswered ones are cleared on the way."""
+                  client: str, now: datetime) -> bytes | None:
+    """A fresh challenge for one ceremony, or None when this client holds too many open
+    (OPEN_PER_CLIENT); expired ones are cleared on the way."""
     if purpose not in PURPOSES:
         raise ValueError(f"a challenge is for one of {PURPOSES}, not {purpose!r}")
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     conn.execute("DELETE FROM passkey_challenges WHERE expires_at < %s", (now,))
-    conn.execute("INSERT INTO passkey_challenges (challenge, purpose, person_id, created_at,"
-                 " expires_at) VALUES (%s, %s, %s, %s, %s)",
-                 (challenge, purpose, person, now, now + CHALLENGE_LIFE))
-    return challenge
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "INSERT INTO passkey_challenges (challenge, purpose, person_id, client, created_at,"
+            " expires_at) SELECT %s, %s, %s, %s, %s, %s WHERE (SELECT count(*) FROM"
+            " passkey_challenges WHERE client = %s AND used_at IS NULL AND expires_at > %s) < %s"
+            " RETURNING 1",
+            (challenge, purpose, person, client, now, now + CHALLENGE_LIFE, client, now,
+             OPEN_PER_CLIENT)).fetchone()
+    return challenge if row else None
 
 
 def take_challenge(conn: psycopg.Connection[Any], challenge: bytes, purpose: str,

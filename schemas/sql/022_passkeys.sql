@@ -21,9 +21,12 @@ CREATE TABLE passkey_challenges (
     challenge   bytea PRIMARY KEY,  -- 32 random bytes the authenticator signs over
     purpose     text NOT NULL CHECK (purpose IN ('register', 'signin')),
     person_id   text REFERENCES technicians(id),  -- who registers; NULL for a sign-in
+    client      text NOT NULL,  -- the caller's address: open sign-ins are capped per client
     created_at  timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
     used_at     timestamptz,
     CHECK (purpose <> 'register' OR person_id IS NOT NULL)
 );
 CREATE INDEX passkey_challenges_expires ON passkey_challenges (expires_at);
+CREATE INDEX passkey_challenges_client ON passkey_challenges (client, expires_at)
+    WHERE used_at IS NULL;

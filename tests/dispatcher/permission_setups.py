@@ -112,7 +112,8 @@ class Made:
 
 def ana_registration(w: World) -> Ids:
     """A registration ceremony t-ana started, answered by a software authenticator."""
-    challenge = passkeys.new_challenge(w.db, "register", "t-ana", datetime.now(UTC))
+    challenge = passkeys.new_challenge(w.db, "register", "t-ana", "test", datetime.now(UTC))
+    assert challenge is not None
     n = len(MADE) + 1
     MADE[n] = soft_passkey.registration(challenge, w.base_url)
     return {"registration": n}

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from dispatcher.http.app import create_app
-from dispatcher.store import auth
+from dispatcher.store import auth, passkeys
 from hourglass.config import AuthConfig
 from schemas.states import Role
 from tests.conftest import free_port
@@ -255,3 +255,22 @@ def test_refused_passkey_sign_ins_count_against_the_client(strict_server: str) -
         assert r.status_code == 429
         assert 1 <= int(r.headers["Retry-After"]) <= 60
         assert http.post("/signin/passkey/options").status_code == 429
+
+
+def test_one_client_cannot_fill_the_challenge_table(local: str, db: Conn) -> None:
+    """Anyone may start a passkey sign-in: one client holds at most OPEN_PER_CLIENT
+    unanswered challenges at once, then is told when to come back."""
+    open_now = db.execute("SELECT count(*) FROM passkey_challenges WHERE client = '127.0.0.1'"
+                          " AND used_at IS NULL AND expires_at > now()").fetchone()
+    assert open_now is not None
+    db.execute("INSERT INTO passkey_challenges (challenge, purpose, client, created_at,"
+               " expires_at) SELECT sha256((random()::text || g)::bytea), 'signin', '127.0.0.1',"
+               " now(), now() + interval '5 minutes' FROM generate_series(1, %s) g",
+               (passkeys.OPEN_PER_CLIENT - open_now[0],))
+    with httpx.Client(base_url=local, timeout=10) as http:
+        r = http.post("/signin/passkey/options")
+        assert r.status_code == 429, r.text
+        assert r.headers["Retry-After"] == "300"
+        assert "try again in 5 minutes" in r.json()["detail"]
+        db.execute("UPDATE passkey_challenges SET used_at = now() WHERE used_at IS NULL")
+        assert http.post("/signin/passkey/options").status_code == 200

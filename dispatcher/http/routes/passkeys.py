@@ -96,6 +96,17 @@ def _challenge_of(credential: RegistrationCredential | AuthenticationCredential)
     return parse_client_data_json(credential.response.client_data_json).challenge
 
 
+def _challenge(conn: DictConn, purpose: str, person: str | None, request: Request) -> bytes:
+    """A new ceremony's challenge, or a 429 for a client holding too many unanswered."""
+    found = passkeys.new_challenge(conn, purpose, person, client_of(request), datetime.now(UTC))
+    if found is None:
+        wait = int(passkeys.CHALLENGE_LIFE.total_seconds())
+        raise HTTPException(429, "too many passkey ceremonies started from this client and "
+                                 f"not finished: try again in {wait // 60} minutes",
+                            headers={"Retry-After": str(wait)})
+    return found
+
+
 def _shown(p: passkeys.Passkey) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "transports": p.transports,
             "created_at": views.ts(p.created_at), "last_used_at": views.ts(p.last_used_at)}
@@ -117,7 +128,7 @@ def _registration(api: APIRouter, deps: Deps, db: Any, who_dep: Any) -> None:
         person = _staff(who)
         rp_id, _ = relying_party(deps, request)
         row = conn.execute("SELECT name FROM technicians WHERE id = %s", (person,)).fetchone()
-        challenge = passkeys.new_challenge(conn, "register", person, datetime.now(UTC))
+        challenge = _challenge(conn, "register", person, request)
         options = generate_registration_options(
             rp_id=rp_id, rp_name=RP_NAME, user_name=person, user_id=person.encode(),
             user_display_name=row["name"] if row else person, challenge=challenge,
@@ -189,7 +200,7 @@ def _signin(api: APIRouter, deps: Deps, db: Any) -> None:
         """Options for navigator.credentials.get(): any of this site's passkeys may answer."""
         guard.check(client_of(request))
         rp_id, _ = relying_party(deps, request)
-        challenge = passkeys.new_challenge(conn, "signin", None, datetime.now(UTC))
+        challenge = _challenge(conn, "signin", None, request)
         options = generate_authentication_options(
             rp_id=rp_id, challenge=challenge, allow_credentials=[],  # discoverable
             user_verification=UserVerificationRequirement.REQUIRED)

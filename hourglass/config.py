@@ -182,6 +182,36 @@ class DispatcherConfig:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """Staff sign in through the company's OpenID Connect provider (empty issuer: off)."""
+
+    issuer: str = ""  # e.g. https://login.example.com/realms/staff (its discovery document)
+    client_id: str = ""
+    client_secret: str = ""
+    # the ID token's claim that holds the person's id of the fleet file (technicians[].id)
+    person_claim: str = "preferred_username"
+    scope: str = "openid profile email"
+
+    @property
+    def enabled(self) -> bool:
+        """Whether staff may sign in through the provider."""
+        return bool(self.issuer)
+
+    def validate(self) -> None:
+        """An issuer needs a client id and secret, and is a URL."""
+        if not self.issuer:
+            return
+        u = urlparse(self.issuer)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"key 'auth.oidc.issuer': expected https://host/..., got "
+                             f"{self.issuer!r}")
+        for key in ("client_id", "client_secret", "person_claim"):
+            if not getattr(self, key):
+                raise ValueError(f"key 'auth.oidc.{key}': required when auth.oidc.issuer is "
+                                 "set (the provider's client registration)")
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """Sign-in: links, sessions, the address people reach the pages at, abuse limits."""
 
@@ -194,6 +224,7 @@ class AuthConfig:
     session_max_hours: float = 168  # and every session ends after a week
     failures_per_minute: int = 10  # wrong tokens, cookies and codes per client, then 429
     signin_requests_per_hour: int = 5  # sign-in links asked for, per client and per address
+    oidc: OidcConfig = field(default_factory=OidcConfig)
 
     def validate(self) -> None:
         """Positive lifetimes and limits, and a public URL that is a URL."""

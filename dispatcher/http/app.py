@@ -26,6 +26,7 @@ from dispatcher.http.routes import (
     ingest,
     jobs,
     notifications,
+    oidc,
     pages,
     passkeys,
     pauses,
@@ -37,9 +38,9 @@ from dispatcher.http.routes import (
 from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
-#: passkeys before signin: its POST /signin/passkey must be matched before /signin/{code}
+# oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, passkeys, signin)
+           notifications, proactive, pages, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

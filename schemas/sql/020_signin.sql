@@ -53,3 +53,14 @@ CREATE TABLE auth_events (
     detail        jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX auth_events_at ON auth_events (at);
+
+-- A sign-in through the company's OpenID Connect provider, between the redirect there and
+-- the way back: the state (hashed), the nonce the ID token must carry and the PKCE verifier.
+CREATE TABLE oidc_logins (
+    state_hash     text PRIMARY KEY,
+    nonce          text NOT NULL,
+    code_verifier  text NOT NULL,
+    created_at     timestamptz NOT NULL,
+    expires_at     timestamptz NOT NULL,
+    used_at        timestamptz
+);

@@ -186,6 +186,8 @@ PUBLIC: dict[str, str] = {
     "POST /signin": "asks for a link: the same answer whether the address is known or not",
     "GET /signin/{code}": "a link's page: one button; consumes nothing",
     "POST /signin/{code}": "uses a one-time code (192 random bits), rate limited per client",
+    "GET /signin/oidc": "starts the company sign-in (404 while auth.oidc is not set)",
+    "GET /signin/oidc/callback": "the provider's way back: state, PKCE and nonce checked",
     "GET /passkeys": "the passkeys page: a static shell, its data comes from the API",
     "POST /signin/passkey/options": "a fresh single-use challenge for a passkey sign-in; no data",
     "POST /signin/passkey": "a passkey's signed answer, verified; refusals rate limited per client",
@@ -328,7 +330,8 @@ def test_public_routes_answer_anonymous(base_url: str, route: str) -> None:
     path = path.replace("{name}", "common")  # /web/{name}.js: a script that exists
     # no email address given, and a code that is no code: refused with what to do
     expected = {"POST /signin": 422, "GET /signin/{code}": 410, "POST /signin/{code}": 410,
-                "POST /signin/passkey": 422}
+                "POST /signin/passkey": 422, "GET /signin/oidc": 404,
+                "GET /signin/oidc/callback": 404}
     assert call(base_url, None, method, path).status_code == expected.get(route, 200)
 
 

@@ -5,7 +5,7 @@ options (a fresh single-use challenge, five minutes) and the authenticator's ans
 the `webauthn` package verifies. The relying party is the host people reach the pages at
 (the configured public URL, else the request's own), so the RP ID is that host name and the
 expected origin its scheme and host. A passkey sign-in starts a session exactly as a link's
-button does (signin.open_session, signin.signed_in); a refused one counts against the
+button does (signin.signed_in); a refused one counts against the
 client (the Guard) and is audited.
 """
 
@@ -219,15 +219,14 @@ def _signin(api: APIRouter, deps: Deps, db: Any) -> None:
             with conn.transaction():
                 if not passkeys.record_use(conn, passkey.id, passkey.sign_count, count, now):
                     raise Ceremony(401, "this passkey was just used to sign in: sign in again")
-                session, secret = signin.open_session(conn, deps, request, person, now)
-                auth.audit(conn, "signin", now, credential=session, who=person.actor,
-                           client=client, method="passkey", passkey=passkey.id)
+                _, answer = signin.signed_in(conn, deps, request, person, now, "passkey",
+                                             passkey=passkey.id)
         except Ceremony as exc:
             guard.failed(client)
             auth.audit(conn, "signin_refused", now, client=client, method="passkey",
                        reason=str(exc))
             raise HTTPException(exc.status, str(exc)) from None
-        return signin.signed_in(deps, request, person.role, secret)
+        return answer
 
 
 def _verified(conn: DictConn, deps: Deps, request: Request, body: dict[str, Any],

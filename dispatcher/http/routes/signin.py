@@ -48,7 +48,7 @@ PASSKEY_BLOCK = ('<div id="passkey" hidden><p class="note">Staff with a passkey 
                  '</div><script src="/web/passkey.js"></script>')
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page_html(title: str, body: str, status: int = 200) -> HTMLResponse:
     """A small self-contained page (its only script, if any, a file under /web/)."""
     return HTMLResponse(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -59,8 +59,10 @@ main{{max-width:28rem;margin:0 auto;padding:24px 18px}}h1{{font-size:22px}}
 input,button{{font:inherit;width:100%;box-sizing:border-box;padding:14px;border-radius:10px}}
 input{{border:1px solid #9ca3af;margin:6px 0 14px}}
 button{{border:0;background:#1d4ed8;color:#fff;font-weight:600;min-height:52px}}
+.note{{color:#374151}}.bad{{color:#991b1b}}
 #passkey{{margin-top:28px;border-top:1px solid #d1d5db;padding-top:8px}}
-.note{{color:#374151}}.bad{{color:#991b1b}}</style></head>
+a.alt{{display:block;text-align:center;padding:14px;margin-top:18px;border:1px solid #1d4ed8;
+border-radius:10px;color:#1d4ed8;font-weight:600;text-decoration:none}}</style></head>
 <body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>""",
         status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -100,23 +102,24 @@ def _send(conn: DictConn, deps: Deps, request: Request, p: auth.Person, address:
                by=by, to=address)
 
 
-def open_session(conn: DictConn, deps: Deps, request: Request, p: auth.Person,
-                 now: datetime) -> tuple[int, str]:
-    """A new session for `p` on this device (a link's or a passkey's sign-in)."""
-    return tokens.start_session(
+def signed_in(conn: DictConn, deps: Deps, request: Request, p: auth.Person, now: datetime,
+              method: str, **detail: Any) -> tuple[int, RedirectResponse]:
+    """Start a session for `p` (in the caller's transaction), audit it (with `detail`), and
+    answer 303 to the person's page with the session cookie: every way of signing in ends
+    here."""
+    client = client_of(request)
+    session, secret = tokens.start_session(
         conn, p.role, p.customer, p.person, now,
         timedelta(minutes=deps.auth.session_idle_minutes),
         timedelta(hours=deps.auth.session_max_hours),
-        request.headers.get("user-agent"), client_of(request), p.email)
-
-
-def signed_in(deps: Deps, request: Request, role: Role, secret: str) -> RedirectResponse:
-    """303 to the person's page, carrying the session cookie."""
-    answer = RedirectResponse(HOME[role], status_code=303)
+        request.headers.get("user-agent"), client, p.email)
+    auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client,
+               method=method, **detail)
+    answer = RedirectResponse(HOME[p.role], status_code=303)
     answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
                       httponly=True, samesite="lax", path="/",
                       secure=deps.base_url(request).startswith("https://"))
-    return answer
+    return session, answer
 
 
 def router(deps: Deps) -> APIRouter:
@@ -130,16 +133,18 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
 
     @api.get("/signin", include_in_schema=False)
     def signin_page() -> HTMLResponse:
-        return _page("Sign in", _email_form(
+        company = ('<p><a class="alt" href="/signin/oidc">Staff: sign in with your company '
+                   "account</a></p>") if deps.auth.oidc.enabled else ""
+        return page_html("Sign in", _email_form(
             '<p class="note">We send a link to your email address; it signs you in on this '
-            "device.</p>") + PASSKEY_BLOCK)
+            "device.</p>") + company + PASSKEY_BLOCK)
 
     @api.post("/signin", include_in_schema=False)
     async def ask_for_link(request: Request, conn: db) -> HTMLResponse:
         form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
         email = (form.get("email") or [""])[0].strip()
         if not email or "@" not in email or len(email) > EMAIL_MAX:
-            return _page("Sign in", _email_form(
+            return page_html("Sign in", _email_form(
                 '<p class="bad">That is not an email address: type the address your '
                 "manager has for you.</p>"), 422)
         client, now = client_of(request), datetime.now(UTC)
@@ -150,7 +155,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
                 _send(conn, deps, request, p, email, "self", now)
             auth.audit(conn, "signin_requested", now, client=client, known=bool(people))
         said = SAME_ANSWER.format(ttl=f"{deps.auth.signin_ttl_minutes:g}")
-        return _page("Check your email", f'<p class="note">{html.escape(said)}</p>')
+        return page_html("Check your email", f'<p class="note">{html.escape(said)}</p>')
 
     @api.get("/signin/{code}", include_in_schema=False)
     def confirm_page(code: str, conn: db, request: Request) -> HTMLResponse:
@@ -158,9 +163,9 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         try:
             p = auth.peek_code(conn, code[:100], datetime.now(UTC))
         except auth.CodeRefused as exc:
-            return _page("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
+            return page_html("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
                          f"</p>{_email_form()}", 410)
-        return _page("Sign in", (
+        return page_html("Sign in", (
             f'<p class="note">Sign in as <strong>{html.escape(_who(p, conn))}</strong> on '
             "this device.</p>"
             f'<form method="post" action="/signin/{html.escape(code[:100])}">'
@@ -176,15 +181,14 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         try:
             with conn.transaction():
                 code_id, p = auth.consume_code(conn, code[:100], now)
-                session, secret = open_session(conn, deps, request, p, now)
+                session, answer = signed_in(conn, deps, request, p, now, "link")
                 auth.link_session(conn, code_id, session)
-                auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client)
         except auth.CodeRefused as exc:
             guard.failed(client)
             auth.audit(conn, "signin_refused", now, client=client, reason=str(exc))
-            return _page("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
+            return page_html("This link does not work", f'<p class="bad">{html.escape(str(exc))}'
                          f"</p>{_email_form()}", 410)
-        return signed_in(deps, request, p.role, secret)
+        return answer
 
     @api.post("/signout", include_in_schema=False)
     def signout(conn: db, who: who_dep, request: Request) -> Response:

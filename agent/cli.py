@@ -151,9 +151,12 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def cmd_check(cfg: AgentConfig, file: Path) -> int:
-    """Beyond parsing: the files the config names must be usable; errors name file and key."""
-    from agent.preflight import problems
+def cmd_check(cfg: AgentConfig, file: Path, root_dir: str | None = None,
+              probes: bool = True) -> int:
+    """Beyond parsing: the files the config names must be usable; errors name file and key.
+    Then each probe runs once and says what it can watch (a coverage gap exits 0: it is
+    for the operator to fix, and the agent reports it in its birth)."""
+    from agent.preflight import coverage, coverage_line, problems
 
     found = problems(cfg)
     for key, why in found:
@@ -164,6 +167,10 @@ def cmd_check(cfg: AgentConfig, file: Path) -> int:
         cfg.proxy.targets) else ""
     print(f"{file}: ok (host {cfg.host}, site {cfg.site}, broker {cfg.mqtt_url}, "
           f"probes {', '.join(cfg.probes)}{proxied})")
+    if probes and not cfg.proxy.targets:
+        built = default_registry().build(cfg.probes, probe_context(cfg))
+        for c in coverage(built, Root(root_dir or cfg.root)):
+            print(coverage_line(c))
     return 0
 
 
@@ -182,9 +189,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=__version__)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run the agent daemon"), ("check", "validate the config")):
-        sp = sub.add_parser(name, help=text)
-        sp.add_argument("--config", type=Path, required=True)
+    sp = sub.add_parser("run", help="run the agent daemon")
+    sp.add_argument("--config", type=Path, required=True)
+    sp = sub.add_parser("check", help="validate the config, then run each probe once and "
+                                      "say what it can watch here")
+    sp.add_argument("--config", type=Path, required=True)
+    sp.add_argument("--root", help="read a replay root instead of this host")
+    sp.add_argument("--config-only", action="store_true",
+                    help="only the config and its files (fast: systemd's ExecStartPre)")
     sp = sub.add_parser("once", help="collect once and print the messages it would send")
     sp.add_argument("--config", type=Path, required=True)
     sp.add_argument("--root", help="read a replay root instead of this host")
@@ -209,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hourglass-agent: {exc}", file=sys.stderr)
         return 2
     if args.command == "check":
-        return cmd_check(cfg, args.config)
+        return cmd_check(cfg, args.config, args.root, not args.config_only)
     if args.command == "once":
         return cmd_once(cfg, args.root)
     return cmd_run(cfg)

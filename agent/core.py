@@ -18,6 +18,7 @@ from agent import __version__, messages
 from agent.messages import ComponentState
 from agent.probes import MemoryState, Probe, ProbeContext, ProbeResult, StateStore
 from agent.probes import system as system_probe
+from agent.probes.coverage import NO_ANSWER, Coverage
 from agent.root import Root
 
 if TYPE_CHECKING:
@@ -64,9 +65,11 @@ def collect(probes: Iterable[Probe], root: Root) -> ProbeResult:
     results = []
     for probe in probes:
         try:
-            results.append(probe.collect(root))
-        except Exception:  # a broken probe must not silence the others
+            results.append(probe.collect(root).covered(probe.name))
+        except Exception as exc:  # a broken probe must not silence the others
             log.exception("probe %s failed", probe.name)
+            results.append(ProbeResult(coverage=(Coverage(
+                probe.name, NO_ANSWER, f"the probe failed: {exc!r}"[:500]),)))
     return ProbeResult.merge(results)
 
 
@@ -109,7 +112,7 @@ class Reporter:
         """The birth message: inventory of the latest collection (collecting if none yet)."""
         if self.latest is None:
             self.latest = collect(self.probes, self.root)
-        inventory = self.latest.inventory
+        inventory, coverage = self.latest.inventory, self.latest.coverage
         return self._out(
             "birth",
             lambda seq, ts: messages.birth(
@@ -124,6 +127,7 @@ class Reporter:
                 components=inventory,
                 session=session,
                 will_seq=will_seq,
+                probes=[c.as_json() for c in coverage],
             ),
         )
 

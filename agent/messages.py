@@ -45,6 +45,8 @@ class Component:
     serial: str | None = None
     size_bytes: int | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    #: set when the agent sees the part but cannot watch its health: {status, detail}
+    coverage: Mapping[str, str] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object for this component."""
@@ -55,6 +57,8 @@ class Component:
                 out[name] = value
         if self.attrs:
             out["attrs"] = dict(self.attrs)
+        if self.coverage:
+            out["coverage"] = dict(self.coverage)
         return out
 
 
@@ -108,6 +112,7 @@ def birth(
     components: Iterable[Component],
     session: str | None = None,
     will_seq: int | None = None,
+    probes: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """A birth payload: the full inventory, sent retained on every connect; ``will_seq``
     is the seq this connection's last will holds (a seq the collector may never see)."""
@@ -123,6 +128,8 @@ def birth(
         msg["session"] = session
     if will_seq is not None:
         msg["will_seq"] = will_seq
+    if probes := list(probes):
+        msg["probes"] = probes  # each probe's coverage: what this host's parts lack
     return msg
 
 

@@ -1,11 +1,17 @@
-"""What ``hourglass-agent check`` verifies beyond parsing: the files a config names."""
+"""What ``hourglass-agent check`` verifies beyond parsing: the files a config names, and
+what each probe can watch on this host (the tool it needs, its permission, its devices)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.core import collect
+from agent.probes.base import Probe
+from agent.probes.coverage import Coverage
+from agent.root import Root
 
 
 def _readable(path: str) -> str | None:
@@ -47,3 +53,14 @@ def problems(cfg: AgentConfig) -> list[tuple[str, str]]:
     if not Path(cfg.root).is_dir():
         out.append(("root", f"{cfg.root} is not a directory"))
     return out
+
+
+def coverage(probes: Iterable[Probe], root: Root) -> list[Coverage]:
+    """Run each probe once; what each can watch here, as the birth reports it."""
+    return list(collect(probes, root).coverage)
+
+
+def coverage_line(c: Coverage) -> str:
+    """One printed line: probe, status, why, and the package to install."""
+    todo = f" -> install {c.package}" if c.package else ""
+    return f"probe {c.probe:<8} {c.status:<17} {c.detail}{todo}"

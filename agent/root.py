@@ -135,6 +135,17 @@ class Root:
         names = self.listdir(f"cmd/{tool}")
         return [n.removesuffix(".json") for n in names if n.endswith(".json")]
 
+    def has_tool(self, tool: str) -> bool:
+        """Whether ``tool`` is installed (live), or its output was recorded (replay: a
+        replay root without ``cmd/smartctl/`` is a host without smartmontools)."""
+        if self.live:
+            return _which(tool) is not None
+        return any(n == tool or n.startswith(f"{tool}-") for n in self.listdir("cmd"))
+
+    def privileged(self) -> bool:
+        """Whether tools run as root here (a replay root stands for a root-run agent)."""
+        return not self.live or os.geteuid() == 0
+
     def cmd_output(self, tool: str, args: Sequence[str]) -> CmdResult | None:
         """Run ``tool args`` (live) or read its recorded output (replay); None when absent."""
         if self.live:
@@ -149,7 +160,7 @@ class Root:
 
     def _run(self, tool: str, args: Sequence[str]) -> CmdResult | None:
         """Run a tool with a timeout; absent or hung tools give None."""
-        exe = shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        exe = _which(tool)
         if exe is None:
             return None
         try:
@@ -159,6 +170,11 @@ class Root:
         except (OSError, subprocess.TimeoutExpired):
             return None
         return CmdResult(done.stdout, done.returncode)
+
+
+def _which(tool: str) -> str | None:
+    """The tool's executable on PATH or in the sbin directories (root's tools live there)."""
+    return shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
 def replay_file(tool: str, args: Sequence[str]) -> str | None:

@@ -56,13 +56,41 @@ def apply(conn: Conn, m: Message) -> list[Detection]:
         " AND failure = ANY(%s)", (m.host, sorted(MISSING_SLUGS))).fetchall()]
     current = [Part(c["id"], c["kind"], c.get("slot"), c.get("serial")) for c in b["components"]]
     params = [(m.host, c["id"], c["kind"], c.get("slot"), c.get("device"), c.get("model"),
-               c.get("serial"), c.get("size_bytes"), Jsonb(c.get("attrs", {})), m.seq)
+               c.get("serial"), c.get("size_bytes"), Jsonb(_attrs(c)), m.seq)
               for c in b["components"]]
     if params:
         conn.cursor().executemany(_COMPONENT, params)
-    changes = diff(previous, current, missing_before)
+    _coverage(conn, m)
+    # A kind of part the agent cannot fully see (smartctl gone: disks listed by device name,
+    # unwatched) proves no absence: its parts missing from this birth open nothing.
+    blind = {c["kind"] for c in b["components"] if "coverage" in c}
+    changes = [c for c in diff(previous, current, missing_before)
+               if not (c.change == "missing" and c.part.kind in blind)]
     _record(conn, m, changes, prev_seq)
     return [_missing(m, c, prev_seq) for c in changes if c.change == "missing"]
+
+
+def _attrs(c: dict[str, Any]) -> dict[str, Any]:
+    """A component's attrs, with why the agent cannot watch it when it says so."""
+    attrs = dict(c.get("attrs", {}))
+    if "coverage" in c:
+        attrs["coverage"] = c["coverage"]
+    return attrs
+
+
+def _coverage(conn: Conn, m: Message) -> None:
+    """Each probe's status on this host, as this birth says (probe_coverage, 021)."""
+    probes = m.body.get("probes")
+    if probes is None:
+        return  # an agent from before coverage: its coverage is unknown, not changed
+    conn.execute("DELETE FROM probe_coverage WHERE host_id = %s", (m.host,))
+    conn.cursor().executemany(
+        "INSERT INTO probe_coverage (host_id, probe, status, detail, package, birth_seq,"
+        " seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (host_id, probe) DO UPDATE"
+        " SET status = EXCLUDED.status, detail = EXCLUDED.detail, package = EXCLUDED.package,"
+        " birth_seq = EXCLUDED.birth_seq, seen_at = EXCLUDED.seen_at",
+        [(m.host, p["probe"], p["status"], p.get("detail", ""), p.get("package"), m.seq, m.ts)
+         for p in probes])
 
 
 def _record(conn: Conn, m: Message, changes: list[Change], prev_seq: int | None) -> None:

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from collector.histo import COMMIT_BUCKETS, DEAD_CLASSES, LATENCY_BUCKETS, Buckets, empty
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,11 @@ class Snapshot:
     recoveries: Mapping[str, int] = field(default_factory=dict)
     gaps: Mapping[str, int] = field(default_factory=dict)  # unsettled seq gaps by state
     gap_totals: Mapping[str, int] = field(default_factory=dict)  # this process's gap scans
+    dead_reasons: Mapping[str, int] = field(default_factory=dict)  # dead letters by class
+    latency: Buckets = field(default_factory=lambda: empty(LATENCY_BUCKETS))
+    commit: Buckets = field(default_factory=lambda: empty(COMMIT_BUCKETS))
+    broker_cert_not_after: float | None = None  # Unix seconds, as the TLS handshake showed
+    broker_ca_not_after: float | None = None  # the trusted CA that issued it
 
     @property
     def is_ready(self) -> bool:
@@ -52,10 +61,7 @@ def render(s: Snapshot) -> bytes:
           registry=reg).set(int(s.database_ok))
     Gauge("hourglass_collector_queue_depth", "Messages received, not yet committed",
           registry=reg).set(s.queue_depth)
-    totals = Gauge("hourglass_collector_messages", "Messages since start, by outcome",
-                   ["outcome"], registry=reg)
-    for outcome, n in s.totals.items():
-        totals.labels(outcome).set(n)
+    reg.register(_Counts(s))
     Gauge("hourglass_collector_ready", "1 when /readyz answers ready", registry=reg) \
         .set(int(s.is_ready))
     why = Gauge("hourglass_collector_not_ready", "1 for each reason /readyz is not ready",
@@ -74,23 +80,92 @@ def render(s: Snapshot) -> bytes:
     Gauge("hourglass_collector_sites_silent",
           "Sites silent at once, taken for an input outage and not judged",
           registry=reg).set(len(s.held_sites))
-    rec = Gauge("hourglass_collector_silence_recoveries",
-                "Resubscribes and reconnects for a silent subscription since start", ["action"],
-                registry=reg)
-    for action, n in s.recoveries.items():
-        rec.labels(action).set(n)
     gaps = Gauge("hourglass_collector_seq_gaps",
                  "Seq gaps of the fleet not filled yet, as of this collector's last gap scan:"
                  " open (asking the agents) and unfilled (given up, still asking)", ["state"],
                  registry=reg)
     for state, n in s.gaps.items():
         gaps.labels(state).set(n)
-    scans = Gauge("hourglass_collector_gap_scan",
-                  "Since start, by this collector's gap scans: gaps found, seqs in them, "
-                  "resend requests sent, gaps filled, gaps given up", ["what"], registry=reg)
-    for what, n in s.gap_totals.items():
-        scans.labels(what).set(n)
+    if s.broker_cert_not_after is not None:
+        Gauge("hourglass_collector_broker_cert_expiry_timestamp_seconds",
+              "notAfter of the certificate the broker showed this collector in its last TLS "
+              "handshake (absent without mqtts)", registry=reg).set(s.broker_cert_not_after)
+    if s.broker_ca_not_after is not None:
+        Gauge("hourglass_collector_broker_ca_expiry_timestamp_seconds",
+              "notAfter of the CA in this collector's trust store (SSL_CERT_FILE) that issued "
+              "the broker's certificate", registry=reg).set(s.broker_ca_not_after)
     return generate_latest(reg)
+
+
+class _Counts(Collector):
+    """The snapshot's running counts and histograms as Prometheus counter families."""
+
+    def __init__(self, s: Snapshot) -> None:
+        self.s = s
+
+    def collect(self) -> list[Metric]:
+        """Families built from the snapshot (they restart at 0 with the process)."""
+        s = self.s
+        return [
+            _counter("hourglass_collector_messages", "Messages since start, by outcome: "
+                     "accepted, duplicates (redelivered, stored once), dead (refused, kept "
+                     "as dead letters), dropped (a dead letter the database refused too)",
+                     "outcome", {k: s.totals.get(k, 0) for k in OUTCOMES}),
+            *(_plain(f"hourglass_collector_{name}", doc, s.totals.get(key, 0))
+              for key, (name, doc) in OTHER_TOTALS.items()),
+            _counter("hourglass_collector_dead_letters", "Dead letters since start, by the "
+                     "class of their reason (the sentence is in `hourglass collector "
+                     "dead-letters`)", "reason",
+                     {c: s.dead_reasons.get(c, 0) for c in DEAD_CLASSES}),
+            _counter("hourglass_collector_silence_recoveries", "Resubscribes and reconnects "
+                     "for a silent subscription since start", "action", s.recoveries),
+            _counter("hourglass_collector_gap_scan", "Since start, by this collector's gap "
+                     "scans: gaps found, seqs in them, resend requests sent, gaps filled, "
+                     "gaps given up", "what", s.gap_totals),
+            _histogram("hourglass_collector_publish_to_commit_seconds", "From a message's "
+                       "envelope ts (the agent's clock) to the commit that stored it",
+                       s.latency),
+            _histogram("hourglass_collector_batch_commit_seconds", "One batch's store "
+                       "transaction, first statement to commit", s.commit),
+        ]
+
+
+# The collector's running counts that are messages, and the others, each its own counter.
+OUTCOMES = ("accepted", "duplicates", "dead", "dropped")
+OTHER_TOTALS = {
+    "rows": ("telemetry_rows", "Telemetry rows stored since start"),
+    "incidents": ("incidents_opened", "Incidents opened since start"),
+    "isolated_batches": ("isolated_batches", "Batches a message spoiled, stored one by one"),
+    "upkeep_errors": ("upkeep_errors", "Upkeep steps (sweep, partitions, gaps) that failed"),
+    "broker_wills": ("broker_wills", "Last wills relabelled as our own loss of the broker"),
+}
+
+
+def _plain(name: str, doc: str, n: int) -> Metric:
+    """A counter family without labels."""
+    family = CounterMetricFamily(name, doc)
+    family.add_metric([], n)
+    return family
+
+
+def _counter(name: str, doc: str, label: str, values: Mapping[str, int]) -> Metric:
+    """A counter family with one label."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, n in values.items():
+        family.add_metric([key], n)
+    return family
+
+
+def _histogram(name: str, doc: str, b: Buckets) -> Metric:
+    """A histogram family from cumulative bucket counts."""
+    buckets = [(_le(bound), n) for bound, n in zip(b.bounds, b.cumulative, strict=False)]
+    buckets.append(("+Inf", b.count))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=b.total)
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it."""
+    return repr(float(bound))
 
 
 def serve(addr: str, snapshot: Callable[[], Snapshot]) -> ThreadingHTTPServer | None:

@@ -128,7 +128,10 @@ class Subscriber:
     def __init__(self, host: str, port: int, tls: bool, client_id: str, queue_size: int,
                  decode: Callable[[Received], Message | DeadLetter],
                  username: str | None = None, password: str | None = None,
-                 v5: bool = True, receive_maximum: int = 65_535) -> None:
+                 v5: bool = True, receive_maximum: int = 65_535,
+                 tls_files: tuple[str | None, str | None, str | None] = (None, None, None),
+                 ) -> None:
+        """``tls_files``: the CA (None: the system's), the client certificate and its key."""
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._decode = decode
         self.connected = threading.Event()
@@ -146,6 +149,10 @@ class Subscriber:
         # (lost, regained) wall-clock times of our broker outages, newest last (regained
         # None while it lasts): wills arriving around them are the broker's, not the hosts'
         self.outages: list[tuple[datetime, datetime | None]] = []
+        #: the broker's certificate's notAfter (Unix seconds) as this connection saw it in
+        #: the TLS handshake; None without TLS or before the first connection
+        self.broker_cert_not_after: float | None = None
+        self.broker_ca_not_after: float | None = None  # the CA we trust that issued it
         # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us;
         # a broker's own cap (Mosquitto's max_inflight_messages, 20 by default; EMQX's
         # max_inflight, 32) must be at least this, or it caps every batch
@@ -158,7 +165,9 @@ class Subscriber:
             manual_ack=True,
         )
         if tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            ca, cert, key = tls_files
+            self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key,
+                                cert_reqs=ssl.CERT_REQUIRED)
         if username:
             self.client.username_pw_set(username, password)
         # At most 5 s between attempts: until a collector subscribes again after a broker
@@ -269,10 +278,21 @@ class Subscriber:
         log.info("connected to %s:%s (session present: %s)", self._host, self._port,
                  flags.session_present)
         self.connected_at = time.monotonic()
+        self._note_certificate(client)
         if self.outages and self.outages[-1][1] is None:
             self.outages[-1] = (self.outages[-1][0], datetime.now(UTC))
         self._subscribe(client)
         self.connected.set()
+
+    def _note_certificate(self, client: mqtt.Client) -> None:
+        """Keep the expiry of the certificate the broker showed us (verified by then)."""
+        sock = client.socket()
+        if isinstance(sock, ssl.SSLSocket):
+            cert = sock.getpeercert()
+            not_after = cert.get("notAfter") if cert else None
+            if isinstance(not_after, str):
+                self.broker_cert_not_after = float(ssl.cert_time_to_seconds(not_after))
+            self.broker_ca_not_after = issuer_not_after(cert)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -338,6 +358,17 @@ class AckOrder:
             while self._arrivals and self._arrivals[0][0] < self._next:
                 self._arrivals.popleft()
         return out
+
+
+def issuer_not_after(cert: Any) -> float | None:
+    """notAfter of the trusted CA that issued ``cert``, as the default trust store holds it
+    (SSL_CERT_FILE, as paho's tls_set loads it); None when it is not found there."""
+    issuer = cert.get("issuer") if cert else None
+    for ca in ssl.create_default_context().get_ca_certs():
+        not_after = ca.get("notAfter")
+        if ca.get("subject") == issuer and isinstance(not_after, str):
+            return float(ssl.cert_time_to_seconds(not_after))
+    return None
 
 
 def _topic_level(text: str) -> str:

@@ -14,7 +14,7 @@ from functools import partial
 
 import psycopg
 
-from collector import gapstore, health, store
+from collector import gapstore, health, histo, store
 from collector.decode import clean, decode
 from collector.facility import FacilityParams
 from collector.gaps import Policy
@@ -68,7 +68,8 @@ class Collector:
         in_flight = (2 + c.writers) * c.batch_messages
         self.sub = Subscriber(host, port, tls, client_id, 2 * c.batch_messages,
                               decode, cfg.mqtt_username or None, cfg.mqtt_password or None,
-                              v5=cfg.mqtt_v5, receive_maximum=in_flight)
+                              v5=cfg.mqtt_v5, receive_maximum=in_flight,
+                              tls_files=cfg.mqtt_tls_files)
         self.directory = store.Directory()
         self.stop = threading.Event()
         self._stats_lock = threading.Lock()
@@ -80,6 +81,9 @@ class Collector:
         #: this process's gap scans: gaps found, seqs in them, resend commands sent, ...
         self.gap_totals = {"found": 0, "seqs": 0, "requests": 0, "filled": 0, "given_up": 0}
         self.gaps = {"open": 0, "unfilled": 0}  # fleet-wide, as of this collector's last scan
+        self.dead_reasons: dict[str, int] = {}  # dead letters stored, by reason class
+        self.latency = histo.Histogram(histo.LATENCY_BUCKETS)
+        self.commit = histo.Histogram(histo.COMMIT_BUCKETS)
         self.gap_policy = Policy(c.gap_grace_s, c.gap_give_up_s, c.gap_retention_s)
         self.database_ok = False
         self.watchdog = Watchdog(Limits(c.canary_timeout_s, c.stall_s))
@@ -103,7 +107,10 @@ class Collector:
             oldest_unacked_s=o.oldest_unacked_s, silent_s=v.silent_s,
             detection_paused=self.gate.flowing_since is None or bool(self.held_sites),
             held_sites=tuple(sorted(self.held_sites)), recoveries=dict(self.sub.recoveries),
-            gaps=dict(self.gaps), gap_totals=dict(self.gap_totals))
+            gaps=dict(self.gaps), gap_totals=dict(self.gap_totals),
+            dead_reasons=dict(self.dead_reasons), latency=self.latency.snapshot(),
+            commit=self.commit.snapshot(), broker_cert_not_after=self.sub.broker_cert_not_after,
+            broker_ca_not_after=self.sub.broker_ca_not_after)
 
     def _watch(self) -> None:
         """Every second: judge liveness, send canaries, recover a silent subscription."""
@@ -216,7 +223,8 @@ class Collector:
     def _partitions(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """Partitions ahead and behind, and old deduplication keys."""
         c = self.cfg.collector
-        store.ensure_partitions(conn, datetime.now(UTC), c.retention_days)
+        store.ensure_partitions(conn, datetime.now(UTC), c.retention_days,
+                                c.rollup_retention_days)
         pruned = store.prune_keys(conn, datetime.now(UTC), c.dedup_days)
         if pruned:
             log.info("pruned %d deduplication keys older than %d days", pruned, c.dedup_days)
@@ -299,8 +307,10 @@ class Collector:
         """Store a batch and acknowledge it; a batch a message spoils is stored one by one."""
         messages = [item for _, item in batch if isinstance(item, Message)]
         dead = [item for _, item in batch if isinstance(item, DeadLetter)]
+        started = time.monotonic()
         try:
             result = store.write_batch(conn, self.directory, messages, dead, self.rule_params)
+            self.commit.observe(time.monotonic() - started)
         except MESSAGE_FAULTS as exc:
             log.warning("a batch of %d failed (%s: %s); storing its messages one at a time",
                         len(batch), type(exc).__name__, exc)
@@ -308,7 +318,14 @@ class Collector:
                 self.stats["isolated_batches"] += 1
             result = self._one_by_one(conn, messages, dead)
         self.sub.ack([raw for raw, _ in batch])
+        committed = datetime.now(UTC)
+        for m in messages:  # duplicates too: their redelivery is part of the latency
+            # an agent's clock ahead of ours would make it negative: counted as 0
+            self.latency.observe(max(0.0, (committed - m.ts).total_seconds()))
         with self._stats_lock:  # writers add at once; `+=` on a dict item is not atomic
+            for reason in result.dead_reasons:
+                label = histo.reason_class(reason)
+                self.dead_reasons[label] = self.dead_reasons.get(label, 0) + 1
             for key, value in (("accepted", result.accepted), ("duplicates", result.duplicates),
                                ("dead", result.dead), ("rows", result.rows),
                                ("incidents", len(result.opened))):

@@ -5,13 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from collector import births, copybin, findings, sweep, telemetry
+from collector import (
+    births,
+    copybin,
+    findings,
+    retention,
+    sweep,
+    teleids,
+    telemetry,
+    widecopy,
+)
 from collector.facility import FacilityParams
 from collector.liveness import Hold
 from collector.model import DeadLetter, Detection, Message
@@ -22,7 +31,7 @@ from schemas.topics import topic
 from schemas.wake import wake
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-PARTITION_LOCK = 0x68675F70617274  # "hg_part": collectors make and drop partitions in turn
+PARTITION_LOCK = retention.PARTITION_LOCK
 
 
 @dataclass(frozen=True)
@@ -69,12 +78,14 @@ class BatchResult:
     rows: int
     opened: list[int]
     predicted: list[int] = field(default_factory=list)
+    dead_reasons: tuple[str, ...] = ()  # the stored dead letters' reasons, for their classes
 
     def __add__(self, other: BatchResult) -> BatchResult:
         """Both results together (a batch stored one message at a time)."""
         return BatchResult(self.accepted + other.accepted, self.duplicates + other.duplicates,
                            self.dead + other.dead, self.rows + other.rows,
-                           self.opened + other.opened, self.predicted + other.predicted)
+                           self.opened + other.opened, self.predicted + other.predicted,
+                           self.dead_reasons + other.dead_reasons)
 
 
 EMPTY = BatchResult(0, 0, 0, 0, [])
@@ -99,11 +110,12 @@ def write_batch(
             known.append(m)
     unique = list({(m.host, m.seq): m for m in known}.values())
     unique.sort(key=lambda m: (m.host, m.seq))  # keys claimed in one order: no deadlock
+    ids = teleids.resolve(conn, unique)  # committed before the batch: see collector.teleids
     with conn.transaction():
         accepted = _claim(conn, unique)
         fresh = [m for m in unique if (m.host, m.seq) in accepted]
         _reserve(conn, fresh)
-        rows = _copy_readings(conn, fresh)
+        rows = _copy_readings(conn, fresh, ids)
         # The hosts' locks come after the bulk of the work (the COPY reads no host state):
         # a fleet's batches nearly always share a host or two, and a lock taken first made
         # a second collector wait out the first one's whole transaction.
@@ -121,7 +133,8 @@ def write_batch(
         _dead_letters(conn, dead)
         if opened or fresh:
             wake(conn, "ingest")
-    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted)
+    return BatchResult(len(fresh), len(known) - len(fresh), len(dead), rows, opened, predicted,
+                       tuple(d.reason for d in dead))
 
 
 def _open(conn: Conn, directory: Directory,
@@ -173,13 +186,18 @@ def _reserve(conn: Conn, messages: Sequence[Message]) -> None:
 _TEXT = copybin.TextFields()
 
 
-def _copy_readings(conn: Conn, messages: Iterable[Message]) -> int:
-    """Write all telemetry readings with one binary COPY."""
-    data, n = copybin.encode(messages, _TEXT)
-    if n:
-        with conn.cursor() as cur, cur.copy(
-            "COPY telemetry (time, host_id, component, metric, value) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+def _copy_readings(conn: Conn, messages: Iterable[Message], ids: teleids.Ids) -> int:
+    """Write all telemetry readings with one binary COPY; the number of values."""
+    if ids.wide:  # migration 019: one row per message
+        data, rows, n = widecopy.encode(messages, ids.hosts, ids.rows)
+        statement = "COPY telemetry_rows (time, host, set_id, v, x) FROM STDIN (FORMAT BINARY)"
+    else:  # the narrow table (TimescaleDB, whose compression packs it better)
+        data, n = copybin.encode(messages, _TEXT)
+        rows = n
+        statement = ("COPY telemetry (time, host_id, component, metric, value)"
+                     " FROM STDIN (FORMAT BINARY)")
+    if rows:
+        with conn.cursor() as cur, cur.copy(statement) as copy:
             copy.write(data)
     return n
 
@@ -393,37 +411,7 @@ def prune_keys(conn: Conn, now: datetime, dedup_days: int, chunk: int = PRUNE_CH
     return total
 
 
-def ensure_partitions(conn: Conn, now: datetime, retention_days: int, ahead_days: int = 3) -> None:
-    """Plain PostgreSQL only: daily telemetry partitions ahead, dropped past retention."""
-    is_partitioned = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c"
-        " ON c.oid = p.partrelid WHERE c.relname = 'telemetry')"
-    ).fetchone()
-    if not is_partitioned or not is_partitioned[0]:
-        return  # TimescaleDB manages chunks and retention itself
-    today = now.astimezone(UTC).date()
-    for offset in range(-1, ahead_days + 1):
-        day = today + timedelta(days=offset)
-        name = f"telemetry_{day:%Y%m%d}"
-        try:
-            with conn.transaction():
-                # IF NOT EXISTS is not safe against a second collector doing the same at once
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF telemetry"
-                    f" FOR VALUES FROM ('{day.isoformat()}') TO"
-                    f" ('{(day + timedelta(days=1)).isoformat()}')"
-                )
-        except psycopg.errors.CheckViolation:
-            pass  # rows of that day already sit in the default partition; keep them there
-    cutoff = today - timedelta(days=retention_days)
-    for (name,) in conn.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'telemetry'"
-        " AND c.relname ~ '^telemetry_[0-9]{8}$'"
-    ).fetchall():
-        day = datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC).date()
-        if day < cutoff:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
-                conn.execute(f"DROP TABLE IF EXISTS {name}")
+def ensure_partitions(conn: Conn, now: datetime, retention_days: int,
+                      rollup_days: int = 730, ahead_days: int = 3) -> None:
+    """Telemetry partitions ahead and retention (collector.retention owns them)."""
+    retention.ensure_partitions(conn, now, retention_days, rollup_days, ahead_days)

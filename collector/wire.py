@@ -81,6 +81,27 @@ class Chassis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: str | None = None
 
 
+ProbeStatus = Literal["working", "tool_missing", "permission_denied", "no_devices",
+                      "no_answer"]
+Str500 = Annotated[str, Meta(max_length=500)]
+
+
+class PartCoverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """birth.json components[].coverage: why the agent cannot watch this part."""
+
+    status: Literal["tool_missing", "permission_denied", "no_devices", "no_answer"]
+    detail: Str500 | UnsetType = UNSET
+
+
+class ProbeCoverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """birth.json probes[]."""
+
+    probe: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    status: ProbeStatus
+    detail: Str500 | UnsetType = UNSET
+    package: Str64 | UnsetType = UNSET
+
+
 class InventoryItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """birth.json components[]."""
 
@@ -92,6 +113,7 @@ class InventoryItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: Str128 | None = None
     size_bytes: Annotated[int, Meta(ge=0)] | None = None
     attrs: dict[str, Any] = {}
+    coverage: PartCoverage | UnsetType = UNSET
 
 
 class Birth(Envelope, frozen=True):
@@ -105,6 +127,7 @@ class Birth(Envelope, frozen=True):
     components: Annotated[list[InventoryItem], Meta(max_length=4096)]
     session: Str64 | UnsetType = UNSET  # absent or a string: the schema refuses null
     will_seq: Seq | UnsetType = UNSET  # the seq this connection's last will holds
+    probes: Annotated[list[ProbeCoverage], Meta(max_length=64)] | UnsetType = UNSET
 
 
 class Event(Envelope, frozen=True):

@@ -222,6 +222,15 @@ def cmd_spares(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check database, broker, collectors, dispatchers, SMTP and push; 1 when one fails."""
+    from hourglass.doctor import run
+
+    cfg = _cfg(args)
+    return run(cfg, args.collector_url or [f"http://{cfg.collector.http_addr}"],
+               args.dispatcher_url or [f"http://{cfg.http_addr}"])
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run virtual agents over real MQTT."""
     from hourglass.simulate import main as simulate
@@ -302,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
     sp_list.add_argument("--site")
     for sp_cmd in (sp_import, sp_adjust, sp_list):
         sp_cmd.set_defaults(func=cmd_spares)
+    from hourglass.opscli import add_commands as ops_commands
+
+    ops_commands(add)  # pki, broker
     from hourglass.simulate import add_arguments as sim_args
 
     sim = add("simulate", help="virtual agents over real MQTT")
@@ -318,6 +330,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--fail-every", type=float, default=60.0,
                       help="seconds between injected failures")
     demo.set_defaults(func=cmd_demo)
+    doc = add("doctor", help="check every part and say what to do; exit 1 when one fails")
+    doc.add_argument("--collector-url", action="append", metavar="URL",
+                     help="a collector's health address (repeat; default: collector.http_addr)")
+    doc.add_argument("--dispatcher-url", action="append", metavar="URL",
+                     help="a dispatcher's address (repeat; default: http_addr)")
+    doc.set_defaults(func=cmd_doctor)
     return p
 
 

@@ -15,6 +15,8 @@ from importlib import resources
 
 import psycopg
 
+from schemas import telemetry_convert
+
 #: Advisory lock key ("hourglas" in ASCII), so two migrators queue instead of racing.
 LOCK_KEY = 0x686F75726772_6C61
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+?)(?:\.(plain|timescale))?\.sql$")
@@ -68,8 +70,9 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
-    """Apply what is missing; return the names applied. Safe to run twice or concurrently."""
+def migrate(url: str, log: Callable[[str], None] = print, before: int | None = None) -> list[str]:
+    """Apply what is missing (only versions below `before`, when given: tests build an
+    older schema so); return the names applied. Safe to run twice or concurrently."""
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -81,7 +84,7 @@ def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
             for mig in choose(available(), timescale_available(conn)):
-                if mig.version in done:
+                if mig.version in done or (before is not None and mig.version >= before):
                     continue
                 label = f"{mig.version:03d}_{mig.name}"
                 label += f" ({mig.variant})" if mig.variant else ""
@@ -95,6 +98,10 @@ def migrate(url: str, log: Callable[[str], None] = print) -> list[str]:
                         conn.execute(stmt.encode())
                     _record(conn, mig)
                 applied_now.append(label)
+            if telemetry_convert.pending(conn):  # 019's data step: batched, resumable
+                log("converting narrow telemetry rows (019), a batch a transaction")
+                telemetry_convert.convert(conn, log=log)
+                applied_now.append("019 telemetry conversion")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

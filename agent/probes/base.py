@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from agent.messages import Component, ComponentState, Reading
+from agent.probes.coverage import NO_DEVICES, WORKING, Coverage
 from agent.root import Root
 
 #: Characters the envelope's component_id forbids (whitespace, MQTT wildcards, "/").
@@ -31,6 +32,19 @@ class ProbeResult:
     inventory: tuple[Component, ...] = ()
     #: component id -> what the probe saw, carried by an event about that component
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: what the probe could watch (probes that run a tool say; the birth carries it)
+    coverage: tuple[Coverage, ...] = ()
+
+    def covered(self, probe: str) -> ProbeResult:
+        """This result with its probe's coverage: its own, or (a probe that runs no tool)
+        working when it read something and no_devices when there was nothing to read."""
+        if self.coverage:
+            return self
+        found = self.readings or self.states or self.inventory
+        cov = Coverage(probe, WORKING, f"{len(self.readings)} readings, {len(self.states)} "
+                       "part states") if found else Coverage(probe, NO_DEVICES,
+                                                             "nothing to read on this host")
+        return ProbeResult(self.readings, self.states, self.inventory, self.evidence, (cov,))
 
     @staticmethod
     def merge(results: Iterable[ProbeResult]) -> ProbeResult:
@@ -39,12 +53,15 @@ class ProbeResult:
         states: list[ComponentState] = []
         inventory: list[Component] = []
         evidence: dict[str, Mapping[str, Any]] = {}
+        coverage: list[Coverage] = []
         for r in results:
             readings += r.readings
             states += r.states
             inventory += r.inventory
             evidence.update(r.evidence)
-        return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence)
+            coverage += r.coverage
+        return ProbeResult(tuple(readings), tuple(states), tuple(inventory), evidence,
+                           tuple(coverage))
 
 
 class StateStore(Protocol):

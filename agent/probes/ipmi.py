@@ -16,6 +16,15 @@ from typing import Any, ClassVar
 
 from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import ProbeContext, ProbeResult, component_id
+from agent.probes.coverage import (
+    NO_ANSWER,
+    NO_DEVICES,
+    PACKAGES,
+    PERMISSION_DENIED,
+    TOOL_MISSING,
+    WORKING,
+    Coverage,
+)
 from agent.root import Root
 
 #: ipmitool talks to the BMC over a slow KCS interface (seconds for a full SDR walk), and
@@ -147,9 +156,26 @@ class IpmiProbe:
         """Run (or replay) ipmitool and judge what it printed."""
         sdr = root.cmd_output("ipmitool", ["sdr", "elist"])
         if sdr is None or sdr.exit_status != 0 or not sdr.stdout.strip():
-            return ProbeResult()  # no BMC, no ipmitool, or no driver: nothing to report
+            # no BMC, no ipmitool, or no driver: nothing to report, but say which
+            return ProbeResult(coverage=(blind(root, sdr is not None),))
         sel = root.cmd_output("ipmitool", ["sel", "elist"])
-        return result(parse_sdr(sdr.stdout), parse_sel(sel.stdout) if sel else [])
+        found = result(parse_sdr(sdr.stdout), parse_sel(sel.stdout) if sel else [])
+        return ProbeResult(found.readings, found.states, found.inventory, found.evidence,
+                           (Coverage("ipmi", WORKING, f"{len(found.states)} parts from the SDR"),))
+
+
+def blind(root: Root, ran: bool) -> Coverage:
+    """Why ipmitool told nothing: no BMC interface, no ipmitool, no permission, or no answer."""
+    # the kernel's IPMI driver makes /dev/ipmi0 and /sys/class/ipmi/ipmi0 for a local BMC
+    bmc = bool(root.listdir("sys/class/ipmi")) or root.exists("dev/ipmi0")
+    if not bmc:
+        return Coverage("ipmi", NO_DEVICES, "no local BMC interface (/dev/ipmi0)")
+    if not root.has_tool("ipmitool"):
+        return Coverage("ipmi", TOOL_MISSING, "ipmitool not found", PACKAGES["ipmitool"])
+    if not root.privileged():
+        return Coverage("ipmi", PERMISSION_DENIED, "ipmitool needs root for /dev/ipmi0")
+    return Coverage("ipmi", NO_ANSWER, "ipmitool sdr elist " + ("failed" if ran else
+                                                                 "gave nothing"))
 
 
 def result(sensors: Iterable[Sensor], sel: list[list[str]]) -> ProbeResult:

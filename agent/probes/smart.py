@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from agent.messages import Component, ComponentState, Reading
 from agent.probes.base import Limits, Memo, ProbeContext, ProbeResult, component_id
+from agent.probes.smart_blind import summary, unanswered, unwatched
 from agent.root import Root
 
 EXIT_FAILING = 1 << 3  # "SMART status check returned DISK FAILING"
@@ -60,6 +61,7 @@ class SmartProbe:
         self._results: dict[str, ProbeResult] = {}  # device -> its last answer
         self._due: dict[str, float] = {}  # device -> when it is read next
         self._merged: ProbeResult | None = None
+        self._blind: dict[str, tuple[str, str]] = {}  # device -> (status, why) unanswered
 
     def collect(self, root: Root) -> ProbeResult:
         """Every disk's last answer, reading the disks that are due."""
@@ -68,6 +70,8 @@ class SmartProbe:
         changed = self._merged is None or any(d not in devs for d in self._results)
         for gone in [d for d in self._results if d not in devs]:
             del self._results[gone]
+        for gone in [d for d in self._blind if d not in devs]:
+            del self._blind[gone]
         for k, dev in enumerate(devs):
             due = self._due.get(dev)
             if due is not None and now < due:
@@ -83,10 +87,16 @@ class SmartProbe:
             result = self._judge(dev, got) if isinstance(got, tuple) else None
             if result is None:
                 self._results.pop(dev, None)
+                self._blind[dev] = unanswered(root, got)
             else:
                 self._results[dev] = result
+                self._blind.pop(dev, None)
         if changed or self._merged is None:
-            self._merged = ProbeResult.merge(self._results[d] for d in devs if d in self._results)
+            merged = ProbeResult.merge(self._results[d] for d in devs if d in self._results)
+            blind = tuple(unwatched(root, d, *self._blind[d]) for d in devs if d in self._blind)
+            self._merged = ProbeResult(
+                merged.readings, merged.states, merged.inventory + blind, merged.evidence,
+                (summary(devs, self._blind),))
         return self._merged
 
     def _judge(self, dev: str, got: tuple[Mapping[str, Any], int]) -> ProbeResult | None:
@@ -103,11 +113,8 @@ class SmartProbe:
 
 
 def devices(root: Root) -> list[str]:
-    """Disk names to ask smartctl about: recorded ones in replay, else from /sys/block."""
-    recorded = root.cmd_targets("smartctl")
-    if recorded is not None:
-        return recorded
-    out: list[str] = []
+    """Disk names to ask smartctl about: those in /sys/block and, in replay, those recorded."""
+    out: list[str] = list(root.cmd_targets("smartctl") or [])
     for name in root.listdir("sys/block"):
         if not root.exists(f"sys/block/{name}/device"):
             continue  # loop, dm, md, zram: not physical disks

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel
 
+from schemas import coverage
+
 STALE_S = 30.0  # six of a collector's 5 s sweep passes without a word
 
 
@@ -53,6 +55,16 @@ class Gaps(BaseModel):
     unfilled_gaps: list[UnfilledGap]
 
 
+class CoverageShort(BaseModel):
+    """Hosts whose agents cannot watch a kind of part, and why (their latest birth)."""
+
+    probe: str
+    status: str
+    hosts: int
+    sentence: str  # "no disk health on 42 hosts: smartctl missing (install smartmontools)"
+    sample: list[str]  # the first hosts, by name
+
+
 class Ingest(BaseModel):
     """Whether work flows in: ok only when some collector is ready, none is in doubt and no
     site is held as silent at once. Gaps do not make it not ok (work flows); an unfilled
@@ -62,6 +74,18 @@ class Ingest(BaseModel):
     summary: str
     collectors: list[CollectorState]
     gaps: Gaps
+    coverage: list[CoverageShort] = []
+
+
+def coverage_short(conn: Any) -> list[CoverageShort]:
+    """Each (probe, status) that leaves parts unwatched, with its hosts."""
+    rows = conn.execute("SELECT probe, status, count(*) AS n, (array_agg(host_id ORDER BY"
+                        " host_id))[1:10] AS sample FROM probe_coverage WHERE status = ANY(%s)"
+                        " GROUP BY probe, status ORDER BY count(*) DESC, probe",
+                        (list(coverage.SHORT),)).fetchall()
+    return [CoverageShort(probe=r["probe"], status=r["status"], hosts=r["n"],
+                          sentence=coverage.sentence(r["probe"], r["status"], r["n"]),
+                          sample=list(r["sample"])) for r in rows]
 
 
 def gaps(conn: Any, now: datetime) -> Gaps:
@@ -103,7 +127,8 @@ def read(conn: Any, now: datetime) -> Ingest:
     out.sort(key=lambda c: ({"silent": 0, "not_ready": 1, "ready": 2}[c.state], c.id))
     held = any(c.held_sites for c in out)
     return Ingest(ok=bool(out) and all(c.state == "ready" for c in out) and not held,
-                  summary=_summary(out), collectors=out, gaps=gaps(conn, now))
+                  summary=_summary(out), collectors=out, gaps=gaps(conn, now),
+                  coverage=coverage_short(conn))
 
 
 def _summary(cs: list[CollectorState]) -> str:

@@ -119,7 +119,12 @@ function render() {
 
 /* ---- our own outage: the collectors' input, an operator's alert, never a customer's incident ---- */
 function ingestAlert() {
-  return ingestDown() + gapAlert();
+  return ingestDown() + gapAlert() + coverageAlert();
+}
+function coverageAlert() {
+  const short = (ingest && ingest.coverage) || [];
+  return short.map((c) => `<div class="alert" role="alert" data-coverage="${esc(c.probe)}">${esc(c.sentence)}`
+    + `<small>${esc(c.sample.join(", "))}${c.hosts > c.sample.length ? " …" : ""} · their disk or BMC failures cannot open an incident until fixed</small></div>`).join("");
 }
 function gapAlert() {
   const g = ingest && ingest.gaps;
@@ -185,6 +190,22 @@ document.getElementById("site").addEventListener("change", render);
 document.getElementById("status").addEventListener("click", (e) => {
   if (e.target.closest("#forget")) auth.signOut();
 });
+/* ---- a sign-in link for someone, sent by email (the link itself is never shown here) ---- */
+document.getElementById("invite-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const val = (id) => document.getElementById(id).value.trim();
+  const said = document.getElementById("invite-said");
+  const body = val("invite-person") ? {person: val("invite-person")}
+    : {customer: val("invite-customer"), email: val("invite-email")};
+  said.textContent = "Sending…";
+  try {
+    const r = await api("/api/v1/signin-links", {method: "POST", body});
+    said.textContent = `Sent to ${r.to}; it works once, until ${localTime(r.expires_at)}.`;
+  } catch (err) { said.textContent = err.message; }
+});
+auth.check().then((me) => {
+  if (me.role === "manager" || me.role === "admin") document.getElementById("invite").hidden = false;
+}).catch(() => { /* refresh() shows the sign-in help on a 401 */ });
 if (!auth.signedIn()) {
   showHelp("This browser is not signed in yet.");
 } else {

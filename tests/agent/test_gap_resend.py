@@ -84,7 +84,7 @@ def test_seqs_lost_by_a_broker_restart_are_resent_and_stored(
                    f"seqs {sorted(lost)} resent by the agent and stored", 0.5)
         gaps = eventually(lambda: (g := _gaps(pg_url)) and all(r[2] == "filled" for r in g)
                           and g, 20, "the gaps recorded filled", 0.5)
-        assert (col.metric('hourglass_collector_gap_scan{what="filled"}') or 0) >= 1
+        assert (col.metric('hourglass_collector_gap_scan_total{what="filled"}') or 0) >= 1
     finally:
         bystander.close()
         agent.send_signal(signal.SIGTERM)

@@ -116,13 +116,14 @@ def test_daily_partitions_are_made_ahead_and_dropped_past_retention(pg_url: str)
     from datetime import UTC, datetime
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE telemetry_20200101 PARTITION OF telemetry"
+        conn.execute("CREATE TABLE telemetry_rows_20200101 PARTITION OF telemetry_rows"
                      " FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')")
         ensure_partitions(conn, datetime(2026, 11, 23, 12, tzinfo=UTC), retention_days=90)
         names = {r[0] for r in conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")}
-    assert {"telemetry_20261122", "telemetry_20261123", "telemetry_20261126"} <= names
-    assert "telemetry_20200101" not in names
+    assert {"telemetry_rows_20261122", "telemetry_rows_20261123",
+            "telemetry_rows_20261126"} <= names
+    assert "telemetry_rows_20200101" not in names  # the whole day dropped, past retention
 
 
 def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) -> None:
@@ -131,7 +132,7 @@ def test_health_and_metrics(collector: subprocess.Popen[bytes], mosquitto: str) 
     assert httpx.get(base + "/healthz").text == "ok\n"
     pub = publisher(mosquitto)
     pub.publish("hg/v1/iad1/web-01/telemetry", b"not json", qos=1).wait_for_publish(5)
-    eventually(lambda: 'hourglass_collector_messages{outcome="dead"} 1.0'
+    eventually(lambda: 'hourglass_collector_messages_total{outcome="dead"} 1.0'
                in httpx.get(base + "/metrics").text, 15, "the dead letter counted", 0.1)
     assert "hourglass_collector_broker_connected 1.0" in httpx.get(base + "/metrics").text
     pub.loop_stop()

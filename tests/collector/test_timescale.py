@@ -120,9 +120,14 @@ def test_on_timescale_the_collector_writes_a_hypertable_and_the_aggregate_reads_
         directory.reload(conn)
         result = store.write_batch(conn, directory, [m], [])
         assert result.rows == len(body["readings"])
-        store.ensure_partitions(conn, datetime.now(UTC), 90)  # Timescale owns chunks: no-op
+        # Timescale owns chunks: no partitions, but its retention jobs take our figures
+        store.ensure_partitions(conn, datetime.now(UTC), 30, rollup_days=400)
         assert conn.execute("SELECT count(*) FROM pg_class WHERE relname ~ "
                             "'^telemetry_[0-9]{8}$'").fetchone() == (0,)
+        drops = sorted(r[0] for r in conn.execute(
+            "SELECT config->>'drop_after' FROM timescaledb_information.jobs"
+            " WHERE proc_name = 'policy_retention'"))
+        assert drops == ["30 days", "400 days"]  # raw telemetry, the hourly aggregate
         conn.execute("CALL refresh_continuous_aggregate('telemetry_hourly', NULL, NULL)")
         n = conn.execute("SELECT sum(n) FROM telemetry_hourly WHERE host_id = 'web-01'"
                          ).fetchone()

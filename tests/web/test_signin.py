@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 
 from dispatcher.http.app import create_app
 from dispatcher.http.deps import COOKIE
@@ -24,7 +25,7 @@ from dispatcher.store import auth, tokens
 from hourglass.config import AuthConfig
 from schemas.states import Role
 from tests.conftest import free_port
-from tests.web.conftest import Fleet
+from tests.web.conftest import Fleet, SignIn
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -314,3 +315,23 @@ def test_the_command_line_makes_links_lists_and_revokes(web_db: str, base_url: s
     assert sessions.returncode == 0
     assert "t-ana" in sessions.stdout
     assert "hgs_" not in sessions.stdout
+
+
+def test_a_manager_sends_a_link_from_the_ops_page(desktop: Any, base_url: str, db: Conn,
+                                                  fleet: Fleet, staff_email: str,
+                                                  signin: SignIn) -> None:
+    signin(desktop, fleet.manager, "/ops")
+    invite = desktop.locator("#invite")
+    expect(invite).to_be_visible()
+    invite.locator("summary").click()
+    desktop.fill("#invite-person", "t-ana")
+    desktop.get_by_role("button", name="Send the link by email").click()
+    expect(desktop.locator("#invite-said")).to_contain_text(f"Sent to {staff_email}")
+    sent = db.execute("SELECT count(*) FROM outbox WHERE reason = 'signin_link'"
+                      " AND address = %s AND body LIKE %s",
+                      (staff_email, f"%{base_url}/signin/%")).fetchone()
+    assert sent is not None
+    assert sent[0] >= 1
+    desktop.fill("#invite-person", "t-nobody")
+    desktop.get_by_role("button", name="Send the link by email").click()
+    expect(desktop.locator("#invite-said")).to_contain_text("no person")

@@ -1,0 +1,152 @@
+"""Encodes telemetry as one wide row per message in PostgreSQL's binary COPY format. Pure.
+
+A row is (time, host number, metric-set id, v real[], x double precision[]): the
+message's readings in order, each value in `v` when float4 holds it exactly (integers
+below 2^24, halves, quarters: what most sensors report) and otherwise in `x` at full
+precision, NULL in the other array at that place. `x` is NULL when every value fits in
+float4, so a row costs about 4 bytes a value and nothing is rounded (migration 019, the
+`telemetry` view reads `COALESCE(x[i], v[i])`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from collector.model import Message
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+FLOAT4_OID, FLOAT8_OID, TEXT_OID = 700, 701, 25  # pg_type oids: real, double precision, text
+_HEAD = struct.Struct("!hiqiiii")  # 5 fields; time (len, µs); host (len, int4); set (len, int4)
+_ARRAY = struct.Struct("!iiiiii")  # field length; ndim, has-nulls flag, element oid; dim, lbound
+_NULL = struct.pack("!i", -1)
+_LEN = struct.Struct("!i")
+_SET_HEAD = struct.Struct("!hi")  # 3 fields (digest, components, metrics); the digest's length
+_FLOAT4_MAX = 3.4028234663852886e38  # larger values are not float4 (struct would refuse)
+
+SetKey = tuple[tuple[str, str], ...]  # a message's (component, metric) pairs in order
+
+
+def set_key(m: Message) -> SetKey:
+    """The message's metric set: its readings' (component, metric) pairs, in order."""
+    return tuple([(r.component, r.metric) for r in m.telemetry.readings])
+
+
+def digest(key: SetKey) -> bytes:
+    """SHA-256 of the pairs, each name UTF-8 and NUL-terminated (text never holds NUL);
+    migration 019 computes the same in SQL for the rows it converts."""
+    return hashlib.sha256(b"".join(c.encode() + b"\0" + m.encode() + b"\0"
+                                   for c, m in key)).digest()
+
+
+def _micros(ts: datetime) -> int:
+    """Microseconds since PostgreSQL's epoch, exactly (no float rounding)."""
+    delta = ts - PG_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def fits_float4(value: float) -> bool:
+    """Whether float4 holds the value exactly (NaN and the infinities too)."""
+    if math.isnan(value) or math.isinf(value):
+        return True
+    if abs(value) > _FLOAT4_MAX:
+        return False
+    return bool(struct.unpack("f", struct.pack("f", value))[0] == value)
+
+
+def _array(oid: int, width: str, values: Sequence[float | None]) -> bytes:
+    """One binary array field; None elements are NULL."""
+    n = len(values)
+    body = b"".join(_NULL if v is None else struct.pack(f"!i{width}", 4 if width == "f" else 8,
+                                                        v) for v in values)
+    nulls = int(any(v is None for v in values))
+    return _ARRAY.pack(20 + len(body), 1, nulls, oid, n, 1) + body
+
+
+_SLOTS: dict[int, bytes] = {}  # per length: n (len 4, value 0) element slots of a real[]
+_F4: dict[int, struct.Struct] = {}  # per length: n big-endian float4s
+
+
+def _f4(n: int) -> struct.Struct:
+    st = _F4.get(n)
+    if st is None:
+        st = _F4[n] = struct.Struct(f"!{n}f")
+    return st
+
+
+def _dense4(packed: bytes, n: int) -> bytes:
+    """A real[] without NULLs from its n packed big-endian float4s (the pack the
+    exactness test made): each 4 bytes go after a 4-byte length, by strided slice copies
+    (3.9 µs for 40 values with the test, a struct of 2n fields 4.1)."""
+    slots = _SLOTS.get(n)
+    if slots is None:
+        slots = _SLOTS[n] = b"\x00\x00\x00\x04\x00\x00\x00\x00" * n
+    body = bytearray(slots)
+    for k in range(4):
+        body[4 + k::8] = packed[k::4]
+    return _ARRAY.pack(20 + 8 * n, 1, 0, FLOAT4_OID, n, 1) + body
+
+
+def value_fields(values: Sequence[float]) -> bytes:
+    """The v and x fields of a row holding these values, losslessly."""
+    n = len(values)
+    st = _f4(n)
+    try:
+        packed = st.pack(*values)
+        exact = st.unpack(packed) == tuple(values)
+    except OverflowError:  # a value beyond float4's range
+        exact = False
+    if exact:
+        return _dense4(packed, n) + _NULL
+    fit = [fits_float4(v) for v in values]
+    v4 = [v if ok else None for v, ok in zip(values, fit, strict=True)]
+    x8 = [None if ok else v for v, ok in zip(values, fit, strict=True)]
+    return _array(FLOAT4_OID, "f", v4) + _array(FLOAT8_OID, "d", x8)
+
+
+def encode(messages: Iterable[Message], hosts: Mapping[str, int],
+           sets: Mapping[tuple[str, int], int]) -> tuple[bytes, int, int]:
+    """The COPY stream of the messages' wide rows; (stream, rows, values).
+
+    Every message with readings must have its host in `hosts` and its metric set's id in
+    `sets`, by (host, seq).
+    """
+    parts = [SIGNATURE]
+    rows = values = 0
+    for m in messages:
+        if m.snapshot is None or not m.snapshot.readings:
+            continue
+        readings = m.snapshot.readings
+        head = _HEAD.pack(5, 8, _micros(m.ts), 4, hosts[m.host], 4, sets[(m.host, m.seq)])
+        parts.append(head + value_fields([r.value for r in readings]))
+        rows += 1
+        values += len(readings)
+    parts.append(TRAILER)
+    return b"".join(parts), rows, values
+
+
+def _text_array(encoded: Sequence[bytes]) -> bytes:
+    """One binary text[] field of these UTF-8 names (no NULLs)."""
+    body = b"".join([_LEN.pack(len(e)) + e for e in encoded])
+    return _ARRAY.pack(20 + len(body), 1, 0, TEXT_OID, len(encoded), 1) + body
+
+
+def encode_sets(keys: Iterable[SetKey]) -> tuple[bytes, list[bytes]]:
+    """The COPY stream of (digest, components, metrics) rows of these metric sets, and
+    their digests in the same order (each name encoded once for both)."""
+    parts = [SIGNATURE]
+    digests = []
+    for key in keys:
+        cs = [c.encode() for c, _ in key]
+        ms = [m.encode() for _, m in key]
+        d = hashlib.sha256(b"".join([x for c, m in zip(cs, ms, strict=True)
+                                     for x in (c, b"\0", m, b"\0")])).digest()
+        digests.append(d)
+        parts.append(_SET_HEAD.pack(3, len(d)) + d + _text_array(cs) + _text_array(ms))
+    parts.append(TRAILER)
+    return b"".join(parts), digests

@@ -28,6 +28,7 @@ from dispatcher.http.routes import (
     notifications,
     oidc,
     pages,
+    passkeys,
     pauses,
     proactive,
     reviews,
@@ -37,9 +38,9 @@ from dispatcher.http.routes import (
 from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
-# oidc before signin: /signin/{code} would take /signin/oidc
+# oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, oidc, signin)
+           notifications, proactive, pages, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

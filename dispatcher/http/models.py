@@ -554,3 +554,36 @@ class AuthEventPage(Model):
 
     items: list[AuthEvent]
     next: int | None
+
+
+# Passkeys
+
+
+class PasskeyOptions(Model):
+    """A WebAuthn ceremony's options, as navigator.credentials.create() or .get() wants them
+    (binary fields base64url-encoded); its challenge works once, for five minutes."""
+
+    options: Json
+
+
+class Passkey(Model):
+    """One of a person's passkeys (never its key)."""
+
+    id: int
+    name: str
+    transports: list[str]
+    created_at: str | None
+    last_used_at: str | None
+
+
+class PasskeyPage(Model):
+    """A person's passkeys, oldest first."""
+
+    items: list[Passkey]
+    next: int | None
+
+
+class PasskeyRemoved(Model):
+    """How many passkeys were removed."""
+
+    removed: int

@@ -34,7 +34,7 @@ function paintStatus() {
   const age = updatedAt ? ago(Date.now() - updatedAt) : "not yet";
   document.getElementById("status").innerHTML = (!online ? `<span class="dot off"></span>Offline · last updated ${age}`
     : `<span class="dot ${streaming ? "live" : ""}"></span>${streaming ? "Live" : "Polling every 10 s"} · updated ${age}`)
-    + ` · local time · <button class="linkbtn" id="forget">sign out</button>`;
+    + ` · local time · <a class="linkbtn" href="/passkeys">passkeys</a> · <button class="linkbtn" id="forget">sign out</button>`;
 }
 
 /* ---- open incidents: one request per state, so an old open incident is never cut off by paging ---- */

@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import psycopg
 
-from dispatcher.store import tokens
+from dispatcher.store import passkeys, tokens
 from schemas.states import Role
+from tests.dispatcher import soft_passkey
 from tests.web.conftest import Fleet, OpenIncident
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -96,6 +97,36 @@ def ana_reachable(w: World) -> Ids:
     w.db.execute("INSERT INTO contacts (person_id, channel, address) VALUES"
                  " ('t-ana', 'email', 'ana@example.net') ON CONFLICT DO NOTHING")
     return {}
+
+
+#: What a setup built for a request's body (a signed passkey answer), by the id it returned.
+MADE: dict[int, Any] = {}
+
+
+@dataclass(frozen=True)
+class Made:
+    """A body value a setup built, found in MADE by the setup's id `key`."""
+
+    key: str
+
+
+def ana_registration(w: World) -> Ids:
+    """A registration ceremony t-ana started, answered by a software authenticator."""
+    challenge = passkeys.new_challenge(w.db, "register", "t-ana", "test", datetime.now(UTC))
+    assert challenge is not None
+    n = len(MADE) + 1
+    MADE[n] = soft_passkey.registration(challenge, w.base_url)
+    return {"registration": n}
+
+
+def ana_passkey(w: World) -> Ids:
+    """A passkey of t-ana's (its key is never used here: removing it needs none)."""
+    row = w.db.execute(
+        "INSERT INTO passkeys (person_id, credential_id, public_key, name, created_at)"
+        " VALUES ('t-ana', %s, '\\x00', 'test key', now()) RETURNING id",
+        (uuid.uuid4().bytes,)).fetchone()
+    assert row is not None
+    return {"passkey_id": int(row[0])}
 
 
 def dispatched(w: World) -> Ids:
@@ -225,6 +256,8 @@ def fill(template: Any, ids: Ids) -> Any:
         return {k: fill(v, ids) for k, v in template.items()}
     if isinstance(template, list):
         return [fill(v, ids) for v in template]
+    if isinstance(template, Made):
+        return MADE[ids[template.key]]
     if template == "{later}":
         return later()
     if isinstance(template, str) and template.startswith("{") and template.endswith("}"):

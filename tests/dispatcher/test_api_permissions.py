@@ -82,6 +82,7 @@ PROACTIVE_ACTION: Expect = (401, 403, 403, 200, 403, 200, 403)  # its technician
 PAUSERS: Expect = (401, 200, 404, 403, 403, 200, 403)  # the customer, a manager
 PAUSE = {"reason": "customer_denied_access"}
 MANAGERS_ACCEPT: Expect = (401, 403, 403, 403, 403, 202, 202)
+PEOPLE_STAFF: Expect = (401, 403, 403, 200, 200, 200, 403)  # a technician or manager, as self
 
 RULES: dict[str, Rule] = {
     # incidents and their jobs
@@ -158,6 +159,16 @@ RULES: dict[str, Rule] = {
                                       body={"person": "t-ana"}),
     "GET /api/v1/auth-events": Rule((401, 403, 403, 403, 403, 403, 200)),
     "POST /signout": Rule((401, 303, 303, 303, 303, 303, 303)),
+    # passkeys: staff (a technician or manager) add, list and remove their own; customers
+    # sign in with links, an admin token is no person. A registration answers the challenge
+    # t-ana's options gave (a software authenticator signs it): anyone else's is refused
+    "POST /api/v1/passkeys/register/options": Rule(PEOPLE_STAFF),
+    "POST /api/v1/passkeys/register": Rule(
+        (401, 403, 403, 201, 400, 400, 403), s.ana_registration,
+        body={"credential": s.Made("registration"), "name": "phone"}),
+    "GET /api/v1/passkeys": Rule(PEOPLE_STAFF),
+    "POST /api/v1/passkeys/{passkey_id}/remove": Rule((401, 403, 403, 200, 404, 404, 403),
+                                                      s.ana_passkey),
 }
 
 #: Routes anyone may call without a token, and why that is safe.
@@ -177,6 +188,9 @@ PUBLIC: dict[str, str] = {
     "POST /signin/{code}": "uses a one-time code (192 random bits), rate limited per client",
     "GET /signin/oidc": "starts the company sign-in (404 while auth.oidc is not set)",
     "GET /signin/oidc/callback": "the provider's way back: state, PKCE and nonce checked",
+    "GET /passkeys": "the passkeys page: a static shell, its data comes from the API",
+    "POST /signin/passkey/options": "a fresh single-use challenge for a passkey sign-in; no data",
+    "POST /signin/passkey": "a passkey's signed answer, verified; refusals rate limited per client",
     "GET /docs": "Swagger UI over the public schema",
     "GET /docs/oauth2-redirect": "Swagger UI's own helper page",
     "GET /redoc": "ReDoc over the public schema",
@@ -316,7 +330,8 @@ def test_public_routes_answer_anonymous(base_url: str, route: str) -> None:
     path = path.replace("{name}", "common")  # /web/{name}.js: a script that exists
     # no email address given, and a code that is no code: refused with what to do
     expected = {"POST /signin": 422, "GET /signin/{code}": 410, "POST /signin/{code}": 410,
-                "GET /signin/oidc": 404, "GET /signin/oidc/callback": 404}
+                "POST /signin/passkey": 422, "GET /signin/oidc": 404,
+                "GET /signin/oidc/callback": 404}
     assert call(base_url, None, method, path).status_code == expected.get(route, 200)
 
 

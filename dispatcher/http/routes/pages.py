@@ -1,5 +1,6 @@
 """The web pages: /tech (the technician's phone), /status (the customer), /ops (managers),
-and their scripts under /web/ (no inline script: the Content-Security-Policy forbids it)."""
+/passkeys (staff add and remove their passkeys), and their scripts under /web/ (no inline
+script: the Content-Security-Policy forbids it)."""
 
 import hashlib
 import re
@@ -12,8 +13,10 @@ from fastapi.responses import HTMLResponse
 
 from dispatcher.http.deps import Deps
 
-PAGES = {"tech": "tech.html", "status": "status.html", "ops": "ops.html"}
-SCRIPTS = ("common", "tech", "status", "ops")  # dispatcher/web/<name>.js, the only ones served
+PAGES = {"tech": "tech.html", "status": "status.html", "ops": "ops.html",
+         "passkeys": "passkeys.html"}
+#: dispatcher/web/<name>.js, the only ones served; passkey.js serves the sign-in page too
+SCRIPTS = ("common", "tech", "status", "ops", "passkey")
 #: A script's URL carries its content hash (?v=), so a phone on a weak signal keeps it until
 #: it changes: a year, the longest lifetime caches honour, and immutable (not even revalidated).
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -40,8 +40,16 @@ class SigninLinkIn(BaseModel):
                               pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+#: The sign-in page's passkey button, shown by /web/passkey.js where the browser has passkeys
+#: (a file: the CSP allows no inline script).
+PASSKEY_BLOCK = ('<div id="passkey" hidden><p class="note">Staff with a passkey sign in with '
+                 'it, no link needed.</p><button type="button" id="passkey-signin">Sign in '
+                 'with a passkey</button><p class="bad" id="passkey-error" role="alert"></p>'
+                 '</div><script src="/web/passkey.js"></script>')
+
+
 def page_html(title: str, body: str, status: int = 200) -> HTMLResponse:
-    """A small self-contained page (no script: nothing to allow in the CSP)."""
+    """A small self-contained page (its only script, if any, a file under /web/)."""
     return HTMLResponse(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -52,6 +60,7 @@ input,button{{font:inherit;width:100%;box-sizing:border-box;padding:14px;border-
 input{{border:1px solid #9ca3af;margin:6px 0 14px}}
 button{{border:0;background:#1d4ed8;color:#fff;font-weight:600;min-height:52px}}
 .note{{color:#374151}}.bad{{color:#991b1b}}
+#passkey{{margin-top:28px;border-top:1px solid #d1d5db;padding-top:8px}}
 a.alt{{display:block;text-align:center;padding:14px;margin-top:18px;border:1px solid #1d4ed8;
 border-radius:10px;color:#1d4ed8;font-weight:600;text-decoration:none}}</style></head>
 <body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>""",
@@ -94,9 +103,10 @@ def _send(conn: DictConn, deps: Deps, request: Request, p: auth.Person, address:
 
 
 def signed_in(conn: DictConn, deps: Deps, request: Request, p: auth.Person, now: datetime,
-              method: str) -> tuple[int, RedirectResponse]:
-    """Start a session for `p` (in the caller's transaction), audit it, and answer 303 to the
-    person's page with the session cookie: every way of signing in ends here."""
+              method: str, **detail: Any) -> tuple[int, RedirectResponse]:
+    """Start a session for `p` (in the caller's transaction), audit it (with `detail`), and
+    answer 303 to the person's page with the session cookie: every way of signing in ends
+    here."""
     client = client_of(request)
     session, secret = tokens.start_session(
         conn, p.role, p.customer, p.person, now,
@@ -104,7 +114,7 @@ def signed_in(conn: DictConn, deps: Deps, request: Request, p: auth.Person, now:
         timedelta(hours=deps.auth.session_max_hours),
         request.headers.get("user-agent"), client, p.email)
     auth.audit(conn, "signin", now, credential=session, who=p.actor, client=client,
-               method=method)
+               method=method, **detail)
     answer = RedirectResponse(HOME[p.role], status_code=303)
     answer.set_cookie(COOKIE, secret, max_age=int(deps.auth.session_max_hours * 3600),
                       httponly=True, samesite="lax", path="/",
@@ -127,7 +137,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
                    "account</a></p>") if deps.auth.oidc.enabled else ""
         return page_html("Sign in", _email_form(
             '<p class="note">We send a link to your email address; it signs you in on this '
-            "device.</p>") + company)
+            "device.</p>") + company + PASSKEY_BLOCK)
 
     @api.post("/signin", include_in_schema=False)
     async def ask_for_link(request: Request, conn: db) -> HTMLResponse:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -27,6 +28,10 @@ from hourglass.config import load_config, mqtt_endpoint
 from tests.collector.conftest import Broker
 from tests.collector.live import Collector, Host, client, seed
 from tests.conftest import eventually
+
+# long, and mostly waiting on real components: scripts/test runs it in the second pytest,
+# beside the property tests, so the two halves take about as long
+pytestmark = pytest.mark.beside
 
 SITE = "lab1"
 RACKS = {"r1": [f"r1-{i:02d}" for i in range(6)], "r2": [f"r2-{i:02d}" for i in range(6)]}

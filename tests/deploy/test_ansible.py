@@ -31,6 +31,10 @@ from tests.agent.test_mqtt_auth import NOT_AUTHORIZED, Client
 from tests.conftest import ADMIN_URL, eventually, free_port, wait_port
 from tests.deploy.shipped import ROOT
 
+# long, and mostly waiting on real components: scripts/test runs it in the second pytest,
+# beside the property tests, so the two halves take about as long
+pytestmark = pytest.mark.beside
+
 ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",

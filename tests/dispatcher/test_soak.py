@@ -329,6 +329,7 @@ def unsettled(conn: psycopg.Connection[Any]) -> str:
     return ", ".join(f"{n} {what}" for what, n in owed if n)
 
 
+@pytest.mark.beside  # long, mostly waiting: scripts/test runs it beside the property tests
 @pytest.mark.timeout(150)
 def test_two_dispatchers_killed_at_random_keep_every_promise_once(
         dispatchers: Dispatchers, tmp_path: Path) -> None:

@@ -15,6 +15,10 @@ import pytest
 
 from tests.conftest import free_port
 
+# long, and mostly waiting on real components: scripts/test runs it in the second pytest,
+# beside the property tests, so the two halves take about as long
+pytestmark = pytest.mark.beside
+
 
 @pytest.mark.parametrize("broker", ["auto", "embedded"])
 def test_demo_serves_pages_and_an_incident_appears(tmp_path: Path, broker: str) -> None:

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,15 +153,12 @@ def open_incident(db: psycopg.Connection[tuple[Any, ...]], fleet: Fleet) -> Open
     return make
 
 
-@pytest.fixture(scope="module")
-def base_url(web_db: str) -> Iterator[str]:
-    """The app served by uvicorn in a background thread on a free local port."""
+@contextmanager
+def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """The app served by uvicorn in a background thread on a free local port; its base URL
+    (host "localhost" where a browser needs a name, e.g. for WebAuthn)."""
     port = free_port()
     # Open event streams would hold a graceful shutdown forever; give them one second.
-    # Every test's client is 127.0.0.1: one client to the rate limits, so they are set far
-    # above what a module's deliberate failures add up to (test_signin tests the limits).
-    app = create_app(web_db, auth=AuthConfig(failures_per_minute=10_000,
-                                             signin_requests_per_hour=10_000))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=1, lifespan="on")
     server = uvicorn.Server(config)
@@ -171,9 +169,21 @@ def base_url(web_db: str) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(web_db: str) -> Iterator[str]:
+    """The app on a real port for the module's tests."""
+    # Every test's client is 127.0.0.1: one client to the rate limits, so they are set far
+    # above what a module's deliberate failures add up to (test_signin tests the limits).
+    with serving(create_app(web_db, auth=AuthConfig(failures_per_minute=10_000,
+                                                    signin_requests_per_hour=10_000))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,17 @@ the code flow with state, nonce and PKCE, the ID token checked, the person from 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from dispatcher.http.app import create_app
 from hourglass.config import AuthConfig, OidcConfig
-from tests.conftest import free_port
-from tests.web.conftest import Fleet
+from tests.web.conftest import Fleet, serving
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -36,20 +32,10 @@ def provider() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def company(web_db: str, provider: str, fleet: Fleet) -> Iterator[str]:
     """The dispatcher with auth.oidc pointing at the provider."""
-    port = free_port()
     cfg = AuthConfig(failures_per_minute=10_000, oidc=OidcConfig(
         issuer=provider, client_id="hourglass", client_secret="a-client-secret"))
-    server = uvicorn.Server(uvicorn.Config(create_app(web_db, auth=cfg), host="127.0.0.1",
-                                           port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_db, auth=cfg)) as url:
+        yield url
 
 
 def sign_in_as(page: Any, company: str, who: str) -> None:

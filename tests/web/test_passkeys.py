@@ -9,8 +9,6 @@ the browser opens the same server as http://localhost:PORT (a secure context too
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,14 +16,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
 from dispatcher.http.app import create_app
 from dispatcher.store import auth, passkeys
 from hourglass.config import AuthConfig
 from schemas.states import Role
-from tests.conftest import free_port
-from tests.web.conftest import Fleet
+from tests.web.conftest import Fleet, serving
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 ANA = auth.Person(Role.TECHNICIAN, None, "t-ana")
@@ -231,18 +227,9 @@ def test_passkey_calls_say_what_is_wrong(local: str, fleet: Fleet) -> None:
 @pytest.fixture
 def strict_server(web_db: str) -> Iterator[str]:
     """The app allowing 2 failed sign-ins a minute per client."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(web_db, auth=AuthConfig(failures_per_minute=2)), host="127.0.0.1",
-        port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://localhost:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_db, auth=AuthConfig(failures_per_minute=2)),
+                 host="localhost") as url:
+        yield url
 
 
 def test_refused_passkey_sign_ins_count_against_the_client(strict_server: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from dispatcher.http.app import create_app
@@ -24,8 +22,7 @@ from dispatcher.http.deps import COOKIE
 from dispatcher.store import auth, tokens
 from hourglass.config import AuthConfig
 from schemas.states import Role
-from tests.conftest import free_port
-from tests.web.conftest import Fleet, SignIn
+from tests.web.conftest import Fleet, SignIn, serving
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -238,18 +235,9 @@ def test_the_admin_reads_the_audit(base_url: str, db: Conn, fleet: Fleet) -> Non
 @pytest.fixture
 def strict_server(web_db: str) -> Iterator[str]:
     """The app with small limits: 3 failures a minute, 2 sign-in requests an hour."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(web_db, auth=AuthConfig(failures_per_minute=3, signin_requests_per_hour=2)),
-        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(web_db, auth=AuthConfig(failures_per_minute=3,
+                                                    signin_requests_per_hour=2))) as url:
+        yield url
 
 
 def test_wrong_tokens_and_sign_in_requests_are_rate_limited(strict_server: str,

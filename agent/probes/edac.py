@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.messages import Component, ComponentState, Reading
-from agent.probes import rasdaemon
 from agent.probes.base import Memo, ProbeContext, ProbeResult, component_id
+from agent.probes.rasdaemon import McEvent, mc_events
+from agent.probes.rasdaemon import database as ras_database
 from agent.probes.system import boot_id
 from agent.root import Root
 
@@ -134,7 +135,7 @@ class EdacProbe:
         self.host_id = component_id("host", ctx.host)
         self.limits, self.wall = ctx.limits, ctx.wall
         self.memo = Memo(ctx.state, "edac")
-        self._ras: list[rasdaemon.McEvent] = []  # rasdaemon records within the window
+        self._ras: list[McEvent] = []  # rasdaemon records within the window
         self._ras_last_id = 0
         self._ras_labels: set[str] = set()  # labels rasdaemon named: reported while it runs
 
@@ -157,10 +158,10 @@ class EdacProbe:
 
     def _ras_counts(self, root: Root, now: float) -> dict[str, RasCounts]:
         """Per DIMM label, rasdaemon's correctable and uncorrectable errors in the window."""
-        path = rasdaemon.database(root)
+        path = ras_database(root)
         if path is None:
             return {}
-        new = rasdaemon.mc_events(path, self._ras_last_id)
+        new = mc_events(path, self._ras_last_id)
         if new:
             self._ras_last_id = new[-1].id
         since = now - self.limits.ecc_window_s

@@ -13,8 +13,9 @@ from collections import Counter
 from typing import ClassVar
 
 from agent.messages import ComponentState, Reading
-from agent.probes import rasdaemon
 from agent.probes.base import ProbeContext, ProbeResult, component_id
+from agent.probes.rasdaemon import MceRecord, mce_records
+from agent.probes.rasdaemon import database as ras_database
 from agent.root import Root
 
 
@@ -28,14 +29,14 @@ class MceProbe:
         self.limits, self.wall = ctx.limits, ctx.wall
         self._last_id = 0
         self._corrected: Counter[int] = Counter()  # socket -> corrected records, all time
-        self._recent: list[rasdaemon.MceRecord] = []  # records within the window
+        self._recent: list[MceRecord] = []  # records within the window
 
     def collect(self, root: Root) -> ProbeResult:
         """One cpu component per package rasdaemon has recorded a machine check on."""
-        path = rasdaemon.database(root)
+        path = ras_database(root)
         if path is None:
             return ProbeResult()
-        new = rasdaemon.mce_records(path, self._last_id)
+        new = mce_records(path, self._last_id)
         if new:
             self._last_id = new[-1].id
         for r in new:

@@ -55,3 +55,15 @@ def test_every_metric_a_rule_uses_is_on_the_running_system(system: System) -> No
     used = {m for r in rules() for m in METRIC.findall(r["expr"])}
     assert used, "no hourglass_ metric found in the rules"
     assert sorted(used - system.metric_names()) == []
+
+
+def test_operations_doc_says_what_every_alert_means_and_what_to_do() -> None:
+    doc = (DEPLOY.parents[1] / "docs" / "operations.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines()
+            if line.startswith("| Hourglass")}
+    alerts = [r for r in rules() if "alert" in r]
+    missing = [r["alert"] for r in alerts if r["alert"] not in rows]
+    assert not missing, f"docs/operations.md's Alerts table lacks {missing}: add their rows"
+    for r in alerts:
+        action = re.sub(r"\{\{.*?\}\}", "…", r["annotations"]["action"]).replace("|", "\\|")
+        assert action in rows[r["alert"]], f"{r['alert']}: the doc's action is not the rule's"

@@ -62,6 +62,18 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture
+def blank_db() -> Iterator[str]:
+    """A new, empty database (no migrations); dropped afterwards. For what must start from
+    nothing: an old release's migrations, a restore, a conversion from an older schema."""
+    name = f"hg_blank_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield _url(name)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     """A new, migrated database (a clone of the run's template); dropped afterwards."""
     name = f"hg_test_{uuid.uuid4().hex[:12]}"

@@ -33,7 +33,6 @@ import sys
 import tarfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ from dispatcher.http.app import create_app
 from dispatcher.service.engine import run_pass
 from schemas.migrate import migrate
 from tests import upgrade_data as data
-from tests.conftest import ADMIN_URL, _url, free_port
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a release needs to migrate and fill a database (git archive paths).
@@ -190,17 +189,6 @@ def seed(tree: Path, url: str) -> dict[str, str]:
     assert proc.returncode == 0, f"the release's own code failed:\n{proc.stderr[-4000:]}"
     tokens: dict[str, str] = json.loads(proc.stdout.splitlines()[-1])
     return tokens
-
-
-@pytest.fixture
-def blank_db() -> Iterator[str]:
-    """A new, empty database (no migrations) on the test server; dropped afterwards."""
-    name = f"hg_upgrade_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield _url(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.parametrize("tag", RELEASES or ["no release"])

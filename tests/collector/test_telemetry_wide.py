@@ -4,8 +4,6 @@ conversion of narrow rows (batched, resumable, every value compared)."""
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -16,23 +14,11 @@ from collector.decode import decode
 from collector.model import Message, Received
 from schemas import telemetry_convert
 from schemas.migrate import migrate
-from tests.conftest import ADMIN_URL, _url
 
 T0 = datetime(2026, 11, 24, 10, tzinfo=UTC)
 #: Values float4 holds (integers, halves, zeros) and values it would round or refuse.
 TRICKY = [0.0, -0.0, 45.0, 45.5, 5400.0, 16_777_216.0, 0.1, 12.064, 16_777_217.0,
           1e300, -1e300, 1e-300, 3.4e38, 1.0e-45, 2.5e-39, 123_456_789_012.0, -7.25]
-
-
-@pytest.fixture
-def blank_db() -> Iterator[str]:
-    """A new, empty database; dropped afterwards."""
-    name = f"hg_wide_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield _url(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.parametrize("value", [*TRICKY, math.nan, math.inf, -math.inf])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -22,7 +20,6 @@ from dispatcher.store.tokens import create
 from schemas.migrate import migrate
 from schemas.states import Role
 from tests import upgrade_data as data
-from tests.conftest import ADMIN_URL, _url
 from tests.deploy.shipped import ROOT
 
 
@@ -48,17 +45,6 @@ def row_counts(url: str) -> dict[str, int]:
         return counts
 
 
-@pytest.fixture
-def restored() -> Iterator[str]:
-    """An empty database to restore into; dropped afterwards."""
-    name = f"hg_restore_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield _url(name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def fill(url: str) -> None:
     """The example fleet, a token, and three days of the upgrade test's traffic ingested
     (telemetry partitions, components, incidents, timers, dedup keys)."""
@@ -75,7 +61,7 @@ def fill(url: str) -> None:
                               [m for m in decoded if not isinstance(m, Message)])
 
 
-def test_pg_dump_and_restore_keep_every_row(tmp_path: Path, pg_url: str, restored: str) -> None:
+def test_pg_dump_and_restore_keep_every_row(tmp_path: Path, pg_url: str, blank_db: str) -> None:
     fill(pg_url)
     before = row_counts(pg_url)
     assert before["incidents"] > 0
@@ -84,6 +70,6 @@ def test_pg_dump_and_restore_keep_every_row(tmp_path: Path, pg_url: str, restore
     subprocess.run([pg_tool("pg_dump"), "--format=custom", f"--file={dump}", pg_url],
                    check=True, capture_output=True)
     subprocess.run([pg_tool("pg_restore"), "--no-owner", "--exit-on-error",
-                    f"--dbname={restored}", str(dump)], check=True, capture_output=True)
-    assert row_counts(restored) == before
-    assert migrate(restored, log=lambda m: None) == []  # the restored schema is current
+                    f"--dbname={blank_db}", str(dump)], check=True, capture_output=True)
+    assert row_counts(blank_db) == before
+    assert migrate(blank_db, log=lambda m: None) == []  # the restored schema is current

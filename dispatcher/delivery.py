@@ -6,6 +6,9 @@ sending happens after commit, outside every clock transaction, so a dead SMTP se
 slow webhook holds no lock a timer needs. A worker that dies mid-send leaves its lease to
 expire and another worker sends again: at least once. Each failure is retried with doubling,
 jittered backoff up to `notify.max_attempts` (billing: until a 2xx, never given up).
+Push rows (one per subscribed device) go through `pywebpush` (RFC 8291 aes128gcm, VAPID):
+a push service's 404 or 410 means the browser dropped the subscription, which is removed
+and the row finished; any other failure is retried like email.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import psycopg
+import requests
+from py_vapid import Vapid
+from pywebpush import WebPushException, webpush
 
 from dispatcher import store
 from dispatcher.domain.notify import backoff_s
-from dispatcher.store import Conn, outbox
-from hourglass.config import NotifyConfig
+from dispatcher.store import Conn, outbox, push
+from hourglass.config import NotifyConfig, PushConfig
 
 log = logging.getLogger(__name__)
 LEASE_TIMEOUTS = 6  # a claimed row is leased for six attempt timeouts: SMTP connect + send
@@ -54,6 +60,7 @@ class Claimed:
     body: str
     attempt: int
     created_at: datetime
+    subscription: int | None = None  # a push row's device (None: removed since)
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,11 @@ class Result:
     status: int | None
     error: str | None
     duration_ms: float
+    final: bool = False  # no retry can help (the push subscription is gone)
 
 
-ALL_CHANNELS = ("email", "webhook", "billing")
+ALL_CHANNELS = ("email", "webhook", "billing", "push")
+GONE = (404, 410)  # RFC 8030: the subscription expired or was unsubscribed
 
 
 def claim(conn: Conn, now: datetime, lease: timedelta, limit: int = CLAIM,
@@ -78,7 +87,7 @@ def claim(conn: Conn, now: datetime, lease: timedelta, limit: int = CLAIM,
             " SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s"
             " AND channel = ANY(%s) ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " RETURNING id, ref, recipient, channel, address, reason, subject, body, attempts,"
-            " created_at", (now + lease, now, list(channels), limit)).fetchall()
+            " created_at, push_subscription", (now + lease, now, list(channels), limit)).fetchall()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
@@ -97,6 +106,30 @@ def send(c: Claimed, cfg: NotifyConfig) -> Result:
         return Result(False, exc.code, f"HTTP {exc.code} {exc.reason}",
                       (time.monotonic() - start) * 1000)
     except (OSError, smtplib.SMTPException, ValueError) as exc:
+        return Result(False, None, f"{type(exc).__name__}: {exc}"[:500],
+                      (time.monotonic() - start) * 1000)
+
+
+def send_push(c: Claimed, to: push.Target | None, key: push.Vapid, cfg: NotifyConfig,
+              push_cfg: PushConfig) -> Result:
+    """One Web Push attempt to one device; never raises."""
+    start = time.monotonic()
+    if to is None:
+        return Result(False, None, "the push subscription was removed", 0.0, final=True)
+    try:
+        resp = webpush({"endpoint": to.endpoint, "keys": {"p256dh": to.p256dh, "auth": to.auth}},
+                       c.body, vapid_private_key=Vapid.from_pem(key.private_pem.encode()),
+                       vapid_claims={"sub": push_cfg.vapid_subject(cfg)},
+                       content_encoding="aes128gcm", timeout=cfg.timeout_s, ttl=push_cfg.ttl_s,
+                       headers={"Urgency": "high"})  # RFC 8030: wake the phone now
+        status = int(getattr(resp, "status_code", 201))
+        return Result(True, status, None, (time.monotonic() - start) * 1000)
+    except WebPushException as exc:
+        code = getattr(exc.response, "status_code", None)
+        error = f"HTTP {code} from the push service" if code else str(exc.message)[:500]
+        return Result(False, code, error, (time.monotonic() - start) * 1000,
+                      final=code in GONE)
+    except (requests.RequestException, OSError, ValueError) as exc:
         return Result(False, None, f"{type(exc).__name__}: {exc}"[:500],
                       (time.monotonic() - start) * 1000)
 
@@ -142,9 +175,12 @@ def _post(c: Claimed, cfg: NotifyConfig) -> int:
 def record(conn: Conn, c: Claimed, r: Result, started: datetime, now: datetime,
            cfg: NotifyConfig, worker: str, jitter: float) -> str:
     """Write the attempt and the row's next state; returns the outcome."""
-    gives_up = c.channel != outbox.BILLING and c.attempt >= cfg.max_attempts
+    gives_up = r.final or (c.channel != outbox.BILLING and c.attempt >= cfg.max_attempts)
     outcome = "sent" if r.ok else "failed" if gives_up else "retry"
     with conn.transaction():
+        if c.channel == "push" and c.subscription is not None:
+            push.outcome(conn, c.subscription, now, r.ok, r.error,
+                         gone=r.status in GONE)
         conn.execute(
             "INSERT INTO deliveries (outbox_id, attempt, started_at, outcome, status_code, error,"
             " duration_ms, worker) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -165,13 +201,19 @@ def record(conn: Conn, c: Claimed, r: Result, started: datetime, now: datetime,
 
 def deliver_due(conn: Conn, cfg: NotifyConfig, clock: Callable[[], datetime], worker: str,
                 jitter: Callable[[], float] = random.random,  # noqa: S311 - spreading
-                channels: tuple[str, ...] = ALL_CHANNELS) -> int:
+                channels: tuple[str, ...] = ALL_CHANNELS,
+                push_cfg: PushConfig | None = None) -> int:
     """Claim, send and record one batch of due rows; how many were attempted."""
     lease = timedelta(seconds=cfg.timeout_s * LEASE_TIMEOUTS)
     batch = claim(conn, clock(), lease, channels=channels)
+    key = push.ensure_key(conn, clock()) if any(c.channel == "push" for c in batch) else None
     for c in batch:
         started = clock()
-        r = send(c, cfg)
+        if c.channel == "push" and key is not None:
+            r = send_push(c, push.target(conn, c.subscription), key, cfg,
+                          push_cfg or PushConfig())
+        else:
+            r = send(c, cfg)
         record(conn, c, r, started, clock(), cfg, worker, jitter())
     return len(batch)
 
@@ -189,9 +231,11 @@ class Deliverer:
 
     def __init__(self, url: str, cfg: NotifyConfig,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 channels: tuple[str, ...] = ALL_CHANNELS, queue_events: bool = True) -> None:
+                 channels: tuple[str, ...] = ALL_CHANNELS, queue_events: bool = True,
+                 push_cfg: PushConfig | None = None) -> None:
         self.url = url
         self.cfg = cfg
+        self.push_cfg = push_cfg or PushConfig()
         self.clock = clock
         self.channels = channels
         self.queue_events = queue_events
@@ -212,7 +256,7 @@ class Deliverer:
                             pass
                         while self.channels and deliver_due(
                                 conn, self.cfg, self.clock, self.name,
-                                channels=self.channels) == CLAIM:
+                                channels=self.channels, push_cfg=self.push_cfg) == CLAIM:
                             pass
                         for _ in listen.notifies(timeout=self._sleep_s(conn), stop_after=1):
                             pass
@@ -233,12 +277,15 @@ class Deliverer:
         return thread
 
 
-def start_workers(url: str, cfg: NotifyConfig) -> list[Deliverer]:
-    """The dispatcher process's three: one queues events, one sends email, one POSTs (so a
-    wedged SMTP server delays neither the webhooks nor the queueing, and none the clock)."""
+def start_workers(url: str, cfg: NotifyConfig,
+                  push_cfg: PushConfig | None = None) -> list[Deliverer]:
+    """The dispatcher process's four: one queues events, one sends email, one POSTs, one
+    pushes (so a wedged SMTP server or push service delays neither the others nor the
+    queueing, and none the clock)."""
     workers = [Deliverer(url, cfg, channels=()),
                Deliverer(url, cfg, channels=("email",), queue_events=False),
-               Deliverer(url, cfg, channels=("webhook", "billing"), queue_events=False)]
+               Deliverer(url, cfg, channels=("webhook", "billing"), queue_events=False),
+               Deliverer(url, cfg, channels=("push",), queue_events=False, push_cfg=push_cfg)]
     for w in workers:
         w.start()
     return workers

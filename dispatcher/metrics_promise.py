@@ -22,7 +22,7 @@ LATE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 # An email or webhook goes out in seconds; retries back off from 30 s to an hour.
 DELIVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
-CHANNELS = ("email", "webhook", "billing")  # outbox.channel's CHECK
+CHANNELS = ("email", "webhook", "billing", "push")  # outbox.channel's CHECK
 TIMER_KINDS = ("ack_timeout", "risk", "breach", "verify_timeout")  # timers.kind's CHECK
 
 # Each query yields (label, seconds) rows; label '' where the histogram has none. date_part

@@ -175,7 +175,7 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     cfg = _cfg(args)
     return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
-                 timer_policy(cfg.dispatcher), cfg.notify, cfg.auth)
+                 timer_policy(cfg.dispatcher), cfg.notify, cfg.auth, cfg.push)
 
 
 def cmd_credits_export(args: argparse.Namespace) -> int:

@@ -162,6 +162,34 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class PushConfig:
+    """Web Push to staff's phones (docs/push.md): the VAPID subject, what endpoints may be."""
+
+    # The VAPID `sub` claim: how a push service reaches the operator of this server when
+    # its pushes misbehave. Empty: "mailto:" + notify.smtp_from when email is set up, else
+    # mailto:ops@localhost (Apple's service refuses a localhost subject: set a real one).
+    subject: str = ""
+    # http endpoints to 127.0.0.1 / localhost (a test's or the demo's local push endpoint);
+    # real push services are https only.
+    allow_http_localhost: bool = False
+    ttl_s: int = 3600  # a push service keeps an undelivered push this long: the promise's hour
+
+    def validate(self) -> None:
+        """A subject is a mailto: or https: URL (RFC 8292); the TTL is positive."""
+        if self.subject and not self.subject.startswith(("mailto:", "https://")):
+            raise ValueError("key 'push.subject': expected mailto:ops@example.com or "
+                             f"https://example.com (RFC 8292), got {self.subject!r}")
+        if self.ttl_s <= 0:
+            raise ValueError("key 'push.ttl_s': must be more than 0")
+
+    def vapid_subject(self, notify: NotifyConfig) -> str:
+        """The `sub` claim to sign: the configured one, else the ops mailbox's address."""
+        if self.subject:
+            return self.subject
+        return f"mailto:{notify.smtp_from}" if notify.smtp_host else "mailto:ops@localhost"
+
+
+@dataclass(frozen=True)
 class DispatcherConfig:
     """Dispatcher timing."""
 
@@ -277,6 +305,7 @@ class Config:
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    push: PushConfig = field(default_factory=PushConfig)
 
     def validate(self) -> None:
         """Check URL shapes so a typo fails at start, not at first use."""

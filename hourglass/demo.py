@@ -182,6 +182,9 @@ def main(args: argparse.Namespace) -> int:
             stoppers.append(stop_broker)
         port = free_port(args.port)
         env["HOURGLASS_HTTP_ADDR"] = f"127.0.0.1:{port}"
+        # Web Push: browsers push only from https or localhost pages; a local test push
+        # endpoint is http, so the demo allows http endpoints on this machine.
+        env.setdefault("HOURGLASS_PUSH_ALLOW_HTTP_LOCALHOST", "true")
         load_config(None, env)  # fail now, naming the key, if an override is wrong
         say("applying migrations and loading the sample fleet ...")
         _run(["db", "migrate"], env)
@@ -219,6 +222,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"  operations (Maria):      {links['manager']}")
         print(f"  API docs:                {base}/docs   (admin token: {admin})")
         print(f"  more links:              hourglass signin-link --person ID, or {base}/signin")
+        print("  push notifications:      open the pages at http://localhost or https "
+              "(browsers allow push only there)")
         say(f"{args.hosts} simulated hosts; the first disk fails in about 20 s, then one part "
             f"every {args.fail_every:g} s. Logs and data: {data}. Ctrl-C stops everything.")
         return _supervise(children, say)

@@ -10,7 +10,7 @@ its pool and includes every router (dispatcher/http/app.py).
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from dispatcher.http.guard import Guard
 from dispatcher.store import auth, tokens
 from dispatcher.store.tokens import Principal
-from hourglass.config import AuthConfig
+from hourglass.config import AuthConfig, PushConfig
 
 DictConn = psycopg.Connection[dict[str, Any]]
 MAX_PAGE = 200  # list pages are bounded so one request cannot read the whole table
@@ -44,6 +44,7 @@ class Deps:
     who: Any  # Annotated[Principal, Depends(...)]: the caller, or a 401
     auth: AuthConfig
     guard: Guard
+    push: PushConfig = field(default_factory=PushConfig)  # what push endpoints may be
 
     def base_url(self, request: Request) -> str:
         """Where people reach the pages (the configured public URL, else this request's)."""
@@ -65,7 +66,7 @@ def client_of(request: Request) -> str:
 
 
 def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
-         guard: Guard | None = None) -> Deps:
+         guard: Guard | None = None, push: PushConfig | None = None) -> Deps:
     """Dependencies around one connection pool."""
     config = config or AuthConfig()
     guard = guard or Guard(config.failures_per_minute, config.signin_requests_per_hour)
@@ -110,5 +111,6 @@ def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
                                  "'Authorization: Bearer <token>' (machines; `hourglass "
                                  "token create` makes one)")
 
-    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard)
+    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard,
+                push or PushConfig())
     return deps

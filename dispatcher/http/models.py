@@ -587,3 +587,38 @@ class PasskeyRemoved(Model):
     """How many passkeys were removed."""
 
     removed: int
+
+
+class PushKey(Model):
+    """The server's VAPID public key: the applicationServerKey browsers subscribe with."""
+
+    public_key: str  # base64url, no padding, the 65-byte uncompressed P-256 point
+
+
+class PushSubscription(Model):
+    """One of a person's devices that receives push notifications (never its keys)."""
+
+    id: int
+    endpoint: str
+    device: str | None
+    created_at: str | None
+    last_success_at: str | None
+    last_failure: str | None
+
+
+class PushSubscriptionPage(Model):
+    """A person's push subscriptions, newest first."""
+
+    items: list[PushSubscription]
+    next: int | None
+
+
+class EscalationAnswer(Model):
+    """A manager's answer to an escalation: taken ("I have it") or passed on ("not me")."""
+
+    incident: int
+    escalation: int  # the timeline entry of the escalation answered
+    action: str  # acknowledge or decline
+    by: str
+    at: str | None
+    next: str | None  # decline: who the escalation went on to (None: no further step)

@@ -101,3 +101,49 @@ def reopen(conn: Conn, incident: int, r: policy.Reopen, now: datetime,
     log.warning("incident %s reopened, %s notified: %s", incident, r.notify.to,
                 r.notify.reason)
     return "acted"
+
+
+def latest(conn: Conn, incident: int) -> tuple[int, dict[str, Any]] | None:
+    """The incident's latest escalation: its timeline entry's id and detail."""
+    row = conn.execute("SELECT id, detail FROM incident_events WHERE incident_id = %s"
+                       " AND kind = 'escalated' ORDER BY id DESC LIMIT 1", (incident,)).fetchone()
+    return (int(row[0]), dict(row[1] or {})) if row else None
+
+
+def answered(conn: Conn, incident: int, escalation: int, kind: str,
+             actor: str) -> dict[str, Any] | None:
+    """This person's earlier answer of this kind to this escalation, if any."""
+    row = conn.execute("SELECT at, detail FROM incident_events WHERE incident_id = %s"
+                       " AND kind = %s AND actor = %s AND (detail->>'escalation')::bigint = %s"
+                       " ORDER BY id LIMIT 1", (incident, kind, actor, escalation)).fetchone()
+    return {"at": row[0], **dict(row[1] or {})} if row else None
+
+
+def take(conn: Conn, incident: int, escalation: int, person: str, actor: str,
+         now: datetime) -> None:
+    """A manager has the escalation ("I have it"): on the timeline, who and when."""
+    store.event(conn, incident, now, actor, "escalation_acknowledged",
+                {"escalation": escalation, "by": person})
+    store.wake(conn, f"incident:{incident}")
+
+
+def pass_on(conn: Conn, incident: int, escalation: int, detail: dict[str, Any], person: str,
+            actor: str, now: datetime, reason: str | None = None) -> str | None:
+    """A manager declines the escalation ("not me"): on the timeline, and on to the next
+    step of the chain at once (a manager's goes to the executive on duty; an executive's
+    is the last step). Returns who it went to, or None."""
+    site = _site(conn, incident)[0]
+    nxt = None
+    if detail.get("role") == "manager":
+        nxt = policy.executive_on_duty(store.executives(conn), site, now)
+        nxt = None if nxt == person else nxt
+    store.event(conn, incident, now, actor, "escalation_declined",
+                {"escalation": escalation, "by": person, "next": nxt, "reason": reason})
+    if nxt is not None:
+        notify(conn, incident, policy.Notify("declined", nxt, "executive",
+                                             f"{person} declined the escalation "
+                                             f"({detail.get('step')}): {detail.get('reason')}"),
+               now, {"declined_escalation": escalation})
+    else:
+        store.wake(conn, f"incident:{incident}")
+    return nxt

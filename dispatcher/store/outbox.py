@@ -1,7 +1,8 @@
 """The notification outbox: messages written inside the deciding transaction, sent later.
 
 Owns the `outbox` table's writes. `enqueue` never does network I/O: it writes one row per
-channel the person has (contacts), idempotent by (ref, recipient, channel), so a repeated
+channel the person has (contacts), and one push row per device they subscribed
+(dispatcher/store/push.py), idempotent by (ref, recipient, channel), so a repeated
 decision enqueues nothing twice. `notify_pass` turns new timeline events and low-stock
 alerts into messages exactly once. The delivery worker (dispatcher/delivery.py) sends them.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from psycopg.rows import tuple_row
 
 from dispatcher.domain import notify
-from dispatcher.store import Conn
+from dispatcher.store import Conn, push
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,12 @@ def enqueue(conn: Conn, *, recipient: str, reason: str, subject: str, body: str,
         " ON CONFLICT (ref, recipient, channel) DO NOTHING",
         {"ref": ref, "recipient": recipient, "reason": reason, "subject": subject,
          "body": body, "at": at})
-    if cur.rowcount > 0:
+    # and a push to each of the person's devices (staff who turned notifications on)
+    pushed = push.enqueue(conn, recipient=recipient, reason=reason, subject=subject,
+                          body=body, ref=ref, at=at)
+    if cur.rowcount > 0 or pushed > 0:
         wake(conn, "new")
-    elif not has_contact(conn, recipient):
+    elif not has_contact(conn, recipient) and not push.subscribed(conn, recipient):
         # Someone who must act cannot be reached: loud, so the fleet file gets fixed.
         log.warning("no contact channel for %s; %s (%s) not queued", recipient, reason, ref)
 

@@ -129,6 +129,42 @@ def ana_passkey(w: World) -> Ids:
     return {"passkey_id": int(row[0])}
 
 
+def push_device(w: World) -> Ids:
+    """A new device's push subscription (a fresh endpoint and keys), for a body."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from dispatcher.domain.push import b64url_encode
+
+    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    n = len(MADE) + 1
+    MADE[n] = {"endpoint": f"https://push.example.com/send/{uuid.uuid4().hex}",
+               "keys": {"p256dh": b64url_encode(point), "auth": b64url_encode(bytes(16))},
+               "expirationTime": None, "device": "Pixel 8"}
+    return {"push_device": n}
+
+
+def ana_push_subscription(w: World) -> Ids:
+    """A push subscription of t-ana's phone (its keys are never used here)."""
+    row = w.db.execute(
+        "INSERT INTO push_subscriptions (person_id, endpoint, p256dh, auth, device, created_at,"
+        " updated_at) VALUES ('t-ana', %s, 'x', 'y', 'phone', now(), now()) RETURNING id",
+        (f"https://push.example.com/send/{uuid.uuid4().hex}",)).fetchone()
+    assert row is not None
+    return {"subscription_id": int(row[0])}
+
+
+def escalated(w: World) -> Ids:
+    """A dispatched acme incident escalated to its site manager, t-maria."""
+    ids = dispatched(w)
+    w.db.execute("INSERT INTO incident_events (incident_id, at, actor, kind, detail) VALUES"
+                 " (%s, now(), 'dispatcher', 'escalated', '{\"step\": \"ack_timeout\","
+                 " \"to\": \"t-maria\", \"role\": \"manager\", \"reason\": \"late\"}')",
+                 (ids["incident_id"],))
+    return ids
+
+
 def dispatched(w: World) -> Ids:
     """An open acme incident (web-01) and its job, dispatched to t-ana."""
     opened = w.open_incident()

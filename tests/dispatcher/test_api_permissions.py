@@ -83,6 +83,7 @@ PAUSERS: Expect = (401, 200, 404, 403, 403, 200, 403)  # the customer, a manager
 PAUSE = {"reason": "customer_denied_access"}
 MANAGERS_ACCEPT: Expect = (401, 403, 403, 403, 403, 202, 202)
 PEOPLE_STAFF: Expect = (401, 403, 403, 200, 200, 200, 403)  # a technician or manager, as self
+MANAGER_PERSON: Expect = (401, 403, 403, 403, 403, 200, 403)  # a manager, as self
 
 RULES: dict[str, Rule] = {
     # incidents and their jobs
@@ -169,6 +170,18 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/passkeys": Rule(PEOPLE_STAFF),
     "POST /api/v1/passkeys/{passkey_id}/remove": Rule((401, 403, 403, 200, 404, 404, 403),
                                                       s.ana_passkey),
+    # web push: staff (a technician or manager) subscribe their own devices; customers are
+    # told push is for staff, an admin token is no person. A manager answers an escalation
+    "GET /api/v1/push/key": Rule(PEOPLE_STAFF),
+    "POST /api/v1/push/subscriptions": Rule((401, 403, 403, 201, 201, 201, 403), s.push_device,
+                                            body=s.Made("push_device")),
+    "GET /api/v1/push/subscriptions": Rule(PEOPLE_STAFF),
+    "DELETE /api/v1/push/subscriptions/{subscription_id}": Rule(
+        (401, 403, 403, 204, 404, 404, 403), s.ana_push_subscription),
+    "POST /api/v1/incidents/{incident_id}/escalation/acknowledge": Rule(MANAGER_PERSON,
+                                                                        s.escalated),
+    "POST /api/v1/incidents/{incident_id}/escalation/decline": Rule(
+        MANAGER_PERSON, s.escalated, body={"reason": "Declined from the notification"}),
 }
 
 #: Routes anyone may call without a token, and why that is safe.

@@ -59,7 +59,8 @@ def event_id(conn: psycopg.Connection[Any], incident: int, kind: str) -> int:
     """The id of the incident's latest timeline entry of this kind."""
     row = conn.execute("SELECT max(id) FROM incident_events WHERE incident_id = %s"
                        " AND kind = %s", (incident, kind)).fetchone()
-    assert row is not None and row[0] is not None
+    assert row is not None
+    assert row[0] is not None
     return int(row[0])
 
 
@@ -95,7 +96,8 @@ def test_dispatch_reassignment_and_escalation_each_reach_the_right_device(
                  "body": {"reason": "Declined from the notification"}}]}]
         assert got[0].payload["title"].startswith(f"dispatched: incident {i}: ")
         assert "You are assigned" in got[0].payload["body"]
-        assert got[0].claims["sub"] == SUBJECT and got[0].headers["urgency"] == "high"
+        assert got[0].claims["sub"] == SUBJECT
+        assert got[0].headers["urgency"] == "high"
 
         # not acknowledged within 5 minutes: the one transfer, pushed to the new technician
         tick(pg_url, now + timedelta(minutes=6))
@@ -174,7 +176,8 @@ def test_two_first_starts_at_once_keep_one_vapid_key(pg_url: str) -> None:
         t.join(timeout=10)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM push_keys").fetchone() == (1,)
-        assert len(keys) == 2 and keys[0] == keys[1]
+        assert len(keys) == 2
+        assert keys[0] == keys[1]
         assert push.ensure_key(conn, datetime.now(UTC)) == keys[0]  # never regenerated
 
 
@@ -211,7 +214,8 @@ def one_dispatch(conn: psycopg.Connection[Any], endpoint: PushEndpoint) -> float
     eventually(lambda: len(endpoint.received) > before, timeout=15,
                what=f"the push of incident {i}", interval=0.005)
     got = endpoint.received[before]
-    assert got.payload["incident"] == i and got.payload["kind"] == "job"
+    assert got.payload["incident"] == i
+    assert got.payload["kind"] == "job"
     row = conn.execute("SELECT at FROM incident_events WHERE id = %s",
                        (event_id(conn, i, "dispatched"),)).fetchone()
     assert row is not None

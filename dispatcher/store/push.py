@@ -44,6 +44,9 @@ def new_key() -> Vapid:
 
 def ensure_key(conn: Conn, now: datetime) -> Vapid:
     """The server's key, made on the first call ever; concurrent first calls keep one."""
+    known = vapid(conn)
+    if known is not None:
+        return known
     fresh = new_key()
     conn.execute("INSERT INTO push_keys (one, private_pem, public_key, created_at)"
                  " VALUES (true, %s, %s, %s) ON CONFLICT (one) DO NOTHING",

@@ -74,7 +74,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
             " WHERE (%(state)s::text IS NULL OR state = %(state)s)"
             " AND (%(recipient)s::text IS NULL OR recipient = %(recipient)s)"
             " AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
-            " AND (%(ref)s::text IS NULL OR ref = %(ref)s)"
+            " AND (%(ref)s::text IS NULL OR ref = %(ref)s OR (channel = 'push' AND"
+            "  left(ref, length(%(ref)s) + 6) = %(ref)s || ':push:'))"  # its devices' pushes
             " AND (%(cursor)s::bigint IS NULL OR id < %(cursor)s)"
             " ORDER BY id DESC LIMIT %(limit)s",
             {"state": state and state.value, "recipient": recipient, "reason": reason,

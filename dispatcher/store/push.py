@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 
 from dispatcher.domain import push
 from dispatcher.store import Conn
@@ -85,22 +85,16 @@ def subscribe(conn: Conn, person: str, endpoint: str, p256dh: str, auth: str,
 
 def subscription(conn: Conn, person: str, sid: int) -> dict[str, Any] | None:
     """One of the person's subscriptions, as columns by name."""
-    cur = conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions"
-                       " WHERE id = %s AND person_id = %s", (sid, person))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    return dict(row) if isinstance(row, dict) else dict(
-        zip([c.name for c in cur.description or ()], row, strict=True))
+    return conn.cursor(row_factory=dict_row).execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions WHERE id = %s"
+        " AND person_id = %s", (sid, person)).fetchone()
 
 
 def subscriptions(conn: Conn, person: str) -> list[dict[str, Any]]:
     """The person's subscriptions, newest first."""
-    cur = conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions"
-                       " WHERE person_id = %s ORDER BY created_at DESC, id DESC", (person,))
-    names = [c.name for c in cur.description or ()]
-    return [dict(r) if isinstance(r, dict) else dict(zip(names, r, strict=True))
-            for r in cur.fetchall()]
+    return conn.cursor(row_factory=dict_row).execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM push_subscriptions WHERE person_id = %s"
+        " ORDER BY created_at DESC, id DESC", (person,)).fetchall()
 
 
 def subscribed(conn: Conn, person: str) -> bool:

@@ -37,6 +37,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
 from dispatcher import store
+from dispatcher.domain import push as rules
 from dispatcher.domain.notify import backoff_s
 from dispatcher.store import Conn, outbox, push
 from hourglass.config import NotifyConfig, PushConfig
@@ -121,7 +122,8 @@ def send_push(c: Claimed, to: push.Target | None, key: push.Vapid, cfg: NotifyCo
                        c.body, vapid_private_key=Vapid.from_pem(key.private_pem.encode()),
                        vapid_claims={"sub": push_cfg.vapid_subject(cfg)},
                        content_encoding="aes128gcm", timeout=cfg.timeout_s, ttl=push_cfg.ttl_s,
-                       headers={"Urgency": "high"})  # RFC 8030: wake the phone now
+                       # RFC 8030: wake the phone now; a resend replaces, not doubles
+                       headers={"Urgency": "high", "Topic": rules.topic(c.ref)})
         status = int(getattr(resp, "status_code", 201))
         return Result(True, status, None, (time.monotonic() - start) * 1000)
     except WebPushException as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -104,6 +105,12 @@ def check_keys(p256dh: str, auth: str) -> None:
     if len(secret) != 16:
         raise Refused(f"keys.auth: {len(secret)} bytes; expected the 16-byte secret "
                       "that getKey('auth') gives")
+
+
+def topic(ref: str) -> str:
+    """RFC 8030 Topic for one outbox row: a resend after a crash mid-send replaces the first
+    copy still waiting at the push service instead of ringing twice (32 base64url chars)."""
+    return b64url_encode(hashlib.sha256(ref.encode()).digest()[:24])
 
 
 def kind_of(reason: str, event_kind: str | None) -> str:

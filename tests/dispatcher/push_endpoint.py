@@ -5,7 +5,8 @@ Each device has its own P-256 key pair and 16-byte auth secret, as a browser's
 PushSubscription does. Every POST is checked as a push service would (RFC 8030, 8291,
 8292): `Content-Encoding: aes128gcm`, a TTL, and a VAPID `Authorization: vapid t=<JWT>,
 k=<key>` whose key is the server's, whose ES256 signature verifies and whose claims carry
-aud (this origin), exp (in the future, at most 24 h ahead) and sub; the body is decrypted
+aud (this origin), exp (in the future, at most 24 h ahead) and sub, and a Topic of at most
+32 base64url characters; the body is decrypted
 with the device's private key (`http-ece`). A push that fails a check is kept in
 `problems` and answered 400; otherwise it is kept in `received` and answered 201, or with
 the statuses a test queued for that device (404, 410, 500...).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -163,6 +165,8 @@ class PushEndpoint:
             raise ValueError(f"Content-Encoding {h.get('content-encoding')!r}")
         if not h.get("ttl", "").isdigit():
             raise ValueError("no TTL header")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", h.get("topic", "")):
+            raise ValueError(f"Topic {h.get('topic')!r}: RFC 8030 wants 1-32 base64url chars")
         scheme, _, params = h.get("authorization", "").partition(" ")
         if scheme != "vapid":
             raise ValueError(f"Authorization scheme {scheme!r}, not vapid")

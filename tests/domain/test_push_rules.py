@@ -184,3 +184,12 @@ def test_any_text_as_keys_is_refused_with_a_reason(p256dh: str, auth: str) -> No
     except push.Refused as exc:
         refusal = str(exc)
     assert refusal.startswith(("keys.p256dh", "keys.auth"))
+
+
+def test_each_outbox_row_has_its_own_short_topic() -> None:
+    """RFC 8030 Topic: at most 32 base64url characters, the same for a resend of one row."""
+    a, b = push.topic("incident:7:event:40:push:1"), push.topic("incident:7:event:40:push:2")
+    assert len(a) == 32
+    assert push.b64url(a, "topic")
+    assert a != b
+    assert push.topic("incident:7:event:40:push:1") == a

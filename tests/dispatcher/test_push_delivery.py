@@ -121,32 +121,35 @@ def test_dispatch_reassignment_and_escalation_each_reach_the_right_device(
         assert len(endpoint.received) == 3  # no one else was pushed, nothing twice
 
 
-def test_a_410_removes_the_device_and_a_500_is_retried_in_the_log(pg_url: str) -> None:
+def test_a_404_or_410_removes_the_device_and_a_500_is_retried_in_the_log(
+        pg_url: str) -> None:
     with PushEndpoint() as endpoint, psycopg.connect(pg_url, autocommit=True) as conn:
         setup_fleet(conn)
         ready(conn, endpoint)
-        gone, flaky = endpoint.device("gone"), endpoint.device("flaky")
+        devices = [endpoint.device(n) for n in ("gone", "lost", "flaky")]
         now = datetime.now(UTC)
         ids = {}
-        for d in (gone, flaky):
+        for d in devices:
             s = d.subscription
             row, _ = push.subscribe(conn, "t-ana", s["endpoint"], s["keys"]["p256dh"],
                                     s["keys"]["auth"], d.name, now)
             ids[d.name] = row["id"]
         endpoint.answer("gone", 410)
+        endpoint.answer("lost", 404)
         endpoint.answer("flaky", 500)
         # any notification to a staff person pushes: here one the outbox is handed directly
         outbox.enqueue(conn, recipient="t-ana", reason="low_spares", subject="[Hourglass] "
                        "low spares at iad1: ST8000", body="2 left", ref="spare_alert:9", at=now)
-        assert deliver(conn, now) == 2
+        assert deliver(conn, now) == 3
         assert push.target(conn, ids["gone"]) is None  # removed at the 410
+        assert push.target(conn, ids["lost"]) is None  # and at the 404
         assert conn.execute("SELECT last_failure FROM push_subscriptions WHERE id = %s",
                             (ids["flaky"],)).fetchone() == ("HTTP 500 from the push service",)
         assert deliver(conn, now + timedelta(seconds=10)) == 0  # backing off: 15 s at least
         assert deliver(conn, now + timedelta(seconds=31)) == 1
         assert [r.payload["kind"] for r in endpoint.of("flaky")] == ["low_spares"]
-        assert endpoint.attempts == [("gone", 410), ("flaky", 500), ("flaky", 201)] or \
-            sorted(endpoint.attempts) == sorted([("gone", 410), ("flaky", 500), ("flaky", 201)])
+        assert sorted(endpoint.attempts) == [("flaky", 201), ("flaky", 500), ("gone", 410),
+                                             ("lost", 404)]
 
         manager = tokens.create(conn, Role.MANAGER, None, "t-maria")
         with serving(create_app(pg_url)) as base:
@@ -157,6 +160,7 @@ def test_a_410_removes_the_device_and_a_500_is_retried_in_the_log(pg_url: str) -
                  for n in log}
         assert shown == {
             f"spare_alert:9:push:{ids['gone']}": ("push", "failed", [("failed", 410)]),
+            f"spare_alert:9:push:{ids['lost']}": ("push", "failed", [("failed", 404)]),
             f"spare_alert:9:push:{ids['flaky']}": ("push", "sent",
                                                     [("retry", 500), ("sent", 201)])}
 

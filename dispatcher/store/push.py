@@ -20,7 +20,9 @@ from psycopg.rows import dict_row, tuple_row
 from dispatcher.domain import push
 from dispatcher.store import Conn
 
-_INCIDENT_REF = re.compile(r"^incident:(\d+):event:(\d+)$")
+#: An incident's notification: a timeline entry's ("incident:7:event:40"), or another one
+#: keyed by its incident ("incident:7:breach_foreseen").
+_INCIDENT_REF = re.compile(r"^incident:(\d+)(?=:|$)(?::event:(\d+)$)?")
 SUBSCRIPTION_COLUMNS = "id, endpoint, device, created_at, last_success_at, last_failure"
 
 
@@ -146,7 +148,7 @@ def _notice(conn: Conn, recipient: str, reason: str, subject: str, body: str,
     m = _INCIDENT_REF.match(ref)
     if m is None:
         return push.Notice(reason, subject, body, ref)
-    incident, event = int(m[1]), int(m[2])
+    incident, event = int(m[1]), int(m[2]) if m[2] else None
     row = conn.cursor(row_factory=tuple_row).execute(
         "SELECT (SELECT kind FROM incident_events WHERE id = %s),"
         " (SELECT id FROM jobs WHERE incident_id = %s AND technician_id = %s"

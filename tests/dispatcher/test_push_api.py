@@ -6,6 +6,7 @@ answers to an escalation ("I have it", "not me": on to the executive at once).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dispatcher.domain import push as rules
 from dispatcher.http.app import create_app
-from dispatcher.store import tokens
+from dispatcher.store import outbox, push, tokens
 from hourglass.config import AuthConfig, PushConfig
 from schemas.states import Role
 from tests.web.conftest import Fleet, OpenIncident, serving
@@ -223,3 +224,28 @@ def test_a_manager_takes_or_passes_on_an_escalation(base_url: str, db: Conn, fle
                f"/api/v1/incidents/{taken.incident}/escalation/acknowledge")
     assert tech.status_code == 403
     assert "manager" in tech.json()["detail"]
+
+
+def test_any_notification_to_a_staff_person_queues_a_push_per_device(
+        db: Conn, fleet: Fleet, open_incident: OpenIncident) -> None:
+    """The hook is outbox.enqueue itself: a notification another part adds (here a
+    'breach foreseen' alert to the site manager) pushes without more work, kind = reason."""
+    i = open_incident().incident
+    now = datetime.now(UTC)
+    db.execute("DELETE FROM push_subscriptions WHERE person_id = 't-maria'")
+    for n in range(2):
+        push.subscribe(db, "t-maria", f"https://push.example.com/send/maria-{n}",
+                       keys()["p256dh"], keys()["auth"], f"device {n}", now)
+    for _ in range(2):  # the same decision twice queues nothing twice
+        outbox.enqueue(db, recipient="t-maria", reason="breach_foreseen",
+                       subject=f"[Hourglass] breach_foreseen: incident {i}",
+                       body="predicted 19 min late", ref=f"incident:{i}:breach_foreseen",
+                       at=now)
+    rows = db.execute("SELECT address, body FROM outbox WHERE channel = 'push' AND ref LIKE %s"
+                      " ORDER BY id", (f"incident:{i}:breach_foreseen:push:%",)).fetchall()
+    assert [r[0] for r in rows] == ["device 0 via push.example.com",
+                                    "device 1 via push.example.com"]
+    doc = json.loads(rows[0][1])
+    assert {k: doc[k] for k in ("kind", "incident", "job", "url", "tag", "actions", "key")} == {
+        "kind": "breach_foreseen", "incident": i, "job": None, "url": f"/ops#incident-{i}",
+        "tag": f"incident-{i}", "actions": [], "key": f"incident:{i}:breach_foreseen"}

@@ -154,8 +154,18 @@ def actions(kind: str, incident: int | None, job: int | None) -> list[dict[str, 
              "path": f"{base}/decline", "body": {"reason": DECLINED}}]
 
 
-def _title(subject: str) -> str:
-    return subject.removeprefix("[Hourglass] ").strip()[:120] or "Hourglass"
+#: What a lock screen says first, by kind; other kinds say their reason.
+TITLES = {"job": "New job", "reassigned": "Job transferred to you",
+          "escalation": "Escalated to you"}
+
+
+def _title(kind: str, reason: str, subject: str) -> str:
+    """"New job: incident 7: disk:Z1 on web-01" from the email's subject."""
+    what = subject.removeprefix("[Hourglass] ").removeprefix(f"{reason}: ").strip()
+    lead = TITLES.get(kind) or reason.replace("_", " ").capitalize()
+    if what.lower().startswith(lead.lower()):  # "low spares at iad1: ..." says it already
+        return (what[:1].upper() + what[1:])[:120]
+    return f"{lead}: {what}"[:120] if what else lead
 
 
 def payload(n: Notice, now: datetime) -> dict[str, Any]:
@@ -170,7 +180,8 @@ def payload(n: Notice, now: datetime) -> dict[str, Any]:
     else:
         tag, url = f"{kind}-{n.key}"[:80], "/tech" if kind == "job" else "/ops"
     doc: dict[str, Any] = {
-        "kind": kind, "title": _title(n.subject), "body": n.body, "tag": tag, "url": url,
+        "kind": kind, "title": _title(kind, n.reason, n.subject), "body": n.body,
+        "tag": tag, "url": url,
         "incident": n.incident, "job": n.job,
         "sent_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "key": n.key, "actions": actions(kind, n.incident, n.job)}

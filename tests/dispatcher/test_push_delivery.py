@@ -94,7 +94,7 @@ def test_dispatch_reassignment_and_escalation_each_reach_the_right_device(
                 {"action": "decline", "title": "Decline", "method": "POST",
                  "path": f"/api/v1/jobs/{job}/decline",
                  "body": {"reason": "Declined from the notification"}}]}]
-        assert got[0].payload["title"].startswith(f"dispatched: incident {i}: ")
+        assert got[0].payload["title"].startswith(f"New job: incident {i}: ")
         assert "You are assigned" in got[0].payload["body"]
         assert got[0].claims["sub"] == SUBJECT
         assert got[0].headers["urgency"] == "high"

@@ -81,7 +81,7 @@ def test_a_job_offers_the_jobs_own_actions() -> None:
                     "dispatched", 7, 42)
     doc = push.payload(n, T0)
     assert doc == {
-        "kind": "job", "title": "dispatched: incident 7: disk:Z1 on web-01",
+        "kind": "job", "title": "New job: incident 7: disk:Z1 on web-01",
         "body": "You are assigned: disk:Z1 on web-01.", "tag": "job-42",
         "url": "/tech#job-42", "incident": 7, "job": 42, "sent_at": "2026-11-23T09:00:00Z",
         "key": "incident:7:event:40",
@@ -193,3 +193,18 @@ def test_each_outbox_row_has_its_own_short_topic() -> None:
     assert push.b64url(a, "topic")
     assert a != b
     assert push.topic("incident:7:event:40:push:1") == a
+
+
+@pytest.mark.parametrize(("reason", "event", "subject", "title"), [
+    ("dispatched", "reassigned", "[Hourglass] dispatched: incident 7: disk:Z1 on web-01",
+     "Job transferred to you: incident 7: disk:Z1 on web-01"),
+    ("breach", "escalated", "[Hourglass] breach: incident 7: disk:Z1 on web-01",
+     "Escalated to you: incident 7: disk:Z1 on web-01"),
+    ("low_spares", None, "[Hourglass] low spares at iad1: ST8000",
+     "Low spares at iad1: ST8000"),
+    ("claim_plan", None, "", "Claim plan"),
+])
+def test_the_title_says_what_happened_first(reason: str, event: str | None, subject: str,
+                                            title: str) -> None:
+    doc = push.payload(push.Notice(reason, subject, "b", "k", event, 7, 42), T0)
+    assert doc["title"] == title

@@ -250,6 +250,9 @@ def receiver() -> Iterator[str]:
     ("webhook", "http://hooks.example.com/x", "must use https"),
     ("webhook", "https://user:pw@hooks.example.com/x", "user or password"),
     ("webhook", "ftp://hooks.example.com/x", "not a web address"),
+    ("webhook", "https://10.1.2.3/x", "private address"),
+    ("webhook", "https://169.254.169.254/latest", "private address"),
+    ("webhook", "https://printer.localhost:8443/x", "private address"),
     ("webhook", "https://hooks.example.com:99999/x", "not a URL"),
     ("webhook", "https://" + "a" * 2000 + ".com/", "at most 2000"),
     ("pager", "555-1234", "channel"),
@@ -263,7 +266,8 @@ def test_bad_contacts_are_refused_with_what_to_do(
 
 
 def test_contacts_are_the_customers_own_and_a_test_is_delivered(
-        api: str, web_db: str, db: Conn, fleet: Fleet, receiver: str) -> None:
+        api: str, web_db: str, db: Conn, fleet: Fleet, receiver: str,
+        open_incident: OpenIncident) -> None:
     add = {"channel": "email", "address": " Ops@Acme.example "}
     first = httpx.post(f"{api}/api/v1/contacts", json=add, headers=auth(fleet.acme))
     again = httpx.post(f"{api}/api/v1/contacts", json=add, headers=auth(fleet.acme))
@@ -285,6 +289,9 @@ def test_contacts_are_the_customers_own_and_a_test_is_delivered(
     tested = httpx.post(f"{api}/api/v1/contacts/{hook['id']}/test", headers=auth(fleet.acme))
     assert tested.status_code == 202
     assert tested.json()["last_test"]["state"] == "pending"
+    hurry = httpx.post(f"{api}/api/v1/contacts/{hook['id']}/test", headers=auth(fleet.acme))
+    assert hurry.status_code == 429  # one test per contact per 10 s
+    assert "wait" in hurry.json()["detail"]
     with psycopg.connect(web_db, autocommit=True) as conn:
         delivery.deliver_due(conn, NotifyConfig(), lambda: datetime.now(UTC), "test")
     after = httpx.get(f"{api}/api/v1/contacts", headers=auth(fleet.acme)).json()["items"]
@@ -295,6 +302,15 @@ def test_contacts_are_the_customers_own_and_a_test_is_delivered(
     # the customer's contacts hear of its incidents like its account team does
     team = outbox.account_team(db, "acme")
     assert "customer:acme:email:ops@acme.example" in team.customer
+    opened = open_incident()
+    with psycopg.connect(web_db, autocommit=True) as conn:
+        while outbox.notify_pass(conn, datetime.now(UTC)):
+            pass
+    told = db.execute("SELECT recipient, channel, reason FROM outbox WHERE ref LIKE %s"
+                      " AND recipient LIKE 'customer:%%' ORDER BY 1",
+                      (f"incident:{opened.incident}:%",)).fetchall()
+    assert told == [("customer:acme:email:ops@acme.example", "email", "incident_opened"),
+                    ("customer:acme:webhook", "webhook", "incident_opened")]
     removed = httpx.post(f"{api}/api/v1/contacts/{first.json()['id']}/remove",
                          headers=auth(fleet.acme))
     assert [c["channel"] for c in removed.json()["items"]] == ["webhook"]

@@ -9,8 +9,9 @@ webhook replaces the old one), `POST /api/v1/contacts/{id}/remove`, `POST
 No `from __future__ import annotations` here: FastAPI reads the route annotations at runtime.
 """
 
+import ipaddress
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ MAX_URL = 2000  # what every browser and proxy carries
 _EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _LOCAL = frozenset({"localhost", "127.0.0.1", "::1"})
+TEST_EVERY = timedelta(seconds=10)  # one test per contact this often: a button, not a pager
 
 
 class ContactIn(BaseModel):
@@ -64,10 +66,25 @@ def check_webhook(address: str, local_ok: bool) -> str:
                                  "(put a secret token in the path instead)")
     if not host or parts.scheme not in ("https", "http") or any(c.isspace() for c in url):
         raise HTTPException(422, "not a web address: write it as https://host/path")
+    if _internal(host) and not (local_ok and host in _LOCAL):
+        raise HTTPException(422, "the webhook names a local or private address: use your "
+                                 "service's public https URL")
     if parts.scheme == "http" and not (local_ok and host in _LOCAL):
         raise HTTPException(422, "the webhook must use https (notifications carry your "
                                  "incidents): write https://" + host + (parts.path or "/"))
     return url
+
+
+def _internal(host: str) -> bool:
+    """Whether a host names this machine or a private network by itself (a name that only
+    resolves to one is not caught here: the delivery worker's network policy is)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
 def _shown(r: dict[str, Any]) -> dict[str, Any]:
@@ -146,10 +163,16 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     def test_contact(contact_id: int, conn: db, who: who_dep) -> dict[str, Any]:
         """Send a test notification through the outbox; its outcome shows in last_test
         (poll GET /api/v1/contacts)."""
-        customer = _own(who)
+        customer, now = _own(who), datetime.now(UTC)
         with conn.transaction():
+            conn.execute("SELECT 1 FROM contacts WHERE id = %s FOR UPDATE", (contact_id,))
             row = found(conn, customer, contact_id)
-            contacts.send_test(conn, customer, row, who.actor, datetime.now(UTC))
+            if row["test_at"] is not None and now - row["test_at"] < TEST_EVERY:
+                wait = int((TEST_EVERY - (now - row["test_at"])).total_seconds()) + 1
+                raise HTTPException(429, f"a test was sent to this contact just now: wait "
+                                         f"{wait} s for its outcome, then test again",
+                                    headers={"Retry-After": str(wait)})
+            contacts.send_test(conn, customer, row, who.actor, now)
         return _shown(found(conn, customer, contact_id))
 
     return api

@@ -19,7 +19,7 @@ from psycopg.rows import tuple_row
 from pydantic import BaseModel, ConfigDict
 
 from dispatcher import views
-from dispatcher.domain import policy
+from dispatcher.domain import incident, policy
 from dispatcher.http import models
 from dispatcher.http.deps import Deps, DictConn
 from dispatcher.http.routes import pauses
@@ -29,7 +29,6 @@ from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
 DENIED = policy.PauseReason.CUSTOMER_DENIED_ACCESS.value
-OPEN_STATES = ("detected", "dispatched", "acknowledged", "on_site", "replaced", "paused")
 
 
 class CageIn(BaseModel):
@@ -103,7 +102,7 @@ def _routes(db: Any, who_dep: Any) -> APIRouter:
         if who.role is not Role.CUSTOMER:
             raise HTTPException(403, "only the customer's own people decide on cage access")
         row = visible(conn, who, incident_id)
-        if row["state"] not in OPEN_STATES:
+        if row["state"] not in incident.OPEN:
             raise HTTPException(409, f"the incident is '{row['state']}': cage access is "
                                      "decided only while the part is being fixed")
         with conn.transaction():

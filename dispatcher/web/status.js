@@ -74,12 +74,14 @@ async function refresh() {
       // open and fixed ones: their progress needs the job's times; a late one may carry a review
       const want = incidents.filter((i) => opened.has(i.id) || OPEN.includes(i.state) || i.state === "verified"
         || (i.state === "closed" && recent(i)) || (late(i) && (i.state !== "closed" || recent(i))));
-      const charted = incidents.filter((i) => OPEN.includes(i.state) || i.state === "verified" || opened.has(i.id));
+      // the chart's readings change slowly (one per interval): fetched again at most once a minute
+      const charted = incidents.filter((i) => (OPEN.includes(i.state) || i.state === "verified" || opened.has(i.id))
+        && !(readings[i.id] && Date.now() - readings[i.id].fetched < 60000));
       const [got, curves] = await Promise.all([
         Promise.all(want.map((i) => api(`/api/v1/incidents/${i.id}`).catch(() => null))),
         Promise.all(charted.map((i) => api(`/api/v1/incidents/${i.id}/readings?hours=${CHART_HOURS}`).catch(() => null)))]);
       got.forEach((d) => { if (d) details[d.id] = d; });
-      curves.forEach((r) => { if (r) readings[r.incident] = r; });
+      curves.forEach((r) => { if (r) readings[r.incident] = {...r, fetched: Date.now()}; });
       render();
       if (contactList === null) loadContacts();
     } catch (e) {

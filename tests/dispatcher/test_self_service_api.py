@@ -5,20 +5,14 @@ choice of metric is pure and tested on its own."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from collector import store
-from collector.decode import decode
-from collector.model import Message, Received
 from dispatcher import delivery
 from dispatcher.domain import evidence
 from dispatcher.fleet import FleetError, parse_fleet
@@ -26,27 +20,11 @@ from dispatcher.http.app import create_app
 from dispatcher.store import outbox
 from dispatcher.store.fleet import apply_fleet
 from hourglass.config import AuthConfig, NotifyConfig
-from tests.conftest import free_port
 from tests.web.conftest import Fleet, OpenIncident, serving
+from tests.web.selfservice import Hook, receiver, write_readings
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-
-def write_readings(conn: Conn, host: str, component: str, metric: str,
-                   series: list[tuple[datetime, float]], seq0: int) -> None:
-    """Telemetry messages through the collector's decoder and batch writer, one per point."""
-    store.ensure_partitions(conn, datetime.now(UTC), 30)
-    batch: list[Message] = []
-    for n, (at, value) in enumerate(series):
-        payload = json.dumps({
-            "v": 1, "kind": "telemetry", "host": host, "site": "iad1", "seq": seq0 + n,
-            "ts": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "interval_s": 30,
-            "readings": [{"component": component, "metric": metric, "value": value}],
-            "components": []}).encode()
-        msg = decode(Received(f"hg/v1/iad1/{host}/telemetry", payload, seq0 + n, 1, at))
-        assert isinstance(msg, Message), msg
-        batch.append(msg)
-    store.write_batch(conn, store.Directory(), batch, [])
+__all__ = ["receiver"]  # the webhook receiver fixture
 
 
 def auth(token: str) -> dict[str, str]:
@@ -217,32 +195,6 @@ def test_no_cage_question_where_the_contract_lets_us_in(
 
 
 # ---- contacts ----
-
-class Hook(BaseHTTPRequestHandler):
-    """A webhook receiver: keeps each body posted to it."""
-
-    got: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 -- http.server's name
-        """Keep the body, answer 204."""
-        n = int(self.headers.get("Content-Length", "0"))
-        Hook.got.append(json.loads(self.rfile.read(n)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        """Quiet."""
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[str]:
-    """A local webhook receiver on a free port."""
-    server = HTTPServer(("127.0.0.1", free_port()), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
-
 
 @pytest.mark.parametrize(("channel", "address", "words"), [
     ("email", "not-an-address", "not an email address"),

@@ -20,15 +20,15 @@ from playwright.sync_api import expect
 from dispatcher import delivery
 from dispatcher.http.app import create_app
 from hourglass.config import AuthConfig, NotifyConfig
-from tests.dispatcher.test_self_service_api import Hook, receiver, write_readings
 from tests.web.conftest import Fleet, OpenIncident, SignIn, _watched, serving
+from tests.web.selfservice import Hook, receiver, write_readings
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())
 CLOCK = re.compile(r"\d{1,2}:\d\d")  # a local time of day
 PHONE = {"width": 390, "height": 844}  # the phone viewport, in CSS pixels
 
-__all__ = ["receiver"]  # the webhook receiver fixture, shared with the API tests
+__all__ = ["receiver"]  # the webhook receiver fixture
 
 
 @pytest.fixture(scope="module")

@@ -300,7 +300,7 @@ function eventText(e) {
     case "review_published": return ["We published what went wrong and what we are doing", ""];
     case "review_updated": return ["We updated what we are doing about it", ""];
     case "cage_access": return [x.decision === "granted" ? "Cage access granted" : "Cage access denied — the clock is paused",
-      x.by ? `by ${x.by}` : ""];
+      x.by ? `by ${x.by.replace(/^customer:\S+\s*\((.*)\)$/, "$1").replace(/^customer:\S+$/, "you")}` : ""];
     default: return [e.kind.replace(/_/g, " "), ""];
   }
 }

@@ -118,6 +118,7 @@ def test_the_customer_denies_then_grants_cage_access(
         card.get_by_text("Timeline and evidence").tap()
         expect(card.locator("ol.timeline")).to_contain_text("Cage access denied")
         expect(card.locator("ol.timeline")).to_contain_text("Cage access granted")
+        expect(card.locator("ol.timeline")).to_contain_text("by ops@acme.example")
     finally:
         db.execute("UPDATE customers SET cage_access = 'always' WHERE id = 'acme'")
 

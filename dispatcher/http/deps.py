@@ -9,8 +9,8 @@ Each route module exposes ``router(deps) -> APIRouter``; the app builds one Deps
 its pool and includes every router (dispatcher/http/app.py).
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -19,6 +19,7 @@ import psycopg
 from fastapi import Depends, Header, HTTPException, Query, Request
 from psycopg_pool import ConnectionPool
 
+from dispatcher.domain import serials as serial_rules
 from dispatcher.http.guard import Guard
 from dispatcher.store import auth, tokens
 from dispatcher.store.tokens import Principal
@@ -44,6 +45,9 @@ class Deps:
     who: Any  # Annotated[Principal, Depends(...)]: the caller, or a 401
     auth: AuthConfig
     guard: Guard
+    #: a new part's serial shape per kind: the defaults with the configured ones in place
+    serials: Mapping[str, serial_rules.Shape] = field(
+        default_factory=lambda: dict(serial_rules.DEFAULT_SHAPES))
 
     def base_url(self, request: Request) -> str:
         """Where people reach the pages (the configured public URL, else this request's)."""
@@ -65,7 +69,7 @@ def client_of(request: Request) -> str:
 
 
 def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
-         guard: Guard | None = None) -> Deps:
+         guard: Guard | None = None, serials: Mapping[str, str] | None = None) -> Deps:
     """Dependencies around one connection pool."""
     config = config or AuthConfig()
     guard = guard or Guard(config.failures_per_minute, config.signin_requests_per_hour)
@@ -110,5 +114,6 @@ def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
                                  "'Authorization: Bearer <token>' (machines; `hourglass "
                                  "token create` makes one)")
 
-    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard)
+    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard,
+                serial_rules.shapes(serials))
     return deps

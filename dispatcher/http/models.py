@@ -662,4 +662,11 @@ class Photo(Model):
     thumb_url: str
 
 
+class PhotoPage(Model):
+    """Photos of the work, oldest first."""
+
+    items: list[Photo]
+    next: int | None
+
+
 Job.model_rebuild()  # its card is defined below it

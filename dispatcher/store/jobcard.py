@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from dispatcher.store import Conn, event, outbox, wake
+from dispatcher.store import OPEN_SQL, Conn, event, outbox, wake
 
 #: Timeline entries for staff only: a customer's timeline leaves them out (a work note may
 #: name other customers' racks; a photo of the cage may show other customers' servers).
@@ -91,12 +91,14 @@ def photo(conn: Conn, photo_id: int) -> dict[str, Any] | None:
     return row
 
 
-def photos_of(conn: Conn, incidents: list[int]) -> list[dict[str, Any]]:
-    """The photos of some incidents (without their bytes), oldest first."""
+def photos(conn: Conn, incident: int | None, open_only: bool) -> list[dict[str, Any]]:
+    """Photos (without their bytes), oldest first: one incident's, or those of open incidents."""
     return list(conn.cursor(row_factory=dict_row).execute(
-        "SELECT id, incident_id, job_id, author, taken_at, width, height,"
-        " octet_length(image) AS bytes FROM job_photos WHERE incident_id = ANY(%s)"
-        " ORDER BY id", (incidents,)))
+        "SELECT p.id, p.incident_id, p.job_id, p.author, p.taken_at, p.width, p.height,"
+        " octet_length(p.image) AS bytes FROM job_photos p JOIN incidents i"
+        " ON i.id = p.incident_id WHERE (%(i)s::bigint IS NULL OR p.incident_id = %(i)s)"
+        f" AND (NOT %(open)s OR i.state IN {OPEN_SQL}) ORDER BY p.id LIMIT 200",
+        {"i": incident, "open": open_only}))
 
 
 # -- pause requests ------------------------------------------------------------------------

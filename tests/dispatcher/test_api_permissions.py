@@ -116,6 +116,7 @@ RULES: dict[str, Rule] = {
                                               s.dispatched, content=TINY_JPEG),
     "POST /api/v1/jobs/{job_id}/pause-request": Rule(JOB_ACTION, s.dispatched, body=PAUSE),
     "GET /api/v1/photos/{photo_id}": Rule((401, 403, 403, 200, 403, 200, 200), s.photo),
+    "GET /api/v1/photos": Rule(MANAGERS, s.photo),
     "GET /api/v1/pause-requests": Rule(MANAGERS, s.pause_asked),
     "POST /api/v1/pause-requests/{request_id}/refuse": Rule(
         (401, 403, 403, 403, 403, 200, 403), s.pause_asked,

@@ -10,7 +10,7 @@ request's body (any Content-Type: the bytes are sniffed), cleaned by dispatcher/
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -161,6 +161,19 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
             raise HTTPException(403, f"photo {photo_id} belongs to another technician's job")
         return Response(bytes(row["thumb"] if thumb else row["image"]), media_type="image/jpeg",
                         headers={"Cache-Control": "private, no-store"})
+
+    @api.get("/api/v1/photos", response_model=models.PhotoPage)
+    def list_photos(conn: db, who: who_dep, incident: Annotated[int | None, Query(
+            ge=1, le=MAX_ID)] = None, open_only: Annotated[bool, Query(alias="open")] = True
+                    ) -> dict[str, Any]:
+        """Photos of the work, oldest first: one incident's, or every open incident's
+        (managers and admins: /ops shows them under their incidents)."""
+        if who.role not in (Role.MANAGER, Role.ADMIN):
+            raise HTTPException(403, "the photos list is for managers and admins")
+        rows = jobcard.photos(conn, incident, open_only and incident is None)
+        return {"items": [photo_view(r["id"], r["incident_id"], r["job_id"], r["author"],
+                                     r["taken_at"], r["width"], r["height"], r["bytes"])
+                          for r in rows], "next": None}
 
     @api.get("/api/v1/pause-requests", response_model=models.PauseRequestPage)
     def pause_requests(conn: db, who: who_dep, state: str | None = "pending",

@@ -325,3 +325,25 @@ def test_the_card_on_a_phone(base_url: str, db: Conn, fleet: Fleet, stock: None,
     assert stored is not None
     assert not Image.open(io.BytesIO(bytes(stored[0]))).getexif().get_ifd(GPS_IFD)
     page.screenshot(path=str(tmp_path / "card.png"))
+
+
+def test_ops_shows_the_photos_and_the_pause_request_under_the_incident(
+        base_url: str, db: Conn, fleet: Fleet, open_incident: OpenIncident, signin: SignIn,
+        desktop: Any) -> None:
+    opened = open_incident(minutes_left=50)
+    r = call(base_url, fleet.tech, "POST", f"/api/v1/jobs/{opened.job}/photos",
+             content=gps_jpeg((800, 600)))
+    assert r.status_code == 201, r.text
+    assert call(base_url, fleet.tech, "POST", f"/api/v1/jobs/{opened.job}/pause-request",
+                json=DENIED).status_code == 200
+    signin(desktop, fleet.manager, "/ops")
+    extras = desktop.locator(f"tr[data-extras-for='{opened.incident}']")
+    thumb = extras.locator(f"img[data-photo='{r.json()['id']}']")
+    expect(thumb).to_be_visible()
+    assert thumb.evaluate("img => img.naturalWidth") == 320  # the thumbnail loaded, by cookie
+    expect(extras.locator("[data-ask]")).to_contain_text("security desk")
+    extras.locator("[data-grant]").click()
+    expect(desktop.locator(f"tr[data-extras-for='{opened.incident}'] [data-ask]")).to_have_count(0)
+    state = db.execute("SELECT i.state, q.state FROM incidents i JOIN pause_requests q"
+                       " ON q.incident_id = i.id WHERE i.id = %s", (opened.incident,)).fetchone()
+    assert state == ("paused", "granted")

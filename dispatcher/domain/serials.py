@@ -38,7 +38,7 @@ DEFAULT_SHAPES: Mapping[str, Shape] = {
     "dimm": Shape(r"(0x)?[0-9A-F]{8}", "8 hexadecimal digits (the module label's serial)",
                   "3A0B1C2D"),
     # Dell PPID (CN0T1234567890ABCD), HPE 14, Supermicro P-numbers
-    "psu": Shape(r"[A-Z0-9][A-Z0-9-]{8,28}[A-Z0-9]", "10 to 30 letters and digits",
+    "psu": Shape(r"[A-Z0-9][A-Z0-9-]{6,28}[A-Z0-9]", "8 to 30 letters and digits",
                  "CN0T12345678901A"),
     "fan": Shape(r"[A-Z0-9][A-Z0-9-]{4,22}[A-Z0-9]", "6 to 24 letters and digits",
                  "FAN1234567"),

@@ -15,7 +15,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_UPLOAD = 8 * 1024 * 1024  # a phone's full-size JPEG is 2-6 MB; HEIC converted is larger
 LONG_SIDE = 2048  # enough to read a label at the rack, a tenth of a phone photo's pixels
 THUMB_SIDE = 320  # a thumbnail under the incident on /ops
-QUALITY = 85  # JPEG quality: labels stay readable at about 400 KB for 2048 px
+QUALITIES = (85, 70, 50)  # JPEG quality: labels readable at ~400 KB; lower only if too big
+MAX_STORED = 4 * 1024 * 1024  # job_photos.image's cap (schemas/sql/025_job_card.sql)
 #: Decoded pixels allowed: a 50-megapixel phone sensor with room; a "decompression bomb"
 #: (a small file that decodes to gigabytes) is refused before it is decoded.
 MAX_PIXELS = 64_000_000
@@ -56,10 +57,16 @@ def sniff(data: bytes) -> str | None:
 
 
 def _jpeg(img: Image.Image) -> bytes:
-    out = io.BytesIO()
-    # No exif=, icc_profile= or comment=: Pillow writes none of them unless asked.
-    img.save(out, "JPEG", quality=QUALITY, optimize=True)
-    return out.getvalue()
+    """Plain JPEG, at the first quality that fits the stored cap (a noisy picture is big)."""
+    data = b""
+    for quality in QUALITIES:
+        out = io.BytesIO()
+        # No exif=, icc_profile= or comment=: Pillow writes none of them unless asked.
+        img.save(out, "JPEG", quality=quality, optimize=True)
+        data = out.getvalue()
+        if len(data) <= MAX_STORED:
+            break
+    return data
 
 
 def clean(data: bytes) -> Clean:

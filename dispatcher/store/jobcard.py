@@ -14,8 +14,9 @@ from psycopg.rows import dict_row
 from dispatcher.store import OPEN_SQL, Conn, event, outbox, wake
 
 #: Timeline entries for staff only: a customer's timeline leaves them out (a work note may
-#: name other customers' racks; a photo of the cage may show other customers' servers).
-STAFF_ONLY_EVENTS = frozenset({"note", "photo"})
+#: name other customers' racks; a photo of the cage may show other customers' servers; a
+#: manager's refusal of a pause is between staff). The request itself the customer sees.
+STAFF_ONLY_EVENTS = frozenset({"note", "photo", "pause_request_refused"})
 
 
 class CardRefused(Exception):

@@ -5,6 +5,7 @@ Real PostgreSQL, a real HTTP server, and real headless Chromium at a phone's vie
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -347,3 +348,16 @@ def test_ops_shows_the_photos_and_the_pause_request_under_the_incident(
     state = db.execute("SELECT i.state, q.state FROM incidents i JOIN pause_requests q"
                        " ON q.incident_id = i.id WHERE i.id = %s", (opened.incident,)).fetchone()
     assert state == ("paused", "granted")
+
+
+def test_a_noisy_full_size_photo_still_fits_its_row() -> None:
+    """The worst case for JPEG (random pixels) re-encoded stays under job_photos' cap."""
+    from dispatcher.service import photos
+
+    noise = Image.frombytes("RGB", (2400, 2400), os.urandom(2400 * 2400 * 3))
+    out = io.BytesIO()
+    noise.save(out, "JPEG", quality=90)  # about 6 MB: under the upload limit
+    clean = photos.clean(out.getvalue())
+    assert (clean.width, clean.height) == (2048, 2048)
+    assert len(clean.image) <= photos.MAX_STORED
+    assert len(clean.thumb) <= 256 * 1024

@@ -419,7 +419,7 @@ document.getElementById("list").addEventListener("click", (e) => {
   } else if (b.dataset.act === "photo") {
     const offline = !navigator.onLine;
     openSheet({title: "Add a photo", text: offline ? "No connection: a photo needs the signal (it is not kept for later). Notes are." : "Take a photo with the camera or pick one (at most 8 MB). Its location and camera data are removed before it is kept.",
-      field: `<input id="photo-file" name="photo" type="file" accept="image/*" capture="environment">`,
+      field: `<input id="photo-file" name="photo" type="file" accept="image/*">`,
       ok: "Send photo", onSubmit: async () => {
         const f = document.getElementById("photo-file").files[0];
         if (!f) return "Take or pick a photo first.";

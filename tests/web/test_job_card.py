@@ -313,6 +313,12 @@ def test_the_card_on_a_phone(base_url: str, db: Conn, fleet: Fleet, stock: None,
     page.click("#sheet-ok")
     expect(page.locator("#sheet")).to_be_hidden()
     expect(cardbox.locator("[data-note]")).to_contain_text("Photo added")
+    # offline, the photo sheet says a photo needs the signal
+    page.context.set_offline(True)
+    cardbox.locator("[data-act='photo']").tap()
+    expect(page.locator("#sheet-text")).to_contain_text("No connection")
+    page.click("#sheet-cancel")
+    page.context.set_offline(False)
     # a pause request, and the card says it waits
     cardbox.locator("[data-act='pause-request']").tap()
     page.fill("#pause-note", "cage locked by the customer")

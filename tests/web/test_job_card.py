@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from dispatcher.fleet import FleetError, parse_fleet
 from dispatcher.store import spares, tokens
+from dispatcher.store.fleet import apply_fleet
 from schemas.states import Role
 from tests.conftest import eventually
 from tests.web.conftest import Fleet, OpenIncident, SignIn, _watched
@@ -113,6 +114,13 @@ def test_spare_locations_in_the_fleet_file_and_the_spares_command(db: Conn, stoc
     assert fleet.spares[0].location == BIN
     with pytest.raises(FleetError, match=r"f\.yaml.*spares\[0\]\.location.*too long"):
         parse_fleet({"sites": [site], "spares": [{**spare, "location": "x" * 65}]}, "f.yaml")
+    lon = {"sites": [{"id": "lon9", "name": "London 9", "timezone": "Europe/London"}],
+           "spares": [{**spare, "site": "lon9", "location": "Cage 1, bin 4"}]}
+    apply_fleet(db, parse_fleet(lon, "f.yaml"))  # `hourglass load`
+    lon["spares"] = [{**spare, "site": "lon9", "count": 3}]  # a later file leaves it out
+    apply_fleet(db, parse_fleet(lon, "f.yaml"))
+    assert db.execute("SELECT count, location FROM spares WHERE site_id = 'lon9'").fetchone() \
+        == (3, "Cage 1, bin 4")
     spares.locate(db, "iad1", PART, "Cage 2, bin 7")
     assert "Cage 2, bin 7" in spares.render(spares.stock(db, "iad1"))
     with pytest.raises(spares.SpareError, match="too long"):

@@ -26,6 +26,7 @@ SKILLS = frozenset({"disk", "memory", "fan", "psu", "nic", "cpu", "raid", "host"
 #: Component kinds (schemas/mqtt/envelope.json component_kind) that are parts one can stock.
 SPARE_KINDS = frozenset({"disk", "dimm", "psu", "fan", "nic", "cpu", "raid"})
 #: Ids travel in MQTT envelopes and URLs: the `ident` pattern of schemas/mqtt/envelope.json.
+LOCATION_MAX = 64  # a spare's location fits one line of the job card
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _SHIFT = re.compile(r"^([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])$")
 _INT_MAX = 2**31 - 1  # the schema's integer columns (unit, count)
@@ -87,6 +88,13 @@ class Contract:
     # power and network 30); a contract that names one uses it for every class.
     credit_period_minutes: float | None = None
     credit_cap_percent: Decimal = Decimal(100)
+    # 'always': our technicians enter the customer's cage without asking; 'ask': the customer
+    # grants or denies access per incident on /status (a denial pauses the clock)
+    cage_access: str = "always"
+
+
+#: The values of `contract.cage_access`; mirrored by the CHECK on customers.cage_access.
+CAGE_ACCESS = ("always", "ask")
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ class Spare:
     part: str
     kind: str
     count: int
+    location: str | None = None  # where it stands: "Store room B, shelf 3, bin 12"
 
 
 @dataclass(frozen=True)
@@ -344,7 +353,13 @@ def _account_person(value: Any, at: _At) -> AccountPerson:
 
 def _contract(value: Any, at: _At) -> Contract:
     d = _mapping(value, at, (), ("sla_minutes", "credit_percent", "credit_period_minutes",
-                                 "credit_cap_percent"))
+                                 "credit_cap_percent", "cage_access"))
+    cage = d.get("cage_access", "always")
+    if cage not in CAGE_ACCESS:
+        raise at.key("cage_access").error(
+            f"not a cage access rule: {_show(cage)}",
+            "use `always` (technicians enter without asking) or `ask` (the customer decides "
+            "per incident on /status)")
     zero, below = Decimal(0), Decimal(1000)  # numeric(6,3) in the schema holds < 1000
 
     def minutes(key: str, default: float) -> float:
@@ -361,6 +376,7 @@ def _contract(value: Any, at: _At) -> Contract:
         credit_percent=percent("credit_percent", base.credit_percent),
         credit_period_minutes=minutes("credit_period_minutes", 0.0) or None,
         credit_cap_percent=percent("credit_cap_percent", base.credit_cap_percent),
+        cage_access=str(cage),
     )
 
 
@@ -404,11 +420,22 @@ def _customer(value: Any, at: _At) -> Customer:
     )
 
 
+def spare_location(value: Any, at: _At) -> str:
+    """Where a spare stands: free text of at most LOCATION_MAX characters."""
+    text = _label(value, at)
+    if len(text) > LOCATION_MAX:
+        raise at.error(f"{len(text)} characters is too long for a location",
+                       f"say it in {LOCATION_MAX} or fewer, e.g. \"Store room B, shelf 3, bin 12\"")
+    return text
+
+
 def _spare(value: Any, at: _At) -> Spare:
-    d = _mapping(value, at, ("site", "part", "kind", "count"), ())
+    d = _mapping(value, at, ("site", "part", "kind", "count"), ("location",))
     return Spare(site=_ident(d["site"], at.key("site")), part=_label(d["part"], at.key("part")),
                  kind=_choice(d["kind"], at.key("kind"), SPARE_KINDS),
-                 count=_count(d["count"], at.key("count"), 0))
+                 count=_count(d["count"], at.key("count"), 0),
+                 location=spare_location(d["location"], at.key("location"))
+                 if "location" in d else None)
 
 
 def _unique(keys: Iterable[tuple[object, _At]], what: str) -> None:

@@ -144,6 +144,9 @@ class NotifyConfig:
     backoff_cap_s: float = 3600.0  # at most an hour between two tries
     timeout_s: float = 10.0  # one SMTP or HTTP attempt; an attempt's lease is 6x this
     poll_s: float = 1.0  # the worker also wakes on NOTIFY
+    # customers' webhooks (on /status) must be https; true also allows http:// to this
+    # machine (localhost, 127.0.0.1, ::1), for a demo or a local relay
+    local_webhooks: bool = False
 
     def validate(self) -> None:
         """Reject values that cannot work; a webhook URL needs its secret."""
@@ -190,6 +193,36 @@ class PushConfig:
 
 
 @dataclass(frozen=True)
+class SerialConfig:
+    """A new part's serial shape per part kind, as a regular expression matched whole and
+    case-insensitively ("" keeps dispatcher.domain.serials' default). Use only syntax Python
+    and JavaScript share: the job card checks the same pattern on the phone."""
+
+    disk: str = ""
+    dimm: str = ""
+    psu: str = ""
+    fan: str = ""
+    nic: str = ""
+    cpu: str = ""
+    raid: str = ""
+
+    def validate(self) -> None:
+        """Reject a pattern that does not compile."""
+        import re
+
+        for kind, pattern in self.overrides().items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"key 'dispatcher.serials.{kind}': {pattern!r} is not a "
+                                 f"regular expression ({exc})") from None
+
+    def overrides(self) -> dict[str, str]:
+        """The kinds given a pattern of their own."""
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass(frozen=True)
 class DispatcherConfig:
     """Dispatcher timing."""
 
@@ -205,6 +238,7 @@ class DispatcherConfig:
     # has been off shift this long (reason: dispatcher.domain.proactive.OFF_SHIFT_WINDOW).
     proactive_off_shift_minutes: float = 60.0
     credit: CreditClassConfig = field(default_factory=CreditClassConfig)
+    serials: SerialConfig = field(default_factory=SerialConfig)  # the job card's serial check
 
     def validate(self) -> None:
         """Reject windows that cannot work."""

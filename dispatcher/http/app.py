@@ -4,7 +4,7 @@ Every resource's routes live in dispatcher/http/routes/ (one module each, ``rout
 every answer's shape in dispatcher/http/models.py.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -18,13 +18,16 @@ from dispatcher.http import deps as dependencies
 from dispatcher.http import models
 from dispatcher.http.deps import MAX_ID, DictConn
 from dispatcher.http.routes import (
+    cage,
     claims,
+    contacts,
     credits,
     escalations,
     facility,
     health,
     incidents,
     ingest,
+    jobcard,
     jobs,
     notifications,
     oidc,
@@ -33,6 +36,7 @@ from dispatcher.http.routes import (
     pauses,
     proactive,
     push,
+    readings,
     reviews,
     signin,
     spares,
@@ -41,12 +45,15 @@ from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig, PushConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
-ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, oidc, passkeys, signin, push, escalations)
+ROUTERS = (incidents, readings, cage, contacts, jobs, jobcard, pauses, claims, reviews, spares,
+           credits, facility, ingest, notifications, proactive, pages, oidc, passkeys, signin,
+           push, escalations)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,
-               auth: AuthConfig | None = None, push: PushConfig | None = None) -> FastAPI:
+               auth: AuthConfig | None = None, local_webhooks: bool = False,
+               serials: Mapping[str, str] | None = None,
+               push: PushConfig | None = None) -> FastAPI:
     """Build the app around one connection pool (opened on startup, closed on shutdown)."""
     # check: a connection the database dropped (a restart, a crash) is replaced when it is
     # taken, not handed to a request that then fails with a 500 (bench/chaos found one)
@@ -89,7 +96,8 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=422)
 
-    deps = dependencies.make(pool, auth, push=push)
+    deps = dependencies.make(pool, auth, local_webhooks=local_webhooks, serials=serials,
+                             push=push)
     app.include_router(health.router(deps, engine_alive))
     for module in ROUTERS:
         app.include_router(module.router(deps), responses=models.ERRORS)

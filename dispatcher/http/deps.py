@@ -9,7 +9,7 @@ Each route module exposes ``router(deps) -> APIRouter``; the app builds one Deps
 its pool and includes every router (dispatcher/http/app.py).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,6 +19,7 @@ import psycopg
 from fastapi import Depends, Header, HTTPException, Query, Request
 from psycopg_pool import ConnectionPool
 
+from dispatcher.domain import serials as serial_rules
 from dispatcher.http.guard import Guard
 from dispatcher.store import auth, tokens
 from dispatcher.store.tokens import Principal
@@ -44,6 +45,12 @@ class Deps:
     who: Any  # Annotated[Principal, Depends(...)]: the caller, or a 401
     auth: AuthConfig
     guard: Guard
+    # notify.local_webhooks: a customer may name an http:// webhook on this machine (tests,
+    # a demo, a relay on the host); otherwise customers' webhooks must be https
+    local_webhooks: bool = False
+    #: a new part's serial shape per kind: the defaults with the configured ones in place
+    serials: Mapping[str, serial_rules.Shape] = field(
+        default_factory=lambda: dict(serial_rules.DEFAULT_SHAPES))
     push: PushConfig = field(default_factory=PushConfig)  # what push endpoints may be
 
     def base_url(self, request: Request) -> str:
@@ -66,7 +73,9 @@ def client_of(request: Request) -> str:
 
 
 def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
-         guard: Guard | None = None, push: PushConfig | None = None) -> Deps:
+         guard: Guard | None = None, local_webhooks: bool = False,
+         serials: Mapping[str, str] | None = None,
+         push: PushConfig | None = None) -> Deps:
     """Dependencies around one connection pool."""
     config = config or AuthConfig()
     guard = guard or Guard(config.failures_per_minute, config.signin_requests_per_hour)
@@ -112,5 +121,6 @@ def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
                                  "token create` makes one)")
 
     deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard,
+                local_webhooks, serial_rules.shapes(serials),
                 push or PushConfig())
     return deps

@@ -8,7 +8,7 @@ the document. Times are RFC 3339 UTC strings ("2026-11-23T09:00:00Z"); money is 
 string ("12.50"), never a float.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,13 @@ class CreditShown(Model):
     percent: float
 
 
+class CageDecision(Model):
+    """Who decided on cage access, and when."""
+
+    by: str
+    at: str | None
+
+
 class Incident(Model):
     """A hardware incident: the failed part, the one-hour clock, who is on it."""
 
@@ -74,6 +81,10 @@ class Incident(Model):
     location: Location
     evidence: Json | None
     credit: CreditShown | None
+    cage_access: Literal["not_needed", "asked", "granted", "denied"] = Field(
+        description="may our technician enter the customer's cage: the contract lets us in "
+                    "(not_needed), or the customer is asked, granted or denied it")
+    cage_decision: CageDecision | None = None
 
 
 class TimelineEntry(Model):
@@ -102,6 +113,7 @@ class Job(JobOfIncident):
     """A technician's assignment with the incident it serves."""
 
     incident: Incident
+    card: "JobCard"
 
 
 class ReviewItem(Model):
@@ -466,6 +478,7 @@ class Spare(Model):
     available: int
     low_stock_threshold: int | None
     low: bool
+    location: str | None  # where it stands: "Store room B, shelf 3, bin 12"
 
 
 class SpareAlert(Model):
@@ -587,6 +600,141 @@ class PasskeyRemoved(Model):
     """How many passkeys were removed."""
 
     removed: int
+
+
+class ReadingPoint(Model):
+    """One bucket of readings: its start and the bad side's extreme within it."""
+
+    at: str | None
+    value: float
+
+
+class Readings(Model):
+    """An incident's evidence over time: the metric that crossed the rule, with its line.
+    metric is null when no reading tells the story (a host that stopped answering)."""
+
+    incident: int
+    component: str
+    metric: str | None
+    label: str | None
+    unit: str | None
+    threshold: float | None
+    bad: Literal["above", "below"] | None = Field(
+        description="the side of the threshold the failure is on")
+    detected_at: str | None
+    start: str | None
+    end: str | None
+    bucket_s: int
+    points: list[ReadingPoint]
+
+
+class ContactTest(Model):
+    """The latest test message to a contact and how its delivery went (notification log)."""
+
+    notification: int
+    state: Literal["pending", "sent", "failed"]
+    outcome: str | None = Field(description="the latest attempt: sent, retry or failed")
+    status_code: int | None
+    error: str | None
+    at: str | None
+    done_at: str | None
+
+
+class Contact(Model):
+    """One of the customer's own contacts, with its latest test."""
+
+    id: int
+    channel: Literal["email", "webhook"]
+    address: str
+    added_at: str | None
+    added_by: str | None
+    last_test: ContactTest | None
+
+
+class ContactPage(Model):
+    """The customer's contacts."""
+
+    items: list[Contact]
+    next: int | None
+# -- the technician's job card -----------------------------------------------------------------
+
+class SpareHeld(Model):
+    """The spare held for the job's incident, and where it stands."""
+
+    part: str
+    location: str | None
+
+
+class SerialShape(Model):
+    """What the new part's serial must look like (the page checks it, the server too)."""
+
+    pattern: str  # matched whole, case-insensitively
+    expected: str
+    example: str
+
+
+class PauseRequestShown(Model):
+    """A technician's request for a clock pause, with the manager's answer."""
+
+    id: int
+    state: str  # pending, granted, refused
+    reason: str
+    note: str | None
+    requested_at: str | None
+    answered_at: str | None
+    answered_by: str | None
+    answer: str | None
+
+
+class JobCard(Model):
+    """What the job card shows beyond the incident."""
+
+    site_name: str | None
+    spare: SpareHeld | None
+    serial_shape: SerialShape
+    pause_request: PauseRequestShown | None
+
+
+class PauseRequestItem(PauseRequestShown):
+    """A pause request as the managers' list shows it."""
+
+    incident: int
+    job: int | None
+    technician: str
+    host: str
+    site: str
+
+
+class PauseRequestPage(Model):
+    """Pause requests, oldest waiting first."""
+
+    items: list[PauseRequestItem]
+    next: int | None
+
+
+class Photo(Model):
+    """A photo of the work, as stored: re-encoded, metadata stripped."""
+
+    id: int
+    incident: int
+    job: int
+    author: str
+    taken_at: str | None
+    width: int
+    height: int
+    bytes: int
+    url: str
+    thumb_url: str
+
+
+class PhotoPage(Model):
+    """Photos of the work, oldest first."""
+
+    items: list[Photo]
+    next: int | None
+
+
+Job.model_rebuild()  # its card is defined below it
 
 
 class PushKey(Model):

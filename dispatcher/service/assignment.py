@@ -18,7 +18,7 @@ from typing import Any
 
 from dispatcher.domain import assign, matching, policy, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.service import escalation, proactive
+from dispatcher.service import escalation, foresight, proactive
 from dispatcher.store import LIVE_JOB, Conn, incidents, spares, technicians, tz
 from schemas.wake import wake
 
@@ -70,23 +70,41 @@ def _claim_site(conn: Conn, now: datetime, skip: set[str]) -> str | None:
 
 def _assign_site(conn: Conn, site: str, now: datetime) -> int:
     """Plan and persist one site's burst; the number of incidents handled."""
-    info = conn.execute("SELECT timezone, manager_id, walk_minutes, spare_pickup_minutes"
-                        " FROM sites WHERE id = %s", (site,)).fetchone()
-    if info is None:
+    plan_of = site_plan(conn, site, now)
+    if plan_of is None:
         return 0
-    zone, manager, walk, pickup = tz(info[0]), info[1], info[2] or {}, float(info[3])
-    layout = score.Layout({str(k): float(v) for k, v in walk.items()}, pickup)
     waiting = _waiting(conn, site, now)
     if not waiting:
         return 0
     waiting = _with_spares(conn, site, waiting)
-    profiles = _profiles(conn, site, layout, now, zone)
     ready = [w.job for w in waiting if len(w.previous) < assign.MAX_ASSIGNEES]
-    plan = matching.batch(ready, profiles, layout, site, now, zone)
+    plan = matching.batch(ready, plan_of.profiles, plan_of.layout, site, now, plan_of.zone)
     for w in waiting:
-        _persist(conn, w, plan.get(w.job.id), site, manager, now)
+        _persist(conn, w, plan.get(w.job.id), plan_of, now)
     wake(conn, f"site:{site}")
     return len(waiting)
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """What scoring a site's jobs needs: its layout, people, zone and manager."""
+
+    site: str
+    layout: score.Layout
+    profiles: list[score.Profile]
+    zone: Any
+    manager: str | None
+
+
+def site_plan(conn: Conn, site: str, now: datetime) -> SitePlan | None:
+    """The site's layout and technicians' profiles at `now`; None for an unknown site."""
+    info = conn.execute("SELECT timezone, manager_id, walk_minutes, spare_pickup_minutes"
+                        " FROM sites WHERE id = %s", (site,)).fetchone()
+    if info is None:
+        return None
+    zone, manager, walk, pickup = tz(info[0]), info[1], info[2] or {}, float(info[3])
+    layout = score.Layout({str(k): float(v) for k, v in walk.items()}, pickup)
+    return SitePlan(site, layout, _profiles(conn, site, layout, now, zone), zone, manager)
 
 
 def _waiting(conn: Conn, site: str, now: datetime) -> list[Waiting]:
@@ -168,10 +186,11 @@ def _profiles(conn: Conn, site: str, layout: score.Layout, now: datetime,
     return out
 
 
-def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
-             manager: str | None, now: datetime) -> None:
-    """Write one incident's outcome: job and spare, or a retry; escalations once each."""
-    incident = w.job.id
+def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, plan: SitePlan,
+             now: datetime) -> None:
+    """Write one incident's outcome: job and spare, or a retry; escalations once each; a
+    breach the prediction already foresees told to the manager at once."""
+    incident, site, manager = w.job.id, plan.site, plan.manager
     if w.job.spare is False:
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"no spare {w.job.kind}{f' {w.model}' if w.model else ''} on site at "
@@ -192,11 +211,13 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
     if w.job.spare and part is None:  # the last one went meanwhile (a stock adjustment)
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"the last spare {w.job.kind} at {site} was taken meanwhile")
-    incidents.dispatch(conn, incident, choice.technician, now, {
+    job = incidents.dispatch(conn, incident, choice.technician, now, {
         "technician": choice.technician, "transfer": len(w.previous), "spare": part,
         "predicted_fix": choice.finish.isoformat(),
         "slack_minutes": round(choice.slack.total_seconds() / 60, 1)}
         | ({"spare_from_proactive_job": taken} if taken is not None else {}))
+    foresight.check(conn, incident, job, w.job, choice, plan.profiles, plan.layout, site,
+                    manager, w.model, now, plan.zone)
     log.info("incident %s dispatched to %s (slack %s)", incident, choice.technician,
              choice.slack)
 

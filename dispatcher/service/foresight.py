@@ -1,0 +1,52 @@
+"""A breach foreseen at dispatch, told to the site manager at once (dispatcher.domain.foresee).
+
+Called in the dispatch's own transaction (the assignment's site burst, or a manager's
+reassignment), so the timeline entry is written exactly once per dispatch and never lost to
+a crash between the two. The entry is an escalation of step ``breach_foreseen`` naming the
+job it was foreseen for: the outbox tells the manager on every channel they have (the staff
+notification path), and /ops shows it while that job is the incident's live one; a later
+dispatch whose fix fits clears it there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dispatcher.domain import foresee, policy, score
+from dispatcher.service import escalation
+from dispatcher.store import Conn, spares
+
+log = logging.getLogger(__name__)
+STEP = "breach_foreseen"
+
+
+def elsewhere(conn: Conn, site: str, kind: str, model: str | None) -> list[tuple[str, int]]:
+    """Other sites holding a free spare that fits, most first."""
+    found: dict[str, int] = {}
+    for s in spares.stock(conn):
+        if s.site != site and s.kind == kind and s.available > 0 and spares.fits(s.part, model):
+            found[s.site] = found.get(s.site, 0) + s.available
+    return sorted(found.items(), key=lambda x: (-x[1], x[0]))
+
+
+def check(conn: Conn, incident: int, job: int, w: score.Job, choice: score.Choice,
+          profiles: Sequence[score.Profile], layout: score.Layout, site: str,
+          manager: str | None, model: str | None, now: datetime, zone: ZoneInfo) -> bool:
+    """Tell the manager when the dispatch's predicted fix lands past the deadline."""
+    if choice.finish <= w.deadline:
+        return False
+    others = elsewhere(conn, site, w.kind, model) if w.spare is False else []
+    f = foresee.foresee(w, choice, profiles, layout, site, now, zone, others)
+    if f is None:
+        return False
+    # once only when there is no manager: the entry is still the timeline's (and /ops's)
+    # word; with a manager, the dispatch's transaction already makes it once per dispatch
+    escalation.notify(conn, incident, policy.Notify(STEP, manager, "manager",
+                                                    foresee.sentence(f)), now,
+                      {"job": job, **foresee.as_detail(f)}, once=manager is None)
+    log.warning("incident %s: breach foreseen at dispatch, %s min late", incident,
+                f.late_minutes)
+    return True

@@ -18,9 +18,11 @@ from dispatcher.http import deps as dependencies
 from dispatcher.http import models
 from dispatcher.http.deps import MAX_ID, DictConn
 from dispatcher.http.routes import (
+    board,
     claims,
     credits,
     facility,
+    figures,
     health,
     incidents,
     ingest,
@@ -40,7 +42,7 @@ from hourglass.config import AuthConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, oidc, passkeys, signin)
+           notifications, proactive, board, figures, pages, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

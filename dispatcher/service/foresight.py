@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from psycopg.rows import tuple_row
+
 from dispatcher.domain import foresee, policy, score
 from dispatcher.service import escalation
-from dispatcher.store import Conn, spares
+from dispatcher.store import LIVE_JOB, Conn, spares
 
 log = logging.getLogger(__name__)
 STEP = "breach_foreseen"
@@ -50,3 +53,41 @@ def check(conn: Conn, incident: int, job: int, w: score.Job, choice: score.Choic
     log.warning("incident %s: breach foreseen at dispatch, %s min late", incident,
                 f.late_minutes)
     return True
+
+
+@dataclass(frozen=True)
+class Target:
+    """An open incident as scoring sees it, for a manager's reassignment."""
+
+    job: score.Job
+    site: str
+    model: str | None
+    current: str | None  # the live job's technician
+
+
+def target(conn: Conn, incident: int) -> Target | None:
+    """The incident's scoring job (its reserved spare, its live technician excluded)."""
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT i.id, i.kind, h.room, i.deadline, i.site_id, c.model, (SELECT j.technician_id"
+        f" FROM jobs j WHERE j.incident_id = i.id AND j.state IN {LIVE_JOB}), EXISTS (SELECT 1"
+        " FROM spare_reservations r WHERE r.incident_id = i.id AND r.state = 'reserved')"
+        " FROM incidents i JOIN hosts h ON h.id = i.host_id LEFT JOIN components c ON"
+        " c.host_id = i.host_id AND c.id = i.component WHERE i.id = %s", (incident,)).fetchone()
+    if row is None:
+        return None
+    excluded = frozenset({row[6]}) if row[6] else frozenset()
+    job = score.Job(row[0], row[1], row[2], row[3], True if row[7] else None, excluded)
+    return Target(job, row[4], row[5], row[6])
+
+
+def ranked(profiles: Sequence[score.Profile], layout: score.Layout, t: Target,
+           now: datetime, zone: ZoneInfo) -> list[score.Choice]:
+    """Every technician who could take it instead, soonest predicted fix first."""
+    out = []
+    for p in profiles:
+        if not score.can_take(t.job, p, t.site, now, zone):
+            continue
+        done = score.finish(t.job, p, layout, max(now, p.busy_until))
+        if done is not None:
+            out.append(score.Choice(p.tech.id, done, t.job.deadline - done))
+    return sorted(out, key=lambda c: (c.finish, c.technician))

@@ -112,6 +112,13 @@ RULES: dict[str, Rule] = {
         MANAGERS, s.reviewed, body={"cause": "The spare was at the wrong site."}),
     "GET /api/v1/reviews/overdue": Rule(MANAGERS),
     "GET /api/v1/nps": Rule((401, 200, 200, 403, 403, 200, 200)),
+    # the managers' board and figures (a manager sees the sites they manage, an admin all)
+    "GET /api/v1/figures": Rule(MANAGERS),
+    "GET /api/v1/figures.csv": Rule(MANAGERS),
+    "GET /api/v1/foreseen-breaches": Rule(MANAGERS),
+    "GET /api/v1/incidents/{incident_id}/candidates": Rule(MANAGERS, s.dispatched),
+    "POST /api/v1/incidents/{incident_id}/reassign": Rule(MANAGERS, s.dispatched,
+                                                          body={"technician": "t-bob"}),
     # claims: another customer naming acme's incident in a new claim gets 422 "not one of
     # your incidents", as it does for an incident that does not exist
     "POST /api/v1/claims": Rule((401, 201, 422, 403, 403, 403, 403), s.dispatched,

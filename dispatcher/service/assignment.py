@@ -216,8 +216,9 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, plan: SitePlan
         "predicted_fix": choice.finish.isoformat(),
         "slack_minutes": round(choice.slack.total_seconds() / 60, 1)}
         | ({"spare_from_proactive_job": taken} if taken is not None else {}))
-    foresight.check(conn, incident, job, w.job, choice, plan.profiles, plan.layout, site,
-                    manager, w.model, now, plan.zone)
+    lost = w.job.spare and part is None  # counted on a spare that went meanwhile: the depot
+    foresight.check(conn, incident, job, replace(w.job, spare=False) if lost else w.job,
+                    choice, plan.profiles, plan.layout, site, manager, w.model, now, plan.zone)
     log.info("incident %s dispatched to %s (slack %s)", incident, choice.technician,
              choice.slack)
 

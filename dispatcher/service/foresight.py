@@ -39,6 +39,11 @@ def check(conn: Conn, incident: int, job: int, w: score.Job, choice: score.Choic
           profiles: Sequence[score.Profile], layout: score.Layout, site: str,
           manager: str | None, model: str | None, now: datetime, zone: ZoneInfo) -> bool:
     """Tell the manager when the dispatch's predicted fix lands past the deadline."""
+    chosen = next((p for p in profiles if p.tech.id == choice.technician), None)
+    if w.spare is False and chosen is not None:  # the depot's part: the fix waits for it
+        done = score.finish(w, chosen, layout, max(now, chosen.busy_until))
+        if done is not None and done > choice.finish:
+            choice = score.Choice(choice.technician, done, w.deadline - done)
     if choice.finish <= w.deadline:
         return False
     others = elsewhere(conn, site, w.kind, model) if w.spare is False else []

@@ -1,8 +1,9 @@
 """A breach foreseen at dispatch, told to the site manager at once (dispatcher.domain.foresee).
 
-Called in the dispatch's own transaction (the assignment's site burst, or a manager's
-reassignment), so the timeline entry is written exactly once per dispatch and never lost to
-a crash between the two. The entry is an escalation of step ``breach_foreseen`` naming the
+Asked in the dispatch's own transaction (the assignment's site burst, a timer's or a
+manager's reassignment), whose caller records the answer with escalation.notify, so the
+timeline entry is written exactly once per dispatch and never lost to a crash between the
+two. The entry is an escalation of step ``breach_foreseen`` naming the
 job it was foreseen for: the outbox tells the manager on every channel they have (the staff
 notification path), and /ops shows it while that job is the incident's live one; a later
 dispatch whose fix fits clears it there.
@@ -14,12 +15,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg.rows import tuple_row
 
 from dispatcher.domain import foresee, policy, score
-from dispatcher.service import escalation
+from dispatcher.service import plans
 from dispatcher.store import LIVE_JOB, Conn, spares
 
 log = logging.getLogger(__name__)
@@ -35,29 +37,56 @@ def elsewhere(conn: Conn, site: str, kind: str, model: str | None) -> list[tuple
     return sorted(found.items(), key=lambda x: (-x[1], x[0]))
 
 
-def check(conn: Conn, incident: int, job: int, w: score.Job, choice: score.Choice,
-          profiles: Sequence[score.Profile], layout: score.Layout, site: str,
-          manager: str | None, model: str | None, now: datetime, zone: ZoneInfo) -> bool:
-    """Tell the manager when the dispatch's predicted fix lands past the deadline."""
-    chosen = next((p for p in profiles if p.tech.id == choice.technician), None)
+@dataclass(frozen=True)
+class Told:
+    """What to tell the manager: the escalation and its timeline detail."""
+
+    notify: policy.Notify
+    ref: dict[str, Any]
+
+    @property
+    def once(self) -> bool:
+        """With no manager the entry is still the timeline's (and /ops's) word, once per
+        incident; with one, the dispatch's own transaction makes it once per dispatch."""
+        return self.notify.to is None
+
+
+def evaluate(conn: Conn, job: int, w: score.Job, choice: score.Choice, plan: plans.SitePlan,
+             model: str | None, now: datetime) -> Told | None:
+    """The breach a dispatch's predicted fix already foresees, as an escalation; None when
+    the fix fits. `w` is the job as dispatched (spare False: the depot's part)."""
+    chosen = next((p for p in plan.profiles if p.tech.id == choice.technician), None)
     if w.spare is False and chosen is not None:  # the depot's part: the fix waits for it
-        done = score.finish(w, chosen, layout, max(now, chosen.busy_until))
+        done = score.finish(w, chosen, plan.layout, max(now, chosen.busy_until))
         if done is not None and done > choice.finish:
             choice = score.Choice(choice.technician, done, w.deadline - done)
     if choice.finish <= w.deadline:
-        return False
-    others = elsewhere(conn, site, w.kind, model) if w.spare is False else []
-    f = foresee.foresee(w, choice, profiles, layout, site, now, zone, others)
+        return None
+    others = elsewhere(conn, plan.site, w.kind, model) if w.spare is False else []
+    f = foresee.foresee(w, choice, plan.profiles, plan.layout, plan.site, now, plan.zone,
+                        others)
     if f is None:
-        return False
-    # once only when there is no manager: the entry is still the timeline's (and /ops's)
-    # word; with a manager, the dispatch's transaction already makes it once per dispatch
-    escalation.notify(conn, incident, policy.Notify(STEP, manager, "manager",
-                                                    foresee.sentence(f)), now,
-                      {"job": job, **foresee.as_detail(f)}, once=manager is None)
-    log.warning("incident %s: breach foreseen at dispatch, %s min late", incident,
-                f.late_minutes)
-    return True
+        return None
+    log.warning("incident %s: breach foreseen at dispatch, %s min late", w.id, f.late_minutes)
+    return Told(policy.Notify(STEP, plan.manager, "manager", foresee.sentence(f)),
+                {"job": job, **foresee.as_detail(f)})
+
+
+def after_move(conn: Conn, incident: int, job: int, technician: str, plan: plans.SitePlan,
+               now: datetime) -> Told | None:
+    """A job moved to `technician` (a timer's or a manager's reassignment): foreseen late?
+    `plan` was read before the move, so their queue does not hold this job yet."""
+    t = target(conn, incident)
+    p = next((p for p in plan.profiles if p.tech.id == technician), None)
+    if t is None or p is None:
+        return None
+    moved = score.Job(t.job.id, t.job.kind, t.job.room, t.job.deadline, t.job.spare,
+                      frozenset({technician}))
+    done = score.finish(moved, p, plan.layout, max(now, p.busy_until))
+    if done is None:
+        return None
+    return evaluate(conn, job, moved, score.Choice(technician, done, t.job.deadline - done),
+                    plan, t.model, now)
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,18 @@ def test_no_breach_foreseen_when_the_fix_is_in_time() -> None:
     choice = score.Choice("t-ana", T0 + timedelta(minutes=60), timedelta(0))
     assert foresee.foresee(job, choice, [_profile("t-ana")], score.Layout(), "iad1", T0,
                            UTC_ZONE) is None
+
+
+def test_a_timers_reassignment_foreseen_late_is_told_for_the_new_job(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        _fleet(db, 40, "('t-ana', 'Ana'), ('t-bob', 'Bob')")
+        incident = open_incident(db)
+        tick(pg_url, at(0))  # 40 + 15 + 1 = 56 min: in time, nothing told
+        assert events(db, incident, "escalated") == []
+        tick(pg_url, at(5.5))  # not acknowledged: the one transfer, 5.5 + 56 = 61.5 min
+        (moved,) = events(db, incident, "reassigned")
+        (entry,) = events(db, incident, "escalated")
+        assert (entry["step"], entry["job"], entry["technician"]) == (
+            "breach_foreseen", moved["job"], moved["to"])
+        assert entry["late_minutes"] == 1.5
+        assert len(_outbox(db, "t-maria")) == 1

@@ -21,7 +21,7 @@ from dispatcher.http import models
 from dispatcher.http.deps import Deps
 from dispatcher.http.models import Model
 from dispatcher.http.routes.figures import sites_of
-from dispatcher.service import assignment, foresight
+from dispatcher.service import escalation, foresight, plans
 from dispatcher.store import LIVE_JOB, OPEN_SQL, Conn, incidents
 from dispatcher.store.tokens import Principal
 
@@ -142,7 +142,7 @@ def _transfer(conn: Conn, who: Principal, incident: int, body: TransferIn,
     if body.technician == t.current:
         raise HTTPException(409, f"{body.technician} already has this job: pick another "
                                  "technician")
-    plan = assignment.site_plan(conn, t.site, now)
+    plan = plans.site_plan(conn, t.site, now)  # before the move: their queue without it
     if plan is None:
         raise HTTPException(404, f"no site {t.site}")
     p = next((p for p in plan.profiles if p.tech.id == body.technician), None)
@@ -155,11 +155,9 @@ def _transfer(conn: Conn, who: Principal, incident: int, body: TransferIn,
     except incidents.Refused as exc:
         raise HTTPException(409, f"{exc}: only a job not yet at the rack is reassigned "
                                  "(resume a paused incident first)") from None
-    done = score.finish(t.job, p, plan.layout, max(now, p.busy_until))
-    if done is not None:
-        foresight.check(conn, incident, job, t.job, score.Choice(
-            p.tech.id, done, t.job.deadline - done), plan.profiles, plan.layout, t.site,
-            plan.manager, t.model, now, plan.zone)
+    told = foresight.after_move(conn, incident, job, body.technician, plan, now)
+    if told is not None:
+        escalation.notify(conn, incident, told.notify, now, told.ref, once=told.once)
 
 
 def router(deps: Deps) -> APIRouter:
@@ -183,7 +181,7 @@ def _routes(db: Any, who_dep: Any) -> APIRouter:
         """Who could take the job instead, each with the predicted verified fix."""
         t, now = _visible(conn, who, incident_id), datetime.now(UTC)
         with tuples(conn):
-            plan = assignment.site_plan(conn, t.site, now)
+            plan = plans.site_plan(conn, t.site, now)
         names = _names(conn, t.site)
         ranked = [] if plan is None else foresight.ranked(plan.profiles, plan.layout, t, now,
                                                            plan.zone)

@@ -136,6 +136,14 @@ def dispatched(w: World) -> Ids:
     return {"incident_id": opened.incident, "job_id": opened.job, "listed": opened.incident}
 
 
+def reassignable(w: World) -> Ids:
+    """A dispatched acme incident and t-cy, a third disk technician to reassign it to (not
+    t-bob: the matrix's other technician must keep seeing no jobs)."""
+    w.db.execute("INSERT INTO technicians (id, name, site_id, role, skills) VALUES"
+                 " ('t-cy', 'Cy', 'iad1', 'technician', '{disk}') ON CONFLICT DO NOTHING")
+    return dispatched(w)
+
+
 def acknowledged(w: World) -> Ids:
     """An acme incident whose job t-ana has acknowledged (so the part can be replaced)."""
     opened = w.open_incident(state="acknowledged")
@@ -151,6 +159,23 @@ def paused(w: World) -> Ids:
                    json={"reason": "customer_maintenance_window"})
     assert r.status_code == 200, r.text
     return ids
+
+
+def cage_asked(w: World) -> Ids:
+    """An open acme incident whose contract asks the customer for cage access."""
+    w.db.execute("UPDATE customers SET cage_access = 'ask' WHERE id = 'acme'")
+    return dispatched(w)
+
+
+def acme_contact(w: World) -> Ids:
+    """One of acme's own contacts (an email address it added on /status)."""
+    address = f"ops-{uuid.uuid4().hex[:8]}@acme.example"
+    row = w.db.execute(
+        "INSERT INTO contacts (person_id, channel, address, customer_id, added_at)"
+        " VALUES (%s, 'email', %s, 'acme', now()) RETURNING id",
+        (f"customer:acme:email:{address}", address)).fetchone()
+    assert row is not None
+    return {"contact_id": int(row[0])}
 
 
 def breached(w: World) -> Ids:

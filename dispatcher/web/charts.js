@@ -16,9 +16,9 @@ const charts = (() => {
 
   /* Promises kept per day: one bar per day, kept (green) under missed (red). */
   function daily(id, days) {
-    const w = 600, h = 160, top = 12, bottom = 22, left = 26;
+    const w = 600, h = 160, top = 12, bottom = 22, left = 26, right = 18;  // room for the last date
     const most = Math.max(1, ...days.map((d) => d.fixed));
-    const step = (w - left) / days.length, bw = Math.max(2, step - 3);
+    const step = (w - left - right) / days.length, bw = Math.max(2, step - 3);
     const y = (n) => (h - bottom) - (n / most) * (h - bottom - top);
     let body = `<line x1="${left}" y1="${h - bottom}" x2="${w}" y2="${h - bottom}" style="stroke:${INK};stroke-width:1"/>`
       + `<text x="${left - 4}" y="${top + 4}" style="fill:${INK};font-size:10px" text-anchor="end">${most}</text>`
@@ -40,7 +40,7 @@ const charts = (() => {
 
   /* Median and p90 per group: two horizontal bars per row (minutes). */
   function spread(id, title, rows) {
-    const rowH = 34, left = 110, right = 70, w = 600, h = Math.max(1, rows.length) * rowH + 20;
+    const rowH = 34, left = 110, right = 130, w = 600, h = Math.max(1, rows.length) * rowH + 20;
     const most = Math.max(1, ...rows.map((r) => r.p90 || r.p50 || 0));
     const x = (s) => ((s || 0) / most) * (w - left - right);
     let body = `<text x="${left}" y="12" style="fill:${BLUE};font-size:11px">■ median</text>`

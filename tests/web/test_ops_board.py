@@ -4,7 +4,9 @@ charts, reassign, pause and resume from the board, at a phone and a desktop view
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,11 +18,13 @@ import pytest
 from playwright.sync_api import expect
 
 from dispatcher.service.engine import run_pass
+from tests.conftest import eventually
 from tests.dispatcher.world import P
 from tests.dispatcher.world import open_incident as detect
 from tests.web.conftest import Fleet, OpenIncident, SignIn, _watched
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())  # for looking at, not the repo
 PHONE_390 = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -89,6 +93,7 @@ def test_the_charts_render_with_their_bars_and_tables(
     page.locator("#chart-techs + details summary").click()
     expect(page.locator("#chart-techs + details table")).to_contain_text("t-bob")
     expect(page.locator("#csv")).to_have_attribute("href", "/api/v1/figures.csv")
+    page.screenshot(path=f"{SHOTS}/hg-ops-figures-{size}.png", full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= (PHONE_390 if size == "phone" else DESKTOP)["width"]  # no sideways page
 
@@ -124,6 +129,7 @@ def test_reassign_from_the_board_moves_the_job(
     dialog = wide.locator("#act")
     pick = dialog.get_by_label("Technician")
     expect(pick).to_be_enabled()
+    wide.screenshot(path=f"{SHOTS}/hg-ops-reassign.png")
     expect(pick.locator("option")).to_have_text([re.compile(r"^Bob Stone: fix .*")])
     dialog.get_by_role("button", name="Reassign").click()
     expect(dialog).to_be_hidden()
@@ -141,9 +147,10 @@ def test_foreseen_breach_shows_and_a_reassignment_that_fits_clears_it(
     db.execute("UPDATE incidents SET state = 'closed', closed_at = now() WHERE state IN"
                " ('detected', 'dispatched', 'acknowledged', 'on_site', 'replaced', 'paused')")
     db.execute("UPDATE sites SET walk_minutes = '{\"*\": 63}' WHERE id = 'iad1'")
-    incident = detect(db, datetime.now(UTC))
+    now = datetime.now(UTC)  # detected and dispatched at the same instant: exactly 19 late
+    incident = detect(db, now)
     with psycopg.connect(web_db, autocommit=True) as conn:
-        run_pass(conn, P, datetime.now(UTC), "test")
+        run_pass(conn, P, now, "test")
     job = db.execute("SELECT technician_id FROM jobs WHERE incident_id = %s",
                      (incident,)).fetchone()
     assert job is not None
@@ -152,8 +159,9 @@ def test_foreseen_breach_shows_and_a_reassignment_that_fits_clears_it(
     expect(block).to_be_visible()
     expect(block).to_contain_text(f"{job[0]}'s fix is predicted at")
     expect(block).to_contain_text("19 min past the deadline")
-    box = wide.locator("#foreseen").bounding_box()
-    assert box is not None
+    wide.screenshot(path=f"{SHOTS}/hg-ops-foreseen.png")
+    # a live redraw detaches the block for a moment (bounding_box then answers None)
+    box = eventually(wide.locator("#foreseen").bounding_box, 5, "the block laid out", 0.05)
     assert box["y"] < 200  # at the top of the page
     db.execute("UPDATE sites SET walk_minutes = '{}' WHERE id = 'iad1'")  # someone closer now
     block.get_by_role("button", name="Reassign").click()

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dispatcher.service.engine import run_pass
+from dispatcher.store import claims
 from tests.conftest import eventually
 from tests.dispatcher.world import P
 from tests.dispatcher.world import open_incident as detect
@@ -173,3 +174,19 @@ def test_foreseen_breach_shows_and_a_reassignment_that_fits_clears_it(
     expect(block).to_have_count(0)
     expect(wide.locator("#foreseen")).to_contain_text("None: every live job's predicted fix")
     assert _incident(base_url, fleet, incident)["assignee"] != job[0]
+
+
+def test_a_manager_takes_a_claim_over_from_the_queue(
+        wide: Any, base_url: str, db: Conn, fleet: Fleet, board: None, signin: SignIn) -> None:
+    claim = claims.open_claim(db, "acme", None, "the fix took too long", "customer:acme",
+                              datetime.now(UTC))
+    signin(wide, fleet.manager, "/ops")
+    row = wide.locator(f'#claims tr[data-claim="{claim}"]')
+    expect(row).to_contain_text("nobody yet")
+    row.get_by_role("button", name="Take over").click()
+    wide.locator("#act").get_by_role("button", name="Take it over").click()
+    expect(wide.locator("#act")).to_be_hidden()
+    expect(row).to_contain_text("t-maria")
+    r = httpx.get(f"{base_url}/api/v1/claims/{claim}",
+                  headers={"Authorization": f"Bearer {fleet.manager}"})
+    assert r.json()["manager"] == "t-maria"

@@ -40,13 +40,15 @@ AXE = Axe()  # axe-core as the package bundles it, read once
 @dataclass(frozen=True)
 class Page:
     """One page to check: its name in the pictures, its path ({link} and {used} are the
-    world's one-time codes), who looks at it (None: signed out) and what shows it has loaded
-    (the pages load their parts apart)."""
+    world's one-time codes), who looks at it (None: signed out), what shows it has loaded
+    (the pages load their parts apart), and a tap that opens a part drawn only on demand."""
 
     name: str
     path: str
     role: Role | None
     ready: tuple[str, ...]  # each shown once the page has drawn what it loads
+    tap: str = ""  # then tap this (a dialog, a step), and wait for `shows`
+    shows: str = ""
 
     @property
     def label(self) -> str:
@@ -61,8 +63,13 @@ PAGES = (
     Page("signin-used", "/signin/{used}", None, ("p.bad",)),
     Page("tech", "/tech", None, ("#help",)),
     Page("tech", "/tech", Role.TECHNICIAN, ("[data-job]", "[data-pjob]")),
+    Page("tech-decline", "/tech", Role.TECHNICIAN, ("[data-job]",),
+         "[data-act=decline]", "#sheet textarea, #sheet input"),
     Page("status", "/status", None, ("#help",)),
     Page("status", "/status", Role.CUSTOMER, ("[data-incident]", "[data-review]")),
+    # confirms the late fix (the world keeps it closed), so after the row above
+    Page("status-survey", "/status", Role.CUSTOMER, ("[data-confirm]",), "[data-confirm]",
+         "[data-survey] [data-score]"),
     Page("ops", "/ops", None, ("#help",)),
     Page("ops", "/ops", Role.MANAGER, ("tr[data-incident]", "tr[data-pjob]",
                                        "[data-count='open claims']")),
@@ -160,6 +167,10 @@ def open_page(page: Any, base_url: str, spec: Page, world: dict[str, str]) -> No
     page.goto(base_url + spec.path.format(**world))
     for shown in spec.ready:
         page.locator(shown).first.wait_for(state="visible", timeout=10_000)
+    if spec.tap:
+        page.locator(spec.tap).first.click()
+        page.locator(spec.shows).first.wait_for(state="visible", timeout=10_000)
+        page.locator(spec.shows).first.scroll_into_view_if_needed()
     page.evaluate("document.getAnimations().forEach((a) => { try { a.finish(); } catch (e) {} })")
 
 

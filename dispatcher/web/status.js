@@ -213,7 +213,7 @@ function cageBlock(i) {
   const d = i.cage_decision;
   const when = d && d.at ? localTime(d.at) : "";
   if (i.cage_access === "asked") {
-    return `<section class="cage" data-cage="${i.id}" aria-labelledby="cage-q-${i.id}">
+    return `<section class="cage" data-cage="${i.id}" aria-label="Cage access: ${esc(what(i))} (#${i.id})">
       <p class="q" id="cage-q-${i.id}">Allow our technician into your cage?</p>
       <p class="small">Your contract asks us to get your permission first. If you deny it, the one-hour clock
         is paused until you allow it, so the time we wait is not counted against our promise.</p>

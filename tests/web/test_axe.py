@@ -21,9 +21,10 @@ import psycopg
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from dispatcher.store import auth
+from dispatcher.store import auth, contacts
 from schemas.states import Role
 from tests.web.conftest import Fleet, OpenIncident, SignIn
+from tests.web.selfservice import write_readings
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 #: The phone of the issue's measurements: 390x844 CSS pixels (iPhone 12 to 15).
@@ -66,7 +67,8 @@ PAGES = (
     Page("tech-decline", "/tech", Role.TECHNICIAN, ("[data-job]",),
          "[data-act=decline]", "#sheet textarea, #sheet input"),
     Page("status", "/status", None, ("#help",)),
-    Page("status", "/status", Role.CUSTOMER, ("[data-incident]", "[data-review]")),
+    Page("status", "/status", Role.CUSTOMER, ("[data-incident]", "[data-review]",
+                                              "figure[data-chart] svg", "#contacts li")),
     # confirms the late fix (the world keeps it closed), so after the row above
     Page("status-survey", "/status", Role.CUSTOMER, ("[data-confirm]",), "[data-confirm]",
          "[data-survey] [data-score]"),
@@ -79,10 +81,19 @@ PAGES = (
 
 def seed(db: Conn, open_incident: OpenIncident) -> dict[str, str]:
     """A small demo-like world on the test fleet: open incidents in several states with their
-    jobs, a late fix with its credit and review, a planned job and a claim; and two one-time
+    jobs (one with its readings' chart, the contract asking for cage access), a late fix with
+    its credit and review, a planned job, a claim, a customer's contact; and two one-time
     codes for the link pages, one of them already used."""
+    db.execute("UPDATE customers SET cage_access = 'ask' WHERE id = 'acme'")  # the question
     open_incident(host="web-01", slot="sdb", minutes_left=42)
-    open_incident(host="web-01", slot="sdc", state="on_site", minutes_left=11)
+    chart = open_incident(host="web-01", slot="sdc", state="on_site", minutes_left=11,
+                          component="disk:ZA1AXE")  # the soonest: on top, with its chart
+    (detected,) = db.execute("SELECT detected_at FROM incidents WHERE id = %s",
+                             (chart.incident,)).fetchone() or (None,)
+    write_readings(db, "web-01", "disk:ZA1AXE", "smart.attr_5_raw",  # the evidence's chart
+                   [(detected - timedelta(minutes=m), float(v))
+                    for m, v in ((150, 0), (110, 0), (70, 2), (35, 5), (2, 8))], 1000)
+    contacts.add(db, "acme", "email", "oncall@acme.example", "customer:acme", datetime.now(UTC))
     open_incident(host="db-07", slot="sda", state="detected", minutes_left=50)
     late = open_incident(host="web-01", slot="sdd", state="verified", minutes_left=-20)
     db.execute("UPDATE incidents SET verified_at = deadline + interval '20 minutes' WHERE id = %s",

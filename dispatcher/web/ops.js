@@ -111,7 +111,7 @@ function render() {
       <td>${i.assignee_name ? esc(i.assignee_name) : `<span class="none">nobody yet</span>`}</td>
       <td>${esc(i.customer)}<small>#${i.id} · detected ${esc(localTime(i.detected_at))}</small></td></tr>`).join("");
   document.getElementById("app").innerHTML = ingestAlert() + `<div class="counts">${counts}</div>` + (running.length
-    ? `<div class="wrap"><table><thead><tr><th>Time left</th><th>State</th><th>Host · what failed</th><th>Site</th><th>Assignee</th><th>Customer</th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" tabindex="0" role="region" aria-label="Open incidents"><table><thead><tr><th>Time left</th><th>State</th><th>Host · what failed</th><th>Site</th><th>Assignee</th><th>Customer</th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap"><p class="empty">No open incidents${site ? " at " + esc(site) : ""}.</p></div>`)
     + facilitySection(racksShown, site) + plannedSection(plannedShown, site);
   tick();
@@ -155,7 +155,7 @@ function facilitySection(racks, site) {
       <td data-hosts><b>${down(f).length}</b> down<small>of ${esc(f.rack_hosts ?? "?")} on the ${esc(SCOPE[f.scope || "rack"] || f.scope)} · ${esc(down(f).slice(0, 4).map((h) => h.host).join(", "))}${down(f).length > 4 ? " …" : ""}</small></td>
       <td><small>#${f.id} · since ${esc(localTime(f.detected_at))}</small></td></tr>`).join("");
   return `<h2 class="sec" id="facility-title">Facility incidents</h2>` + (racks.length
-    ? `<div class="wrap" id="facility"><table><thead><tr><th>Time left</th><th>Site</th><th>Rack</th><th>Cause</th><th>Hosts affected</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" id="facility" tabindex="0" role="region" aria-labelledby="facility-title"><table><thead><tr><th>Time left</th><th>Site</th><th>Rack</th><th>Cause</th><th>Hosts affected</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap" id="facility"><p class="empty">No rack outages${site ? " at " + esc(site) : ""}.</p></div>`);
 }
 
@@ -171,7 +171,7 @@ function plannedSection(jobs, site) {
       <td><span class="st ${esc(j.state)}">${esc(j.state)}</span></td>
       <td data-age>${esc(ago(t - Date.parse(j.planned_at)))}<small>planned ${esc(localTime(j.planned_at))}</small></td></tr>`).join("");
   return `<h2 class="sec" id="planned-title">Planned work (no clock)</h2>` + (jobs.length
-    ? `<div class="wrap" id="planned"><table><thead><tr><th>Site</th><th>Host</th><th>Prediction</th><th>Technician</th><th>State</th><th>Age</th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" id="planned" tabindex="0" role="region" aria-labelledby="planned-title"><table><thead><tr><th>Site</th><th>Host</th><th>Prediction</th><th>Technician</th><th>State</th><th>Age</th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap" id="planned"><p class="empty">No planned work${site ? " at " + esc(site) : ""}.</p></div>`);
 }
 

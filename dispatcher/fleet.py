@@ -26,6 +26,7 @@ SKILLS = frozenset({"disk", "memory", "fan", "psu", "nic", "cpu", "raid", "host"
 #: Component kinds (schemas/mqtt/envelope.json component_kind) that are parts one can stock.
 SPARE_KINDS = frozenset({"disk", "dimm", "psu", "fan", "nic", "cpu", "raid"})
 #: Ids travel in MQTT envelopes and URLs: the `ident` pattern of schemas/mqtt/envelope.json.
+LOCATION_MAX = 64  # a spare's location fits one line of the job card
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _SHIFT = re.compile(r"^([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])$")
 _INT_MAX = 2**31 - 1  # the schema's integer columns (unit, count)
@@ -133,6 +134,7 @@ class Spare:
     part: str
     kind: str
     count: int
+    location: str | None = None  # where it stands: "Store room B, shelf 3, bin 12"
 
 
 @dataclass(frozen=True)
@@ -418,11 +420,22 @@ def _customer(value: Any, at: _At) -> Customer:
     )
 
 
+def spare_location(value: Any, at: _At) -> str:
+    """Where a spare stands: free text of at most LOCATION_MAX characters."""
+    text = _label(value, at)
+    if len(text) > LOCATION_MAX:
+        raise at.error(f"{len(text)} characters is too long for a location",
+                       f"say it in {LOCATION_MAX} or fewer, e.g. \"Store room B, shelf 3, bin 12\"")
+    return text
+
+
 def _spare(value: Any, at: _At) -> Spare:
-    d = _mapping(value, at, ("site", "part", "kind", "count"), ())
+    d = _mapping(value, at, ("site", "part", "kind", "count"), ("location",))
     return Spare(site=_ident(d["site"], at.key("site")), part=_label(d["part"], at.key("part")),
                  kind=_choice(d["kind"], at.key("kind"), SPARE_KINDS),
-                 count=_count(d["count"], at.key("count"), 0))
+                 count=_count(d["count"], at.key("count"), 0),
+                 location=spare_location(d["location"], at.key("location"))
+                 if "location" in d else None)
 
 
 def _unique(keys: Iterable[tuple[object, _At]], what: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
@@ -16,7 +17,7 @@ from hourglass.config import AuthConfig, NotifyConfig
 
 def serve(url: str, host: str, port: int, tick_s: float,
           timer_policy: TimerPolicy | None = None, notify: NotifyConfig | None = None,
-          auth: AuthConfig | None = None) -> int:
+          auth: AuthConfig | None = None, serials: Mapping[str, str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn handles the signals); stop the loop after."""
     notify = notify or NotifyConfig()
     engine = Engine(url, tick_s, timer_policy)
@@ -30,7 +31,8 @@ def serve(url: str, host: str, port: int, tick_s: float,
         last = engine.last_pass
         return last is not None and datetime.now(UTC) - last < timedelta(seconds=30 + tick_s)
 
-    app = create_app(url, engine_alive=alive, auth=auth, local_webhooks=notify.local_webhooks)
+    app = create_app(url, engine_alive=alive, auth=auth, local_webhooks=notify.local_webhooks,
+                     serials=serials)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     engine.stop.set()
     for w in workers:

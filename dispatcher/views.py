@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from dispatcher.domain import serials
 
 INCIDENT_COLUMNS = (
     "i.id, i.host_id, i.site_id, i.customer_id, i.component, i.kind, i.failure, i.slot,"
@@ -59,13 +62,38 @@ def incident(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job(row: dict[str, Any]) -> dict[str, Any]:
-    """The public shape of a job, with the incident it serves."""
+def job(row: dict[str, Any], shapes: Mapping[str, serials.Shape] | None = None
+        ) -> dict[str, Any]:
+    """The public shape of a job, with the incident it serves and its card."""
     return {
         "id": row["job_id"], "state": row["job_state"], "technician": row["technician_id"],
         "dispatched_at": ts(row["dispatched_at"]), "acknowledged_at": ts(row["acknowledged_at"]),
         "on_site_at": ts(row["on_site_at"]), "replaced_at": ts(row["replaced_at"]),
-        "new_serial": row["new_serial"], "incident": incident(row),
+        "new_serial": row["new_serial"], "incident": incident(row), "card": card(row, shapes),
+    }
+
+
+def _json_ts(value: str | None) -> str | None:
+    """A timestamp PostgreSQL's to_jsonb wrote, as RFC 3339 UTC with a Z."""
+    return ts(datetime.fromisoformat(value)) if value else None
+
+
+def card(row: dict[str, Any], shapes: Mapping[str, serials.Shape] | None = None
+         ) -> dict[str, Any]:
+    """What the technician's job card shows beyond the incident: where, with what, asked."""
+    want = serials.shape(row["kind"], shapes)
+    asked = row.get("pause_request")
+    spare = row.get("spare")
+    return {
+        "site_name": row.get("site_name"),
+        "spare": {"part": spare["part"], "location": spare["location"]} if spare else None,
+        "serial_shape": {"pattern": want.pattern, "expected": want.expected,
+                         "example": want.example},
+        "pause_request": None if not asked else {
+            "id": asked["id"], "state": asked["state"], "reason": asked["reason"],
+            "note": asked["note"], "requested_at": _json_ts(asked["requested_at"]),
+            "answered_at": _json_ts(asked["answered_at"]), "answered_by": asked["answered_by"],
+            "answer": asked["answer"]},
     }
 
 

@@ -175,7 +175,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     cfg = _cfg(args)
     return serve(cfg.require_database(), cfg.http_host, cfg.http_port, cfg.dispatcher.tick_s,
-                 timer_policy(cfg.dispatcher), cfg.notify, cfg.auth)
+                 timer_policy(cfg.dispatcher), cfg.notify, cfg.auth,
+                 cfg.dispatcher.serials.overrides())
 
 
 def cmd_credits_export(args: argparse.Namespace) -> int:
@@ -214,6 +215,10 @@ def cmd_spares(args: argparse.Namespace) -> int:
                 after = spares.adjust(conn, args.site, args.part, args.delta, args.reason, actor,
                                       now)
                 print(f"{args.site}/{args.part}: {after} on the shelf", file=sys.stderr)
+            elif args.spares == "locate":
+                spares.locate(conn, args.site, args.part, args.location)
+                print(f"{args.site}/{args.part}: at {args.location or '(no location)'}",
+                      file=sys.stderr)
             else:
                 sys.stdout.write(spares.render(spares.stock(conn, args.site)))
     except spares.SpareError as exc:
@@ -300,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_credits_export)
     sp = add("spares", help="spare parts stock").add_subparsers(dest="spares", required=True)
     sp_import = sp.add_parser("import", help="set counts from a CSV or YAML file "
-                              "(site, part, kind, count)")
+                              "(site, part, kind, count; optional location)")
     sp_import.add_argument("file")
     sp_adjust = sp.add_parser("adjust", help="add or remove parts of one (site, part)")
     sp_adjust.add_argument("--site", required=True)
@@ -309,7 +314,12 @@ def parser() -> argparse.ArgumentParser:
     sp_adjust.add_argument("--reason", default="adjust", help="why, kept in the ledger")
     sp_list = sp.add_parser("list", help="the stock, as a table")
     sp_list.add_argument("--site")
-    for sp_cmd in (sp_import, sp_adjust, sp_list):
+    sp_locate = sp.add_parser("locate", help="say where a (site, part) stands, for the job card")
+    sp_locate.add_argument("--site", required=True)
+    sp_locate.add_argument("--part", required=True)
+    sp_locate.add_argument("--location", required=True,
+                           help='e.g. "Store room B, shelf 3, bin 12" (at most 64; "" clears)')
+    for sp_cmd in (sp_import, sp_adjust, sp_list, sp_locate):
         sp_cmd.set_defaults(func=cmd_spares)
     from hourglass.opscli import add_commands as ops_commands
 

@@ -165,6 +165,36 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class SerialConfig:
+    """A new part's serial shape per part kind, as a regular expression matched whole and
+    case-insensitively ("" keeps dispatcher.domain.serials' default). Use only syntax Python
+    and JavaScript share: the job card checks the same pattern on the phone."""
+
+    disk: str = ""
+    dimm: str = ""
+    psu: str = ""
+    fan: str = ""
+    nic: str = ""
+    cpu: str = ""
+    raid: str = ""
+
+    def validate(self) -> None:
+        """Reject a pattern that does not compile."""
+        import re
+
+        for kind, pattern in self.overrides().items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"key 'dispatcher.serials.{kind}': {pattern!r} is not a "
+                                 f"regular expression ({exc})") from None
+
+    def overrides(self) -> dict[str, str]:
+        """The kinds given a pattern of their own."""
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@dataclass(frozen=True)
 class DispatcherConfig:
     """Dispatcher timing."""
 
@@ -180,6 +210,7 @@ class DispatcherConfig:
     # has been off shift this long (reason: dispatcher.domain.proactive.OFF_SHIFT_WINDOW).
     proactive_off_shift_minutes: float = 60.0
     credit: CreditClassConfig = field(default_factory=CreditClassConfig)
+    serials: SerialConfig = field(default_factory=SerialConfig)  # the job card's serial check
 
     def validate(self) -> None:
         """Reject windows that cannot work."""

@@ -4,7 +4,7 @@ Every resource's routes live in dispatcher/http/routes/ (one module each, ``rout
 every answer's shape in dispatcher/http/models.py.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -28,6 +28,7 @@ from dispatcher.http.routes import (
     health,
     incidents,
     ingest,
+    jobcard,
     jobs,
     notifications,
     oidc,
@@ -44,13 +45,14 @@ from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
-ROUTERS = (incidents, readings, cage, contacts, jobs, pauses, claims, reviews, spares, credits,
-           facility, ingest, notifications, proactive, board, figures, pages, oidc, passkeys,
-           signin)
+ROUTERS = (incidents, readings, cage, contacts, jobs, jobcard, pauses, claims, reviews, spares,
+           credits, facility, ingest, notifications, proactive, board, figures, pages, oidc,
+           passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,
-               auth: AuthConfig | None = None, local_webhooks: bool = False) -> FastAPI:
+               auth: AuthConfig | None = None, local_webhooks: bool = False,
+               serials: Mapping[str, str] | None = None) -> FastAPI:
     """Build the app around one connection pool (opened on startup, closed on shutdown)."""
     # check: a connection the database dropped (a restart, a crash) is replaced when it is
     # taken, not handed to a request that then fails with a 500 (bench/chaos found one)
@@ -93,7 +95,7 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=422)
 
-    deps = dependencies.make(pool, auth, local_webhooks=local_webhooks)
+    deps = dependencies.make(pool, auth, local_webhooks=local_webhooks, serials=serials)
     app.include_router(health.router(deps, engine_alive))
     for module in ROUTERS:
         app.include_router(module.router(deps), responses=models.ERRORS)

@@ -9,8 +9,8 @@ Each route module exposes ``router(deps) -> APIRouter``; the app builds one Deps
 its pool and includes every router (dispatcher/http/app.py).
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -19,6 +19,7 @@ import psycopg
 from fastapi import Depends, Header, HTTPException, Query, Request
 from psycopg_pool import ConnectionPool
 
+from dispatcher.domain import serials as serial_rules
 from dispatcher.http.guard import Guard
 from dispatcher.store import auth, tokens
 from dispatcher.store.tokens import Principal
@@ -47,6 +48,9 @@ class Deps:
     # notify.local_webhooks: a customer may name an http:// webhook on this machine (tests,
     # a demo, a relay on the host); otherwise customers' webhooks must be https
     local_webhooks: bool = False
+    #: a new part's serial shape per kind: the defaults with the configured ones in place
+    serials: Mapping[str, serial_rules.Shape] = field(
+        default_factory=lambda: dict(serial_rules.DEFAULT_SHAPES))
 
     def base_url(self, request: Request) -> str:
         """Where people reach the pages (the configured public URL, else this request's)."""
@@ -68,7 +72,8 @@ def client_of(request: Request) -> str:
 
 
 def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
-         guard: Guard | None = None, local_webhooks: bool = False) -> Deps:
+         guard: Guard | None = None, local_webhooks: bool = False,
+         serials: Mapping[str, str] | None = None) -> Deps:
     """Dependencies around one connection pool."""
     config = config or AuthConfig()
     guard = guard or Guard(config.failures_per_minute, config.signin_requests_per_hour)
@@ -114,5 +119,5 @@ def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
                                  "token create` makes one)")
 
     deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard,
-                local_webhooks)
+                local_webhooks, serial_rules.shapes(serials))
     return deps

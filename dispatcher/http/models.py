@@ -113,6 +113,7 @@ class Job(JobOfIncident):
     """A technician's assignment with the incident it serves."""
 
     incident: Incident
+    card: "JobCard"
 
 
 class ReviewItem(Model):
@@ -477,6 +478,7 @@ class Spare(Model):
     available: int
     low_stock_threshold: int | None
     low: bool
+    location: str | None  # where it stands: "Store room B, shelf 3, bin 12"
 
 
 class SpareAlert(Model):
@@ -654,3 +656,82 @@ class ContactPage(Model):
 
     items: list[Contact]
     next: int | None
+# -- the technician's job card -----------------------------------------------------------------
+
+class SpareHeld(Model):
+    """The spare held for the job's incident, and where it stands."""
+
+    part: str
+    location: str | None
+
+
+class SerialShape(Model):
+    """What the new part's serial must look like (the page checks it, the server too)."""
+
+    pattern: str  # matched whole, case-insensitively
+    expected: str
+    example: str
+
+
+class PauseRequestShown(Model):
+    """A technician's request for a clock pause, with the manager's answer."""
+
+    id: int
+    state: str  # pending, granted, refused
+    reason: str
+    note: str | None
+    requested_at: str | None
+    answered_at: str | None
+    answered_by: str | None
+    answer: str | None
+
+
+class JobCard(Model):
+    """What the job card shows beyond the incident."""
+
+    site_name: str | None
+    spare: SpareHeld | None
+    serial_shape: SerialShape
+    pause_request: PauseRequestShown | None
+
+
+class PauseRequestItem(PauseRequestShown):
+    """A pause request as the managers' list shows it."""
+
+    incident: int
+    job: int | None
+    technician: str
+    host: str
+    site: str
+
+
+class PauseRequestPage(Model):
+    """Pause requests, oldest waiting first."""
+
+    items: list[PauseRequestItem]
+    next: int | None
+
+
+class Photo(Model):
+    """A photo of the work, as stored: re-encoded, metadata stripped."""
+
+    id: int
+    incident: int
+    job: int
+    author: str
+    taken_at: str | None
+    width: int
+    height: int
+    bytes: int
+    url: str
+    thumb_url: str
+
+
+class PhotoPage(Model):
+    """Photos of the work, oldest first."""
+
+    items: list[Photo]
+    next: int | None
+
+
+Job.model_rebuild()  # its card is defined below it

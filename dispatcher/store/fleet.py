@@ -48,8 +48,10 @@ _HOSTS = (
     " pdu = EXCLUDED.pdu, switch = EXCLUDED.switch, bmc_host = EXCLUDED.bmc_host"
 )
 _SPARES = (
-    "INSERT INTO spares (site_id, part, kind, count) VALUES (%s, %s, %s, %s)"
-    " ON CONFLICT (site_id, part) DO UPDATE SET kind = EXCLUDED.kind, count = EXCLUDED.count"
+    "INSERT INTO spares (site_id, part, kind, count, location) VALUES (%s, %s, %s, %s, %s)"
+    " ON CONFLICT (site_id, part) DO UPDATE SET kind = EXCLUDED.kind, count = EXCLUDED.count,"
+    # a location the file leaves out stays as `hourglass spares locate` set it
+    " location = coalesce(EXCLUDED.location, spares.location)"
 )
 
 
@@ -74,7 +76,8 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
         "hosts": (_HOSTS, [
             (h.id, h.customer, h.site, h.room, h.rack, h.unit, h.monthly_fee, h.currency,
              h.pdu, h.switch, h.bmc) for h in fleet.hosts]),
-        "spares": (_SPARES, [(p.site, p.part, p.kind, p.count) for p in fleet.spares]),
+        "spares": (_SPARES, [(p.site, p.part, p.kind, p.count, p.location)
+                              for p in fleet.spares]),
     }
     with conn.transaction(), conn.cursor() as cur:
         for sql, params in rows.values():

@@ -23,12 +23,13 @@ import yaml
 from psycopg.rows import tuple_row
 
 from dispatcher.domain import proactive
-from dispatcher.fleet import _IDENT, SPARE_KINDS
+from dispatcher.fleet import _IDENT, LOCATION_MAX, SPARE_KINDS
 from dispatcher.store import Conn
 
 log = logging.getLogger(__name__)
 _INT_MAX = 2**31 - 1  # the schema's integer count column
 FIELDS = ("site", "part", "kind", "count")
+OPTIONAL = ("location",)  # where it stands in the store room, for the job card
 
 
 class SpareError(ValueError):
@@ -43,6 +44,7 @@ class SpareRow:
     part: str
     kind: str
     count: int
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Stock:
     count: int
     reserved: int
     threshold: int
+    location: str | None = None
 
     @property
     def available(self) -> int:
@@ -74,12 +77,12 @@ def _row(value: Any, where: str) -> SpareRow:
     if not isinstance(value, dict):
         raise SpareError(f"{where}: expected a mapping with {', '.join(FIELDS)}")
     missing = [f for f in FIELDS if value.get(f) in (None, "")]
-    unknown = sorted(set(value) - set(FIELDS))
+    unknown = sorted(set(value) - set(FIELDS) - set(OPTIONAL))
     if missing or unknown:
         raise SpareError(f"{where}: " + "; ".join(
             ([f"missing {', '.join(missing)}"] if missing else [])
             + ([f"unknown key(s) {', '.join(map(str, unknown))}"] if unknown else []))
-            + f"; each row needs exactly {', '.join(FIELDS)}")
+            + f"; each row needs exactly {', '.join(FIELDS)} (and may say {OPTIONAL[0]})")
     site, part, kind = str(value["site"]).strip(), str(value["part"]).strip(), \
         str(value["kind"]).strip()
     if not _IDENT.match(site):
@@ -93,7 +96,17 @@ def _row(value: Any, where: str) -> SpareRow:
         raise SpareError(f"{where}.count: {raw!r} is not a whole number") from None
     if not 0 <= count <= _INT_MAX:
         raise SpareError(f"{where}.count: {count} is out of range; give 0 or more")
-    return SpareRow(site, part, kind, count)
+    location = _location(value.get("location"), f"{where}.location")
+    return SpareRow(site, part, kind, count, location)
+
+
+def _location(value: Any, where: str) -> str | None:
+    """A location: free text up to LOCATION_MAX characters; empty is none."""
+    text = "" if value is None else str(value).strip()
+    if len(text) > LOCATION_MAX:
+        raise SpareError(f"{where}: {len(text)} characters is too long; say where it stands in"
+                         f" {LOCATION_MAX} or fewer (e.g. \"Store room B, shelf 3, bin 12\")")
+    return text or None
 
 
 def read_spares_file(path: Path) -> list[SpareRow]:
@@ -166,10 +179,15 @@ def import_rows(conn: Conn, rows: list[SpareRow], actor: str, now: datetime) -> 
                 raise SpareError(f"unknown site {r.site!r}: load it with `hourglass load` first"
                                  f" (known: {', '.join(sorted(sites)) or 'none'})")
             now_row = _locked(conn, r.site, r.part)
+            if r.location is not None:
+                conn.execute("UPDATE spares SET location = %s WHERE site_id = %s AND part = %s"
+                             " AND location IS DISTINCT FROM %s",
+                             (r.location, r.site, r.part, r.location))
             if now_row is None:
                 threshold = _threshold(conn, r.site)
-                conn.execute("INSERT INTO spares (site_id, part, kind, count)"
-                             " VALUES (%s, %s, %s, %s)", (r.site, r.part, r.kind, r.count))
+                conn.execute("INSERT INTO spares (site_id, part, kind, count, location)"
+                             " VALUES (%s, %s, %s, %s, %s)",
+                             (r.site, r.part, r.kind, r.count, r.location))
                 _move(conn, r.site, r.part, r.count, r.count, "import", actor, now)
                 _alert_if_crossed(conn, r.site, r.part, r.kind, None, r.count, threshold, now)
                 changed += 1
@@ -225,17 +243,27 @@ def stock(conn: Conn, site: str | None = None) -> list[Stock]:
         rows = cur.execute(
         "SELECT p.site_id, p.part, p.kind, p.count, (SELECT count(*) FROM spare_reservations r"
         " WHERE r.site_id = p.site_id AND r.part = p.part AND r.state = 'reserved'),"
-        " s.spares_low_stock FROM spares p JOIN sites s ON s.id = p.site_id"
+        " s.spares_low_stock, p.location FROM spares p JOIN sites s ON s.id = p.site_id"
         " WHERE %s::text IS NULL OR p.site_id = %s ORDER BY p.site_id, p.kind, p.part",
         (site, site)).fetchall()
-    return [Stock(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5])) for r in rows]
+    return [Stock(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), r[6]) for r in rows]
+
+
+def locate(conn: Conn, site: str, part: str, location: str) -> None:
+    """Say where a (site, part) stands ("" clears it); the job card shows it."""
+    text = _location(location, "--location")
+    cur = conn.execute("UPDATE spares SET location = %s WHERE site_id = %s AND part = %s",
+                       (text, site, part))
+    if cur.rowcount == 0:
+        raise SpareError(f"no spare {part!r} at site {site!r}: add it with "
+                         "`hourglass spares import FILE` first")
 
 
 def render(items: list[Stock]) -> str:
     """A readable table of the stock."""
-    head = ("SITE", "PART", "KIND", "ON SHELF", "RESERVED", "AVAILABLE", "")
+    head = ("SITE", "PART", "KIND", "ON SHELF", "RESERVED", "AVAILABLE", "LOCATION", "")
     lines = [head] + [(s.site, s.part, s.kind, str(s.count), str(s.reserved), str(s.available),
-                       "LOW" if s.low else "") for s in items]
+                       s.location or "-", "LOW" if s.low else "") for s in items]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
                    + "\n" for line in lines)

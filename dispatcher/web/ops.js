@@ -117,7 +117,7 @@ function render() {
       <td>${esc(i.customer)}<small>#${i.id} · detected ${esc(localTime(i.detected_at))}</small></td>
       <td class="acts">${actions(i)}</td></tr>`).join("");
   document.getElementById("app").innerHTML = ingestAlert() + foreseenSection(site) + `<div class="counts">${counts}</div>` + (running.length
-    ? `<div class="wrap"><table><thead><tr><th>Time left</th><th>State</th><th>Host · what failed</th><th>Site</th><th>Assignee</th><th>Customer</th><th>Actions</th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" tabindex="0" role="region" aria-label="Open incidents"><table><thead><tr><th>Time left</th><th>State</th><th>Host · what failed</th><th>Site</th><th>Assignee</th><th>Customer</th><th>Actions</th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap"><p class="empty">No open incidents${site ? " at " + esc(site) : ""}.</p></div>`)
     + queuesSection() + facilitySection(racksShown, site) + plannedSection(plannedShown, site);
   tick();
@@ -161,7 +161,7 @@ function facilitySection(racks, site) {
       <td data-hosts><b>${down(f).length}</b> down<small>of ${esc(f.rack_hosts ?? "?")} on the ${esc(SCOPE[f.scope || "rack"] || f.scope)} · ${esc(down(f).slice(0, 4).map((h) => h.host).join(", "))}${down(f).length > 4 ? " …" : ""}</small></td>
       <td><small>#${f.id} · since ${esc(localTime(f.detected_at))}</small></td></tr>`).join("");
   return `<h2 class="sec" id="facility-title">Facility incidents</h2>` + (racks.length
-    ? `<div class="wrap" id="facility"><table><thead><tr><th>Time left</th><th>Site</th><th>Rack</th><th>Cause</th><th>Hosts affected</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" id="facility" tabindex="0" role="region" aria-labelledby="facility-title"><table><thead><tr><th>Time left</th><th>Site</th><th>Rack</th><th>Cause</th><th>Hosts affected</th><th></th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap" id="facility"><p class="empty">No rack outages${site ? " at " + esc(site) : ""}.</p></div>`);
 }
 
@@ -177,7 +177,7 @@ function plannedSection(jobs, site) {
       <td><span class="st ${esc(j.state)}">${esc(j.state)}</span></td>
       <td data-age>${esc(ago(t - Date.parse(j.planned_at)))}<small>planned ${esc(localTime(j.planned_at))}</small></td></tr>`).join("");
   return `<h2 class="sec" id="planned-title">Planned work (no clock)</h2>` + (jobs.length
-    ? `<div class="wrap" id="planned"><table><thead><tr><th>Site</th><th>Host</th><th>Prediction</th><th>Technician</th><th>State</th><th>Age</th></tr></thead><tbody>${rows}</tbody></table></div>`
+    ? `<div class="wrap" id="planned" tabindex="0" role="region" aria-labelledby="planned-title"><table><thead><tr><th>Site</th><th>Host</th><th>Prediction</th><th>Technician</th><th>State</th><th>Age</th></tr></thead><tbody>${rows}</tbody></table></div>`
     : `<div class="wrap" id="planned"><p class="empty">No planned work${site ? " at " + esc(site) : ""}.</p></div>`);
 }
 
@@ -400,3 +400,52 @@ if (!auth.signedIn()) {
   live(refresh);
   setInterval(tick, 1000);
 }
+
+/* ---- from the racks (the job card): photos and waiting pause requests under their incident.
+   Self-contained: it reads its own two lists and adds one row after each incident's row
+   (tr[data-incident]) whenever the board is drawn again. ---- */
+function cardExtras() {
+  let photos = [], asks = [], drawing = false;
+  const app = document.getElementById("app");
+  const WHY = {customer_denied_access: "customer denied access", customer_maintenance_window: "customer's maintenance window"};
+  const draw = () => {
+    drawing = true;
+    app.querySelectorAll("tr.extras").forEach((tr) => tr.remove());
+    for (const tr of app.querySelectorAll("tr[data-incident]")) {
+      const id = Number(tr.dataset.incident);
+      const mine = photos.filter((p) => p.incident === id), ask = asks.find((a) => a.incident === id);
+      if (!mine.length && !ask) continue;
+      const row = document.createElement("tr");
+      row.className = "extras"; row.dataset.extrasFor = String(id);
+      row.innerHTML = `<td colspan="${tr.children.length || 1}">${ask ? `<div class="ask" data-ask="${ask.id}">
+          <b>Pause asked</b> by ${esc(ask.technician)}: ${esc(WHY[ask.reason] || ask.reason)}${ask.note ? " — " + esc(ask.note) : ""}
+          <button type="button" data-grant="${id}" data-reason="${esc(ask.reason)}">Pause the clock</button>
+          <button type="button" data-refuse="${ask.id}">Refuse…</button></div>` : ""}
+        ${mine.map((p) => `<a href="${esc(p.url)}" target="_blank" rel="noopener"><img class="thumb" data-photo="${p.id}" src="${esc(p.thumb_url)}" alt="photo ${p.id} by ${esc(p.author)}" width="80" height="60"></a>`).join("")}</td>`;
+      tr.after(row);
+    }
+    drawing = false;
+  };
+  const load = async () => {
+    const [p, a] = await Promise.all([api("/api/v1/photos").catch(() => null), api("/api/v1/pause-requests").catch(() => null)]);
+    if (!p && !a) return;  // not a manager's session: nothing to add
+    photos = p ? p.items : []; asks = a ? a.items : [];
+    draw();
+  };
+  new MutationObserver(() => { if (!drawing) draw(); }).observe(app, {childList: true, subtree: false});
+  app.addEventListener("click", async (e) => {
+    const grant = e.target.closest("[data-grant]"), refuse = e.target.closest("[data-refuse]");
+    try {
+      if (grant) await api(`/api/v1/incidents/${grant.dataset.grant}/pause`, {method: "POST", body: {reason: grant.dataset.reason}});
+      if (refuse) {
+        const answer = prompt("Why not? The technician sees this.");
+        if (!answer) return;
+        await api(`/api/v1/pause-requests/${refuse.dataset.refuse}/refuse`, {method: "POST", body: {answer}});
+      }
+      if (grant || refuse) { await load(); refresh(); }
+    } catch (err) { alert(err.message); }
+  });
+  load();
+  setInterval(load, 15000);  // photos and requests are few; the board's own stream redraws the rest
+}
+if (auth.signedIn()) cardExtras();

@@ -50,9 +50,9 @@ const NEXT = {  // the one next action for each job state
   acknowledged: {action: "on-site", label: "On site"},
   on_site: {action: "replaced", label: "Replaced…"},
 };
-const ACTION_LABEL = {acknowledge: "Acknowledge", "on-site": "On site", replaced: "Replaced", decline: "Decline", done: "Done", dismiss: "False alarm"};
+const ACTION_LABEL = {acknowledge: "Acknowledge", "on-site": "On site", replaced: "Replaced", decline: "Decline", done: "Done", dismiss: "False alarm", notes: "Note", "pause-request": "Pause request"};
 const STATE_LABEL = {dispatched: "new job", acknowledged: "acknowledged", on_site: "on site", replaced: "replaced"};
-const DONE_LABEL = {acknowledge: "Acknowledged", "on-site": "On site", replaced: "Replaced", decline: "Declined", done: "Done", dismiss: "Dismissed"};
+const DONE_LABEL = {acknowledge: "Acknowledged", "on-site": "On site", replaced: "Replaced", decline: "Declined", done: "Done", dismiss: "Dismissed", notes: "Note added", "pause-request": "Pause asked"};
 /* Planned work (proactive jobs from predictions): pending taps are keyed "p<id>", SLA jobs by their id. */
 const PLANNED_CACHE_KEY = "hourglass.tech.planned";
 const PNEXT = {planned: {action: "acknowledge", label: "Acknowledge"}, acknowledged: {action: "done", label: "Done…"}};
@@ -149,19 +149,38 @@ function pactions(j) {
   return `<div class="actions"><button type="button" class="secondary" data-act="dismiss" data-job-id="${id}">False alarm</button><button type="button" class="quiet" data-act="${next.action}" data-job-id="${id}">${next.label}</button></div>${saved}`;
 }
 
+/* ---- the job card: where first (large), then what, the clock, the spare, and the actions at
+   the bottom of the card within thumb reach; the most-used action is the biggest ---- */
 function card(j, isNew) {
-  const i = j.incident, loc = i.location || {};
-  const cell = (label, v) => `<div><small>${label}</small><b>${esc(v ?? "–")}</b></div>`;
+  const i = j.incident, loc = i.location || {}, c = j.card || {};
+  const cell = (label, v, cls = "") => `<div class="${cls}"><small>${label}</small><b>${esc(v ?? "–")}</b></div>`;
+  const site = c.site_name ? `${c.site_name} (${i.site})` : i.site;
   return `<article class="job${isNew ? " new" : ""}" data-job="${j.id}" data-deadline="${esc(i.deadline)}">
+    <div class="where" data-where>${cell("Site", site, "wide")}${cell("Room", loc.room)}${cell("Rack", loc.rack)}${cell("Unit", loc.unit != null ? "U" + loc.unit : null)}${cell("Slot", i.slot)}</div>
     <div class="top"><span><b>${esc(i.host)}</b> · ${esc(i.customer)}</span>
       <span class="state">${esc(STATE_LABEL[j.state] || j.state)}</span></div>
-    <div class="cd" data-cd>--:--</div>
-    <div class="due" data-due>due ${esc(localTime(i.deadline))}</div>
     <div class="what">${esc(what(i))}</div>
     <div class="comp">${esc(i.component)}${i.serial ? " · old serial " + esc(i.serial) : ""}</div>
-    <div class="where">${cell("Site", i.site)}${cell("Room", loc.room)}${cell("Rack", loc.rack)}${cell("Unit", loc.unit != null ? "U" + loc.unit : null)}${cell("Slot", i.slot)}</div>
-    ${actions(j)}
+    <div class="cd" data-cd>--:--</div>
+    <div class="due" data-due>due ${esc(localTime(i.deadline))}</div>
+    ${spareLine(c)}${pauseLine(c)}
+    <div class="acts">${actions(j)}</div>
   </article>`;
+}
+
+function spareLine(c) {  // which part to take, and from which shelf or bin
+  if (!c.spare) return `<div class="spare none" data-spare>No spare reserved — ask the site manager</div>`;
+  return `<div class="spare" data-spare>Spare: <b>${esc(c.spare.part)}</b>${c.spare.location ? ", " + esc(c.spare.location) : " (no shelf given: ask the store room)"}</div>`;
+}
+
+const PAUSE_REASON = {customer_denied_access: "customer denied access", customer_maintenance_window: "customer's maintenance window"};
+function pauseLine(c) {  // the manager's answer to a pause request, on the card
+  const p = c.pause_request;
+  if (!p) return "";
+  const why = esc(PAUSE_REASON[p.reason] || p.reason);
+  if (p.state === "pending") return `<div class="asked" data-pause>Pause asked (${why}): waiting for the site manager. The clock runs.</div>`;
+  if (p.state === "granted") return `<div class="asked ok" data-pause>Pause granted (${why}).</div>`;
+  return `<div class="asked no" data-pause>Pause refused${p.answer ? ": " + esc(p.answer) : ""}. The clock runs.</div>`;
 }
 
 function actions(j) {
@@ -178,12 +197,17 @@ function actions(j) {
   if (savedNote[j.id] && Date.now() - savedNote[j.id].at < 4000) {
     note = `<div class="note saved" data-note>Saved: ${esc(savedNote[j.id].text)} ✓</div>`;
   }
+  const more = `<div class="actions more">
+      <button type="button" class="secondary" data-act="note" data-job-id="${j.id}">Note</button>
+      <button type="button" class="secondary" data-act="photo" data-job-id="${j.id}">Photo</button>
+      <button type="button" class="secondary" data-act="pause-request" data-job-id="${j.id}">Ask pause</button>
+    </div>`;
   if (!next) {
-    return `<div class="waiting">Part replaced${j.new_serial ? " (" + esc(j.new_serial) + ")" : ""}. Waiting for telemetry to verify it.</div>${note}`;
+    return `<div class="waiting">Part replaced${j.new_serial ? " (" + esc(j.new_serial) + ")" : ""}. Waiting for telemetry to verify it.</div>${more}${note}`;
   }
   const decline = j.state === "dispatched" || j.state === "acknowledged"
     ? `<button type="button" class="secondary" data-act="decline" data-job-id="${j.id}">Decline</button>` : "";
-  return `<div class="actions">${decline}<button type="button" class="primary" data-act="${next.action}" data-job-id="${j.id}">${next.label}</button></div>${note || '<div class="note" data-note></div>'}`;
+  return `${more}<div class="actions main">${decline}<button type="button" class="primary" data-act="${next.action}" data-job-id="${j.id}">${next.label}</button></div>${note || '<div class="note" data-note></div>'}`;
 }
 const savedNote = {};
 
@@ -278,15 +302,84 @@ function openSheet({title, text, field, chips = [], ok, onSubmit}) {
   const input = document.querySelector("#sheet-field input, #sheet-field textarea");
   if (input) input.focus();
 }
-const closeSheet = () => { document.getElementById("sheet").hidden = true; sheetSubmit = null; };
+const closeSheet = () => { stopScan(); document.getElementById("sheet").hidden = true; sheetSubmit = null; };
 document.getElementById("sheet-cancel").addEventListener("click", closeSheet);
 document.getElementById("sheet").addEventListener("click", (e) => { if (e.target.id === "sheet") closeSheet(); });
-document.getElementById("sheet-form").addEventListener("submit", (e) => {
+document.getElementById("sheet-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const value = document.querySelector("#sheet-field input, #sheet-field textarea").value.trim();
-  const problem = sheetSubmit && sheetSubmit(value);
+  const ok = document.getElementById("sheet-ok");
+  if (ok.disabled) return;
+  const field = document.querySelector("#sheet-field textarea, #sheet-field input:not([type=file]):not([type=radio])");
+  const value = field ? field.value.trim() : "";
+  ok.disabled = true;
+  let problem = null;
+  try { problem = sheetSubmit && await sheetSubmit(value); } finally { ok.disabled = false; }
   if (problem) document.getElementById("sheet-err").textContent = problem; else closeSheet();
 });
+
+/* ---- the new part's serial: the shape the server gives per part kind, checked here first ---- */
+function serialProblem(v, job) {  // what is wrong, said so the technician can fix it; null if fine
+  const shape = (job && job.card && job.card.serial_shape) || {pattern: "[A-Z0-9][A-Z0-9._/:-]{2,62}[A-Z0-9]", expected: "4 to 64 letters and digits", example: "ABC12345"};
+  const i = job ? job.incident : {}, spare = job && job.card && job.card.spare;
+  const want = `${shape.expected}, e.g. ${shape.example}`;
+  if (!v) return `Scan or type the new part's serial: ${want}.`;
+  if (spare && v.toLowerCase() === spare.part.toLowerCase()) return `${v} is the spare's part number (the model), not its serial: use the label marked S/N (${want}).`;
+  if (i.serial && v.toLowerCase() === i.serial.toLowerCase()) return `${v} is the failed part's serial; scan the new part's label.`;
+  if (!new RegExp(`^(?:${shape.pattern})$`, "i").test(v) || !/[0-9]/.test(v)) return `${v} does not look like a ${i.kind || "part"} serial: expected ${want}. Check the label and try again.`;
+  return null;
+}
+const SCAN_FORMATS = ["code_128", "code_39", "qr_code", "data_matrix"];
+function canScan(w = window) {  // "scan" with the camera, else "type" (no BarcodeDetector or no camera API)
+  return ("BarcodeDetector" in w) && w.navigator.mediaDevices && w.navigator.mediaDevices.getUserMedia ? "scan" : "type";
+}
+function pickScanned(values, job) {  // a label carries several codes (part number, serial): the first that fits
+  const found = values.map((v) => String(v).trim()).filter(Boolean);
+  const fits = found.find((v) => !serialProblem(v, job));
+  return fits ? {value: fits, problem: null} : {value: found[0] || "", problem: found.length ? serialProblem(found[0], job) : "No code found."};
+}
+let scanning = null;
+async function scanSerial(job) {  // the rear camera in a full-width video until a code that fits is seen
+  const box = document.getElementById("scan"), video = document.getElementById("scan-video"), err = document.getElementById("sheet-err");
+  try {
+    const formats = (await BarcodeDetector.getSupportedFormats()).filter((f) => SCAN_FORMATS.includes(f));
+    const detector = new BarcodeDetector({formats: formats.length ? formats : SCAN_FORMATS});
+    const stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: {ideal: "environment"}}, audio: false});
+    scanning = stream; box.hidden = false; video.srcObject = stream; await video.play();
+    while (scanning === stream) {
+      const codes = await detector.detect(video);
+      if (codes.length) {
+        const got = pickScanned(codes.map((c) => c.rawValue), job);
+        document.getElementById("serial").value = got.value;
+        err.textContent = got.problem || "";
+        if (!got.problem) break;
+      }
+      await new Promise((r) => setTimeout(r, 250));  // about four looks a second: enough, and cool
+    }
+  } catch (e) {
+    err.textContent = "The camera is not available here (" + (e.message || e.name) + "): type the serial.";
+  } finally { stopScan(); }
+}
+function stopScan() {
+  if (scanning) scanning.getTracks().forEach((t) => t.stop());
+  scanning = null;
+  const box = document.getElementById("scan");
+  if (box) box.hidden = true;
+}
+
+async function uploadPhoto(id, file) {  // needs the connection: a photo is not queued
+  if (!navigator.onLine) return "No connection: photos need the signal (notes are kept and sent later).";
+  if (file.size > 8 * 1024 * 1024) return `The photo is ${(file.size / 1e6).toFixed(1)} MB; the limit is 8 MB.`;
+  let r;
+  try {
+    r = await fetch(`/api/v1/jobs/${id}/photos`, {method: "POST", body: file, cache: "no-store",
+      headers: {"Content-Type": "application/octet-stream", "Idempotency-Key": newKey(), "Accept": "application/json"}});
+  } catch (e) { return "No connection: the photo was not sent; try again when the signal is back."; }
+  let data = null;
+  try { data = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) return (data && data.detail) || "HTTP " + r.status;
+  savedNote[id] = {text: "Photo added", at: Date.now()}; render(); setTimeout(render, 4100);
+  return null;
+}
 
 document.getElementById("list").addEventListener("click", (e) => {
   const retry = e.target.closest("[data-retry]");
@@ -298,13 +391,51 @@ document.getElementById("list").addEventListener("click", (e) => {
   const b = e.target.closest("[data-act]");
   if (!b) return;
   const id = b.dataset.jobId, job = (jobs || []).find((j) => String(j.id) === id);
+  if (!id.startsWith("p") && pending[id] && ["notes", "pause-request", "replaced"].includes(b.dataset.act)) {
+    return;  // one waiting action per job: the queue keeps the first until it is sent
+  }
   if (b.dataset.act === "replaced") {
-    openSheet({title: "New part's serial", text: `Type the serial from the label of the new part you put into ${job ? job.incident.host + " slot " + (job.incident.slot || "?") : "the server"}.`,
-      field: `<input id="serial" name="serial" inputmode="text" autocapitalize="characters" spellcheck="false" placeholder="e.g. ZA1B2C3D">`,
+    const scan = canScan() === "scan";
+    const c = job && job.card, shape = c && c.serial_shape;
+    openSheet({title: "New part's serial", text: `${scan ? "Scan" : "Type"} the serial (S/N) from the label of the new part you put into ${job ? job.incident.host + " slot " + (job.incident.slot || "?") : "the server"}${shape ? ": " + shape.expected : ""}.`,
+      field: `${scan ? '<button type="button" class="scan-btn" id="scan-btn">Scan the label</button>' : '<p class="hint" id="scan-hint">This browser cannot scan barcodes: type the serial.</p>'}
+              <div class="scan" id="scan" hidden><video id="scan-video" playsinline muted></video></div>
+              <input id="serial" name="serial" inputmode="text" autocapitalize="characters" spellcheck="false" placeholder="e.g. ${esc(shape ? shape.example : "ZA1B2C3D")}">`,
       ok: "Save serial", onSubmit: (v) => {
-        if (!/^\S+$/.test(v)) return "Enter the serial without spaces.";
-        if (job && job.incident.serial && v === job.incident.serial) return "That is the failed part's serial; enter the new one.";
-        tap(id, "replaced", {serial: v}); return null;
+        const wrong = serialProblem(v, job);
+        if (wrong) return wrong;
+        stopScan(); tap(id, "replaced", {serial: v}); return null;
+      }});
+    const sb = document.getElementById("scan-btn");
+    if (sb) sb.addEventListener("click", () => scanSerial(job));
+  } else if (b.dataset.act === "note") {
+    openSheet({title: "Add a note", text: "What you found or did; the site manager sees it on the incident. Kept and sent when the signal is back.",
+      field: `<textarea id="note-text" name="note" maxlength="2000" placeholder="e.g. Caddy latch broken, used the spare caddy"></textarea>`,
+      ok: "Save note", onSubmit: (v) => {
+        if (!v) return "Write the note first.";
+        if (v.length > 2000) return `The note is ${v.length} characters; keep it to 2,000.`;
+        tap(id, "notes", {text: v}); return null;
+      }});
+  } else if (b.dataset.act === "photo") {
+    const offline = !navigator.onLine;
+    openSheet({title: "Add a photo", text: offline ? "No connection: a photo needs the signal (it is not kept for later). Notes are." : "Take a photo with the camera or pick one (at most 8 MB). Its location and camera data are removed before it is kept.",
+      field: `<input id="photo-file" name="photo" type="file" accept="image/*">`,
+      ok: "Send photo", onSubmit: async () => {
+        const f = document.getElementById("photo-file").files[0];
+        if (!f) return "Take or pick a photo first.";
+        return uploadPhoto(id, f);
+      }});
+  } else if (b.dataset.act === "pause-request") {
+    openSheet({title: "Ask for a clock pause", text: "The site manager decides; the clock keeps running until they pause it. Pick the cause and add a word.",
+      chips: [],
+      field: `<div class="choice" id="pause-reason">
+                <label><input type="radio" name="reason" value="customer_denied_access" checked> Customer denied access</label>
+                <label><input type="radio" name="reason" value="customer_maintenance_window"> Customer's maintenance window</label></div>
+              <textarea id="pause-note" name="note" maxlength="1000" placeholder="e.g. Security desk will not open the cage"></textarea>`,
+      ok: "Ask the manager", onSubmit: (v) => {
+        const reason = document.querySelector("#pause-reason input:checked").value;
+        if (v.length > 1000) return "Keep the note to 1,000 characters.";
+        tap(id, "pause-request", v ? {reason, note: v} : {reason}); return null;
       }});
   } else if (id.startsWith("p") && b.dataset.act === "done") {
     const pj = (planned || []).find((j) => "p" + j.id === id);

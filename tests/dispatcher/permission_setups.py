@@ -178,6 +178,28 @@ def acme_contact(w: World) -> Ids:
     return {"contact_id": int(row[0])}
 
 
+def photo(w: World) -> Ids:
+    """A photo t-ana took on her job of an acme incident (bytes need not be a real JPEG)."""
+    ids = dispatched(w)
+    row = w.db.execute(
+        "INSERT INTO job_photos (incident_id, job_id, author, taken_at, width, height, image,"
+        " thumb) VALUES (%s, %s, 'technician:t-ana', now(), 1, 1, '\\xffd8', '\\xffd8')"
+        " RETURNING id", (ids["incident_id"], ids["job_id"])).fetchone()
+    assert row is not None
+    return {**ids, "photo_id": int(row[0])}
+
+
+def pause_asked(w: World) -> Ids:
+    """An acme incident whose technician asked the site manager for a pause (waiting)."""
+    ids = dispatched(w)
+    r = httpx.post(f"{w.base_url}/api/v1/jobs/{ids['job_id']}/pause-request",
+                   headers={"Authorization": f"Bearer {w.fleet.tech}"},
+                   json={"reason": "customer_denied_access"})
+    assert r.status_code == 200, r.text
+    request = r.json()["card"]["pause_request"]["id"]
+    return {**ids, "request_id": int(request)}
+
+
 def breached(w: World) -> Ids:
     """An acme incident still open ten minutes past its deadline."""
     return {"incident_id": w.open_incident(minutes_left=-10).incident}

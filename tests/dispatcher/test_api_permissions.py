@@ -17,6 +17,7 @@ day the app is fixed and the mark goes too. The rules are never bent to fit the 
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.routing import iter_route_contexts
+from PIL import Image
 
 from dispatcher.http.app import create_app
 from dispatcher.store import tokens
@@ -69,6 +71,7 @@ class Rule:
     leak: str = ""  # the bug that lets another customer tell acme's resource exists: an xfail
     stream: bool = False  # an event stream: only the status is read
     listed: bool = False  # a list: the fresh resource shown to all it answers, bar globex
+    content: bytes | None = None  # a raw body (a photo's bytes) instead of JSON
 
 
 # Columns:                anon  own other tech tech2  mgr admin
@@ -84,6 +87,15 @@ PAUSE = {"reason": "customer_denied_access"}
 MANAGERS_ACCEPT: Expect = (401, 403, 403, 403, 403, 202, 202)
 PEOPLE_STAFF: Expect = (401, 403, 403, 200, 200, 200, 403)  # a technician or manager, as self
 
+def _tiny_jpeg() -> bytes:
+    """An 8x8 grey JPEG, the smallest photo the card takes."""
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(out, "JPEG")
+    return out.getvalue()
+
+
+TINY_JPEG = _tiny_jpeg()
+
 RULES: dict[str, Rule] = {
     # incidents and their jobs
     "GET /api/v1/incidents": Rule(EVERYONE, s.dispatched, "?limit=200", listed=True),
@@ -95,7 +107,20 @@ RULES: dict[str, Rule] = {
                                                body={"reason": "stuck at another site"}),
     "POST /api/v1/jobs/{job_id}/on-site": Rule(JOB_ACTION, s.dispatched),
     "POST /api/v1/jobs/{job_id}/replaced": Rule(JOB_ACTION, s.acknowledged,
-                                                body={"serial": "ZA9NEW"}),
+                                                body={"serial": "ZA9NEW01"}),
+    # the job card: notes and photos by the technician or the site manager, a pause request
+    # by the technician alone, the requests' list and refusal by managers, photos for staff
+    "POST /api/v1/jobs/{job_id}/notes": Rule(PROACTIVE_ACTION, s.dispatched,
+                                             body={"text": "the caddy latch was broken"}),
+    "POST /api/v1/jobs/{job_id}/photos": Rule((401, 403, 403, 201, 403, 201, 403),
+                                              s.dispatched, content=TINY_JPEG),
+    "POST /api/v1/jobs/{job_id}/pause-request": Rule(JOB_ACTION, s.dispatched, body=PAUSE),
+    "GET /api/v1/photos/{photo_id}": Rule((401, 403, 403, 200, 403, 200, 200), s.photo),
+    "GET /api/v1/photos": Rule(MANAGERS, s.photo),
+    "GET /api/v1/pause-requests": Rule(MANAGERS, s.pause_asked),
+    "POST /api/v1/pause-requests/{request_id}/refuse": Rule(
+        (401, 403, 403, 403, 403, 200, 403), s.pause_asked,
+        body={"answer": "the customer opens the cage in five minutes"}),
     "POST /api/v1/incidents/{incident_id}/pause": Rule(PAUSERS, s.dispatched, body=PAUSE),
     "POST /api/v1/incidents/{incident_id}/resume": Rule(PAUSERS, s.paused),
     "POST /api/v1/incidents/{incident_id}/pause-request": Rule(
@@ -282,6 +307,8 @@ def request(w: s.World, token: str | None, route: str, rule: Rule,
         with httpx.stream(method, w.base_url + path, headers=headers) as r:
             if r.status_code >= 400:
                 r.read()
+    elif rule.content is not None:
+        r = call(w.base_url, token, method, path, content=rule.content)
     else:
         r = call(w.base_url, token, method, path, json=body)
     if r.status_code == 500:
@@ -382,7 +409,7 @@ def test_technician_sees_only_own_jobs(base_url: str, who: dict[str, str | None]
         ("POST", "/api/v1/jobs/{j}/replaced", {"serial": ""}, 422, "serial"),
         ("POST", "/api/v1/jobs/{j}/replaced", {}, 422, "serial"),
         ("POST", "/api/v1/jobs/{j}/decline", {"reason": 5}, 422, "reason"),
-        ("POST", "/api/v1/jobs/{j}/replaced", {"serial": "NEW1"}, 409, "applies to"),
+        ("POST", "/api/v1/jobs/{j}/replaced", {"serial": "ZA9NEW01"}, 409, "applies to"),
         ("POST", "/api/v1/jobs/999999/acknowledge", None, 404, "no job"),
     ],
 )

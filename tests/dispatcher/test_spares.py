@@ -150,7 +150,7 @@ def test_spares_api_permissions(base_url: str, db: Conn, fleet: Fleet, caller: s
         body = r.json()
         assert body["items"] == [{"site": "iad1", "part": "ST8000NM000A", "kind": "disk",
                                   "count": 1, "reserved": 0, "available": 1,
-                                  "low_stock_threshold": 1, "low": True}]
+                                  "low_stock_threshold": 1, "low": True, "location": None}]
         assert [(a["part"], a["available"]) for a in body["alerts"]] == [("ST8000NM000A", 1)]
     else:
         assert r.json()["detail"]

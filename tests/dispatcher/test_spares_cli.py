@@ -54,8 +54,27 @@ def test_adjust_and_list(url: str, tmp_path: Path, capsys: pytest.CaptureFixture
     capsys.readouterr()
     assert main(["spares", "list", "--site", "iad1"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["SITE", "PART", "KIND", "ON", "SHELF", "RESERVED", "AVAILABLE"]
-    assert lines[1].split() == ["iad1", "ST8000NM000A", "disk", "1", "0", "1", "LOW"]
+    assert lines[0].split() == ["SITE", "PART", "KIND", "ON", "SHELF", "RESERVED", "AVAILABLE",
+                                "LOCATION"]
+    assert lines[1].split() == ["iad1", "ST8000NM000A", "disk", "1", "0", "1", "-", "LOW"]
+
+
+def test_a_spare_location_is_set_imported_and_listed(url: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "s.csv"
+    f.write_text("site,part,kind,count,location\n"
+                 "iad1,ST8000NM000A,disk,3,\"Store room B, bin 12\"\n")
+    assert main(["spares", "import", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["spares", "list"]) == 0
+    assert "Store room B, bin 12" in capsys.readouterr().out
+    assert main(["spares", "locate", "--site", "iad1", "--part", "ST8000NM000A",
+                 "--location", "Cage 2, shelf 1"]) == 0
+    assert main(["spares", "list"]) == 0
+    assert "Cage 2, shelf 1" in capsys.readouterr().out
+    assert main(["spares", "locate", "--site", "iad1", "--part", "ST8000NM000A",
+                 "--location", "x" * 65]) == 2
+    assert "too long" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("content", "suffix", "says"), [

@@ -17,7 +17,7 @@ from dispatcher.http import models
 from dispatcher.http.deps import Cursor, Deps, DictConn, Limit
 from dispatcher.http.routes import jobs
 from dispatcher.service.engine import event
-from dispatcher.store import incidents, reviews
+from dispatcher.store import incidents, jobcard, reviews
 from dispatcher.store.tokens import Principal
 from schemas.states import IncidentState, Role
 
@@ -67,14 +67,17 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         """One incident with its timeline, job and credit."""
         row = visible(conn, who, incident_id)
         out = views.incident(row)
+        staff = who.role is not Role.CUSTOMER  # notes and photos are the staff's own
         out["timeline"] = [views.timeline_entry(r) for r in conn.execute(
             "SELECT at, actor, kind, detail FROM incident_events WHERE incident_id = %s"
-            " ORDER BY at, id", (incident_id,))]
+            " ORDER BY at, id", (incident_id,))
+            if staff or r["kind"] not in jobcard.STAFF_ONLY_EVENTS]
         job = conn.execute(f"SELECT {jobs.JOB_COLUMNS} {jobs.JOB_FROM} WHERE j.incident_id = %s"
                            " ORDER BY j.id DESC LIMIT 1", (incident_id,)).fetchone()
         out["job"] = views.job(job) if job else None
         if out["job"]:
             out["job"].pop("incident")
+            out["job"].pop("card")
         out["review"] = reviews.get(conn, incident_id)
         return out
 

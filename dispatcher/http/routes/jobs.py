@@ -5,6 +5,7 @@ returns the first answer and changes nothing twice.
 """
 
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,16 +14,26 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from dispatcher import views
+from dispatcher.domain import serials
 from dispatcher.domain.incident import JOB_TABLE, Event
 from dispatcher.http import idempotency, models
 from dispatcher.http.deps import MAX_PAGE, Deps
-from dispatcher.store import LIVE_JOB, incidents
+from dispatcher.store import LIVE_JOB, incidents, jobcard
 from dispatcher.store.tokens import Principal
 from schemas.states import JobState, Role
 
 JOB_COLUMNS = (
     "j.id AS job_id, j.state AS job_state, j.technician_id, j.dispatched_at, j.acknowledged_at,"
-    " j.on_site_at, j.replaced_at, j.new_serial, " + views.INCIDENT_COLUMNS
+    " j.on_site_at, j.replaced_at, j.new_serial, " + views.INCIDENT_COLUMNS + ","
+    # the job card: the site's name, the spare held for the incident and where it stands,
+    # the technician's latest pause request with the manager's answer
+    " (SELECT name FROM sites WHERE id = i.site_id) AS site_name,"
+    " (SELECT jsonb_build_object('part', r.part, 'location', p.location)"
+    "  FROM spare_reservations r JOIN spares p ON p.site_id = r.site_id AND p.part = r.part"
+    "  WHERE r.incident_id = i.id AND r.state <> 'released') AS spare,"
+    " (SELECT to_jsonb(q) FROM (SELECT id, state, reason, note, requested_at, answered_at,"
+    "  answered_by, answer FROM pause_requests WHERE job_id = j.id ORDER BY id DESC LIMIT 1) q"
+    " ) AS pause_request"
 )
 JOB_FROM = " FROM jobs j JOIN incidents i ON i.id = j.incident_id" + views.INCIDENT_FROM[
     len(" FROM incidents i"):]
@@ -75,7 +86,8 @@ ACTIONS = {
 
 
 def perform(conn: Any, who: Principal, job_id: int, action: Action,
-            body: dict[str, Any], now: datetime) -> dict[str, Any]:
+            body: dict[str, Any], now: datetime,
+            shapes: Mapping[str, serials.Shape] | None = None) -> dict[str, Any]:
     """Apply one action in the caller's transaction; raise HTTPException when it cannot."""
     if who.role is not Role.TECHNICIAN:  # before any lookup: no one else learns which jobs exist
         raise HTTPException(403, "job actions are for the technician the job is assigned to")
@@ -89,7 +101,7 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
     if who.role is not Role.TECHNICIAN or row["technician_id"] != who.person:
         raise HTTPException(403, f"job {job_id} is assigned to {row['technician_id']}, not you")
     if row["job_state"] == action.job_state:
-        return views.job(row)  # already done: a repeated tap changes nothing
+        return views.job(row, shapes)  # already done: a repeated tap changes nothing
     if row["job_state"] not in action.sources:
         raise HTTPException(409, f"job {job_id} is '{row['job_state']}'; '{action.name}' applies "
                                  f"to a job that is {' or '.join(action.sources)}")
@@ -100,14 +112,31 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
     except incidents.Refused as exc:
         raise HTTPException(409, f"job {job_id}: {exc}") from None
     return views.job(conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s",
-                                  (job_id,)).fetchone())
+                                  (job_id,)).fetchone(), shapes)
 
 
 def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, action: Action,
-                   body: dict[str, Any]) -> dict[str, Any]:
+                   body: dict[str, Any],
+                   shapes: Mapping[str, serials.Shape] | None = None) -> dict[str, Any]:
     """Perform once per Idempotency-Key; a replay returns the stored answer."""
     return idempotency.once_per_key(conn, who, key, {"job": job_id, "action": action.name, **body},
-                        lambda now: perform(conn, who, job_id, action, body, now))
+                        lambda now: perform(conn, who, job_id, action, body, now, shapes))
+
+
+def check_serial(conn: Any, who: Principal, job_id: int, serial: str,
+                 shapes: Mapping[str, serials.Shape]) -> None:
+    """A 422 saying the expected shape when the new serial does not fit the part's kind, is
+    the failed part's or is the reserved spare's part number (the assigned technician's own
+    job only: anyone else gets perform's 403 or 404, and learns nothing from this)."""
+    if who.role is not Role.TECHNICIAN:
+        return
+    card = jobcard.job(conn, job_id)
+    if card is None or card["technician_id"] != who.person:
+        return
+    wrong = serials.problem(card["kind"], serial, old_serial=card["serial"],
+                            spare_part=card["spare_part"], table=shapes)
+    if wrong:
+        raise HTTPException(422, wrong)
 
 
 def router(deps: Deps) -> APIRouter:
@@ -134,30 +163,31 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         rows = conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE "
                             f"{' AND '.join(where)} ORDER BY i.deadline LIMIT {MAX_PAGE}",
                             args).fetchall()
-        return {"items": [views.job(r) for r in rows], "next": None}
+        return {"items": [views.job(r, deps.serials) for r in rows], "next": None}
 
     @api.post("/api/v1/jobs/{job_id}/acknowledge", response_model=models.Job)
     def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
         """The technician has seen the job and takes it."""
-        return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {})
+        return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {}, deps.serials)
 
     @api.post("/api/v1/jobs/{job_id}/decline", response_model=models.Job)
     def decline(job_id: int, body: DeclineIn, conn: db, who: who_dep,
                 key: Key = None) -> dict[str, Any]:
         """The technician cannot take it; this counts as the job's one transfer."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["decline"],
-                              {"reason": body.reason})
+                              {"reason": body.reason}, deps.serials)
 
     @api.post("/api/v1/jobs/{job_id}/on-site", response_model=models.Job)
     def on_site(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
         """The technician is at the rack."""
-        return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {})
+        return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {}, deps.serials)
 
     @api.post("/api/v1/jobs/{job_id}/replaced", response_model=models.Job)
     def replaced(job_id: int, body: ReplacedIn, conn: db, who: who_dep,
                  key: Key = None) -> dict[str, Any]:
         """The part is swapped; telemetry still has to verify it before the clock stops."""
+        check_serial(conn, who, job_id, body.serial, deps.serials)
         return run_idempotent(conn, who, key, job_id, ACTIONS["replaced"],
-                              {"serial": body.serial})
+                              {"serial": body.serial}, deps.serials)
 
     return api

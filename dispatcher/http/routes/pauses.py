@@ -16,7 +16,7 @@ from dispatcher import views
 from dispatcher.domain import policy, sla
 from dispatcher.http import models
 from dispatcher.http.deps import Deps
-from dispatcher.store import LIVE_JOB, Conn, incidents
+from dispatcher.store import LIVE_JOB, Conn, incidents, jobcard
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
 
@@ -71,6 +71,7 @@ def pause(conn: Conn, incident: int, actor: str, reason: str, now: datetime) -> 
                        ).fetchone()
     assert row is not None
     incidents.pause(conn, incident, now, actor, {"pause": row[0], "reason": reason})
+    jobcard.grant(conn, incident, actor, now)  # a technician's waiting request is answered
     return int(row[0])
 
 

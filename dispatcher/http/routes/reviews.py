@@ -15,7 +15,8 @@ from dispatcher.domain import nps, policy
 from dispatcher.domain import reviews as review_rules
 from dispatcher.http import models
 from dispatcher.http.deps import Deps
-from dispatcher.store import LIVE_JOB, Conn, event, outbox, reviews, wake
+from dispatcher.http.routes import jobcard as jobcard_routes
+from dispatcher.store import LIVE_JOB, Conn, jobcard, reviews
 from dispatcher.store.reviews import ReviewRefused
 from dispatcher.store.tokens import Principal
 from schemas.states import Role
@@ -179,39 +180,20 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
 
 def _request_pause(conn: Conn, incident: int, tech: str, body: PauseRequestIn,
                    now: datetime) -> bool:
-    """Record the request and tell the site manager; True when it repeats a pending one."""
+    """Record the request and tell the site manager; True when it repeats a pending one.
+
+    The same request as the job card's POST /api/v1/jobs/{id}/pause-request, by the incident:
+    the technician's live job on it is the one asked through (dispatcher/store/jobcard.py).
+    """
     cur = conn.cursor(row_factory=dict_row)
-    row = cur.execute(
-        "SELECT i.state, s.manager_id, i.host_id, i.component,"
-        " EXISTS (SELECT 1 FROM jobs j WHERE j.incident_id = i.id AND j.technician_id = %s"
-        f"  AND j.state IN {LIVE_JOB}) AS mine"
-        " FROM incidents i JOIN sites s ON s.id = i.site_id WHERE i.id = %s FOR UPDATE OF i",
-        (tech, incident)).fetchone()
-    if row is None:
+    found = cur.execute("SELECT id FROM incidents WHERE id = %s", (incident,)).fetchone()
+    if found is None:
         raise HTTPException(404, f"no incident {incident}")
-    if not row["mine"]:
+    job = cur.execute(f"SELECT id FROM jobs WHERE incident_id = %s AND technician_id = %s"
+                      f" AND state IN {LIVE_JOB}", (incident, tech)).fetchone()
+    if job is None:
         raise HTTPException(403, "only the technician assigned to the incident's live job can "
                                  "request a pause")
-    if row["state"] not in policy.RUNNING:
-        raise HTTPException(409, f"the incident is '{row['state']}': only a running clock can "
-                                 "be paused")
-    last = cur.execute(
-        "SELECT kind, detail->>'reason' AS reason FROM incident_events WHERE incident_id = %s"
-        " AND kind IN ('pause_requested', 'paused', 'resumed') ORDER BY at DESC, id DESC"
-        " LIMIT 1", (incident,)).fetchone()
-    if last and last["kind"] == "pause_requested" and last["reason"] == body.reason:
-        return True  # a repeated tap: the manager already has this request
-    manager = row["manager_id"]
-    event(conn, incident, now, f"technician:{tech}", "pause_requested",
-          {"reason": body.reason.value, "note": body.note, "to": manager})
-    wake(conn, f"incident:{incident}")
-    if manager:
-        outbox.enqueue(
-            conn, recipient=manager, reason="pause_requested",
-            subject=f"Pause requested on incident #{incident} ({row['host_id']})",
-            body=(f"Technician {tech} asks to pause the clock of incident #{incident} "
-                  f"({row['host_id']}, {row['component']}): {body.reason.value}.\n"
-                  f"Note: {body.note or '-'}\nThe clock keeps running until you or the customer "
-                  f"pause it: POST /api/v1/incidents/{incident}/pause.\n"),
-            ref=f"pause-request:{incident}:{now.isoformat()}", at=now)
-    return False
+    who = Principal(0, Role.TECHNICIAN, None, tech)
+    return jobcard_routes.ask_pause(conn, who, jobcard.job(conn, int(job["id"]), lock=True),
+                                    int(job["id"]), body.reason.value, body.note, now)

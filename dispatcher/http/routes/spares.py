@@ -40,7 +40,8 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         return {
             "items": [{"site": s.site, "part": s.part, "kind": s.kind, "count": s.count,
                        "reserved": s.reserved, "available": s.available,
-                       "low_stock_threshold": s.threshold, "low": s.low} for s in items],
+                       "low_stock_threshold": s.threshold, "low": s.low,
+                       "location": s.location} for s in items],
             "alerts": [{"id": a[0], "site": a[1], "part": a[2], "kind": a[3], "available": a[4],
                         "threshold": a[5], "at": views.ts(a[6])} for a in alerts],
             "next": None,

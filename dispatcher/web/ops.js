@@ -218,7 +218,7 @@ function queuesSection() {
         <td>${esc(c.text)}</td><td><span class="st">${esc(String(c.state).replace(/_/g, " "))}</span></td>
         <td>${c.manager ? esc(c.manager) : `<span class="none">nobody yet</span>`}<small>opened ${esc(localTime(c.opened_at))}</small></td>
         <td class="acts">${isManager() && c.manager !== me.person ? `<button type="button" data-act="take" data-claim="${c.id}">Take over</button>` : ""}</td></tr>`).join("");
-    out += `<h2 class="sec" id="claims-title">Claims queue</h2><div class="wrap" id="claims">` + (rows
+    out += `<h2 class="sec" id="claims-title">Claims queue</h2><div class="wrap" id="claims" tabindex="0" role="region" aria-labelledby="claims-title">` + (rows
       ? `<table><thead><tr><th>Claim</th><th>Customer</th><th>What they say</th><th>State</th><th>Owner</th><th>Actions</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<p class="empty">No open claims.</p>`) + `</div>`;
   }
@@ -226,7 +226,7 @@ function queuesSection() {
     const rows = reviewsList.map((r) => `<tr data-review="${r.incident}"><td>#${r.incident}</td><td>${esc(r.site)}</td><td>${esc(r.customer)}</td>
         <td><small>due ${esc(localTime(r.deadline))} · fixed ${esc(localTime(r.verified_at))}</small></td>
         <td class="acts">${isStaff() ? `<button type="button" data-act="review" data-incident="${r.incident}">Write the review</button>` : ""}</td></tr>`).join("");
-    out += `<h2 class="sec" id="reviews-title">Reviews queue (breached, review overdue)</h2><div class="wrap" id="reviews">` + (rows
+    out += `<h2 class="sec" id="reviews-title">Reviews queue (breached, review overdue)</h2><div class="wrap" id="reviews" tabindex="0" role="region" aria-labelledby="reviews-title">` + (rows
       ? `<table><thead><tr><th>Incident</th><th>Site</th><th>Customer</th><th>Times</th><th>Actions</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<p class="empty">No review overdue.</p>`) + `</div>`;
   }
@@ -340,7 +340,7 @@ function paintFigures(doc, site) {
     card("credits this month", `${all30.credits_this_month}${amounts ? " · " + amounts : ""}`)].join("");
   const of = (scope) => doc.rows.filter((r) => r.scope === scope && r.period_days === 30 && (r.fix.n || r.acknowledge.n || r.arrive.n));
   const sites = of("site"), techs = of("technician");
-  const table = (rows, head) => `<details><summary>As a table</summary><div class="wrap"><table><thead><tr><th>${head}</th><th>kept (7 d / 30 d)</th>`
+  const table = (rows, head) => `<details><summary>As a table</summary><div class="wrap" tabindex="0" role="region" aria-label="Figures per ${head.toLowerCase()}"><table><thead><tr><th>${head}</th><th>kept (7 d / 30 d)</th>`
     + `<th>acknowledge p50 / p90</th><th>arrive p50 / p90</th><th>fix p50 / p90</th><th>credits this month</th></tr></thead><tbody>`
     + rows.map((r) => { const w = row(r.scope, r.key, 7); return `<tr><td>${esc(r.key)}</td><td>${pct(w.kept_share)} / ${pct(r.kept_share)}</td>`
       + ["acknowledge", "arrive", "fix"].map((m) => `<td>${charts.minutes(r[m].p50_seconds)} / ${charts.minutes(r[m].p90_seconds)}</td>`).join("")
@@ -349,7 +349,7 @@ function paintFigures(doc, site) {
   const csv = `/api/v1/figures.csv${site ? "?site=" + encodeURIComponent(site) : ""}`;
   byId("figures-body").innerHTML = `<div class="counts">${cards}</div>`
     + `<div class="chartbox"><h3>Promises kept per day</h3>${charts.daily("chart-daily", doc.daily)}`
-    + `<details><summary>As a table</summary><div class="wrap"><table><thead><tr><th>Day</th><th>Fixed</th><th>Kept</th></tr></thead><tbody>`
+    + `<details><summary>As a table</summary><div class="wrap" tabindex="0" role="region" aria-label="Promises kept per day"><table><thead><tr><th>Day</th><th>Fixed</th><th>Kept</th></tr></thead><tbody>`
     + doc.daily.filter((d) => d.fixed).map((d) => `<tr><td>${esc(d.day)}</td><td>${d.fixed}</td><td>${d.kept}</td></tr>`).join("")
     + `</tbody></table></div></details></div>`
     + `<div class="chartbox"><h3>Time to fix per site, last 30 days</h3>${charts.spread("chart-sites", "Time to fix per site: median and p90, last 30 days", spreadOf(sites))}${table(sites, "Site")}</div>`

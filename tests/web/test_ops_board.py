@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from dispatcher.service.engine import run_pass
@@ -26,6 +27,7 @@ from tests.web.conftest import Fleet, OpenIncident, SignIn, _watched
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 SHOTS = os.environ.get("HOURGLASS_SHOTS", tempfile.gettempdir())  # for looking at, not the repo
+AXE = Axe()  # axe-core as the package bundles it
 PHONE_390 = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -69,6 +71,14 @@ def phone390(browser: Any) -> Iterator[Any]:
 def wide(browser: Any) -> Iterator[Any]:
     """A 1280x800 desktop page."""
     yield from _page(browser, DESKTOP, False)
+
+
+def serious(page: Any) -> list[str]:
+    """axe-core's serious or critical violations, the folded tables unfolded first."""
+    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}"
+            for v in AXE.run(page).response["violations"]
+            if v["impact"] in ("serious", "critical")]
 
 
 def _incident(base_url: str, fleet: Fleet, incident: int) -> dict[str, Any]:
@@ -131,6 +141,7 @@ def test_reassign_from_the_board_moves_the_job(
     pick = dialog.get_by_label("Technician")
     expect(pick).to_be_enabled()
     wide.screenshot(path=f"{SHOTS}/hg-ops-reassign.png")
+    assert serious(wide) == []  # the dialog open over the board
     expect(pick.locator("option")).to_have_text([re.compile(r"^Bob Stone: fix .*")])
     dialog.get_by_role("button", name="Reassign").click()
     expect(dialog).to_be_hidden()
@@ -161,6 +172,8 @@ def test_foreseen_breach_shows_and_a_reassignment_that_fits_clears_it(
     expect(block).to_contain_text(f"{job[0]}'s fix is predicted at")
     expect(block).to_contain_text("19 min past the deadline")
     wide.screenshot(path=f"{SHOTS}/hg-ops-foreseen.png")
+    expect(wide.locator("#chart-daily")).to_be_visible()
+    assert serious(wide) == []  # the foreseen block, the board, the queues, the charts
     # a live redraw detaches the block for a moment (bounding_box then answers None)
     box = eventually(wide.locator("#foreseen").bounding_box, 5, "the block laid out", 0.05)
     assert box["y"] < 200  # at the top of the page

@@ -13,7 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.rows import dict_row
 
+from dispatcher import metrics_promise
 from dispatcher.domain import assign, foresee, score
 from tests.dispatcher.world import T0, at, events, open_incident, tick
 
@@ -62,6 +64,10 @@ def test_far_technician_tells_the_manager_at_dispatch_with_the_options(pg_url: s
         tick(pg_url, at(1))  # told once per dispatch: the next pass adds nothing
         assert len(_outbox(db, "t-maria")) == 1
         assert len(events(db, incident, "escalated")) == 1
+    with psycopg.connect(pg_url, row_factory=dict_row) as conn:  # as /metrics reads it
+        (counter,) = [m for m in metrics_promise.families(conn)
+                      if m.name == "hourglass_breaches_foreseen"]
+        assert [s.value for s in counter.samples if s.name.endswith("_total")] == [1]
 
 
 def test_options_name_a_sooner_technician_with_the_fix_time(pg_url: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from dispatcher.store import tokens
 from schemas.states import Role
@@ -86,3 +87,26 @@ def test_a_manager_of_another_site_is_told_it_is_not_theirs(
     foreseen = httpx.get(f"{base_url}/api/v1/foreseen-breaches",
                          headers={"Authorization": f"Bearer {people['other']}"})
     assert foreseen.json() == {"items": [], "next": None}
+
+
+def test_a_foreseen_breach_is_the_managers_not_the_customers(
+        base_url: str, db: Conn, fleet: Fleet, open_incident: OpenIncident) -> None:
+    """The foreseen breach names our other technicians and their queues: the site manager
+    reads it on the timeline, the customer's timeline leaves it out (and keeps the rest)."""
+    opened = open_incident()
+    db.execute("INSERT INTO incident_events (incident_id, at, actor, kind, detail) VALUES"
+               " (%s, now(), 'dispatcher', 'escalated', %s)",
+               (opened.incident, Jsonb(
+                   {"step": "breach_foreseen", "late_minutes": 19.0,
+                    "options": [{"technician": "t-bob", "how": "free now"}]})))
+
+    def kinds(token: str) -> list[tuple[str, str | None]]:
+        got = httpx.get(f"{base_url}/api/v1/incidents/{opened.incident}",
+                        headers={"Authorization": f"Bearer {token}"})
+        assert got.status_code == 200, got.text
+        return [(e["kind"], (e.get("detail") or {}).get("step")) for e in got.json()["timeline"]]
+
+    assert ("escalated", "breach_foreseen") in kinds(fleet.manager)
+    customer = kinds(fleet.acme)
+    assert ("escalated", "breach_foreseen") not in customer
+    assert customer  # the rest of the timeline is still there

@@ -113,7 +113,10 @@ def _days(value: Any, path: str) -> tuple[int, ...]:
 
 def parse_window(value: Any, path: str = "") -> Window:
     """One window from its JSON/YAML shape, or WindowError naming the key."""
-    at = (lambda k: f"{path}.{k}" if path else k)
+
+    def at(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
     if not isinstance(value, Mapping):
         raise WindowError(path, "expected a mapping {days, start, end, timezone}")
     for key in value:

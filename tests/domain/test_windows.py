@@ -45,7 +45,8 @@ def test_fall_back_an_ambiguous_start_is_its_first_occurrence() -> None:
 def test_the_plan_waits_for_the_lead_time() -> None:
     # Saturday 12:00Z: Sunday 01:00Z (02:00 CET) is only 13 h away, so the next Sunday
     slot = w.next_slot(SUNDAY_BERLIN, utc(2026, 12, 12, 12))
-    assert slot is not None and slot.start == utc(2026, 12, 20, 1)
+    assert slot is not None
+    assert slot.start == utc(2026, 12, 20, 1)
 
 
 def test_a_window_crossing_midnight() -> None:
@@ -61,7 +62,8 @@ def test_no_window_keeps_the_old_behaviour_and_refuses_a_move() -> None:
     assert w.next_slot((), utc(2026, 12, 10, 20)) is None
     assert w.choices((), utc(2026, 12, 10, 20)) == []
     refused = w.check_move((), utc(2026, 12, 12, 0), utc(2026, 12, 10, 20))
-    assert isinstance(refused, str) and "no maintenance window" in refused
+    assert isinstance(refused, str)
+    assert "no maintenance window" in refused
 
 
 @pytest.mark.parametrize(("start", "words"), [
@@ -72,7 +74,8 @@ def test_no_window_keeps_the_old_behaviour_and_refuses_a_move() -> None:
 def test_a_move_outside_a_window_is_refused_with_the_reason(start: datetime,
                                                             words: str) -> None:
     refused = w.check_move(NIGHT_UTC, start, utc(2026, 12, 10, 20))
-    assert isinstance(refused, str) and words in refused
+    assert isinstance(refused, str)
+    assert words in refused
     if "windows" in words:
         assert "2026-12-11T23:00:00Z" in refused  # and where it could go instead
 
@@ -99,7 +102,8 @@ def test_choices_are_the_next_window_starts() -> None:
 def test_bad_windows_name_the_key(value: object, path: str, words: str) -> None:
     with pytest.raises(w.WindowError) as exc:
         w.parse_windows(value)
-    assert exc.value.path == path and words in exc.value.reason
+    assert exc.value.path == path
+    assert words in exc.value.reason
 
 
 def test_a_window_round_trips_through_its_json() -> None:

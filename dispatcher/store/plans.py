@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from dispatcher import views
 from dispatcher.domain import care, windows
 from dispatcher.domain.windows import PlanState, Slot, Window
-from dispatcher.store import Conn, outbox, spares, tell
+from dispatcher.store import Conn, spares, tell
 from schemas.wake import wake
 
 LIVE = ("planned", "acknowledged")
@@ -80,7 +80,12 @@ def prediction_of(r: dict[str, Any]) -> care.Prediction:
 
 def account_team(conn: Conn, customer: str) -> tuple[str, ...]:
     """The customer's account manager and team."""
-    return outbox.account_team(conn, customer).everyone()
+    row = q(conn, "SELECT k.account_manager, (SELECT array_agg(t.person_id ORDER BY"
+                  " t.person_id) FROM account_team t WHERE t.customer_id = k.id) AS team"
+                  " FROM customers k WHERE k.id = %s", (customer,)).fetchone()
+    if row is None:
+        return ()
+    return tuple(dict.fromkeys(p for p in [row["account_manager"], *(row["team"] or [])] if p))
 
 
 def contact(conn: Conn, job: int, now: datetime) -> Slot | None:

@@ -91,6 +91,26 @@ def test_plan_with_evidence_moved_and_accepted(phone390: Any, signin: SignIn, fl
     card.screenshot(path=f"{SHOTS}/hg-status-planned-work.png")
 
 
+def test_windows_edited_on_the_page_and_refused_with_the_reason(
+        phone390: Any, signin: SignIn, fleet: Fleet, planned: int) -> None:
+    signin(phone390, fleet.acme, "/status")
+    box = phone390.locator("#windows")
+    expect(box).to_contain_text("Tue, Thu 02:00–05:00 (Europe/Berlin)")
+    box.get_by_label("sat").check()
+    box.get_by_label("From").fill("22:00")
+    box.get_by_label("to", exact=True).fill("22:30")
+    box.get_by_label("Time zone").fill("UTC")
+    box.get_by_role("button", name="Add window").click()
+    expect(phone390.locator("#win-err")).to_contain_text("shorter than the 60 minutes")
+    box = phone390.locator("#windows")
+    box.get_by_label("sat").check()
+    box.get_by_label("From").fill("22:00")
+    box.get_by_label("to", exact=True).fill("01:00")
+    box.get_by_label("Time zone").fill("UTC")
+    box.get_by_role("button", name="Add window").click()
+    expect(phone390.locator("#windows .wins")).to_contain_text("Sat 22:00–01:00 (UTC)")
+
+
 def test_claim_opened_planned_accepted_and_noticed(phone390: Any, signin: SignIn, fleet: Fleet,
                                                    planned: int, base_url: str) -> None:
     signin(phone390, fleet.acme, "/status")

@@ -41,7 +41,7 @@ def people(db: Conn, fleet: Fleet) -> Fleet:
                " ('t-maria', 'email', 'maria@example.net'), ('t-ana', 'email', 'ana@example.net'),"
                " ('t-exec', 'email', 'eve@example.net')")
     db.execute("INSERT INTO spares (site_id, part, kind, count)"
-               " VALUES ('iad1', 'ST8000', 'disk', 3)")
+               " VALUES ('iad1', 'ST8000', 'disk', 6)")  # one per planned job, one kept
     db.execute("INSERT INTO maintenance_windows (customer_id, windows, updated_at, updated_by)"
                " VALUES ('acme', %s, now(), 'test')", (Jsonb(BERLIN),))
     return fleet
@@ -105,6 +105,28 @@ def test_a_prediction_is_planned_in_the_window_and_told_once(db: Conn, people: F
     assert got["slot_start"] == "2026-12-10T01:00:00Z"
     assert got["plan_state"] == "proposed"
     assert call(base_url, people.globex, "GET", f"/api/v1/planned-work/{job}").status_code == 404
+
+
+class Crash(Exception):
+    """The process dying between planning and commit."""
+
+
+def test_a_crash_before_commit_plans_and_tells_nothing(db: Conn, people: Fleet) -> None:
+    now = datetime.now(UTC)
+    pid = predict(db, now)
+    def plan_then_crash() -> None:
+        with psycopg.connect(db.info.dsn) as conn, conn.transaction():
+            assert proactive.plan(conn, now) == 1
+            raise Crash
+
+    with pytest.raises(Crash):
+        plan_then_crash()
+    assert db.execute("SELECT count(*) FROM proactive_jobs WHERE prediction_id = %s",
+                      (pid,)).fetchone() == (0,)
+    assert outbox(db, f"prediction-{pid}-told") == []
+    with psycopg.connect(db.info.dsn) as conn:  # the next pass plans it and tells, once
+        assert proactive.plan(conn, now) == 1
+    assert len(outbox(db, f"prediction-{pid}-told")) == 2
 
 
 def test_move_accept_and_decline_tell_the_account_team_the_site_and_the_technician(

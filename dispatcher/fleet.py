@@ -88,6 +88,13 @@ class Contract:
     # power and network 30); a contract that names one uses it for every class.
     credit_period_minutes: float | None = None
     credit_cap_percent: Decimal = Decimal(100)
+    # 'always': our technicians enter the customer's cage without asking; 'ask': the customer
+    # grants or denies access per incident on /status (a denial pauses the clock)
+    cage_access: str = "always"
+
+
+#: The values of `contract.cage_access`; mirrored by the CHECK on customers.cage_access.
+CAGE_ACCESS = ("always", "ask")
 
 
 @dataclass(frozen=True)
@@ -347,7 +354,13 @@ def _account_person(value: Any, at: _At) -> AccountPerson:
 
 def _contract(value: Any, at: _At) -> Contract:
     d = _mapping(value, at, (), ("sla_minutes", "credit_percent", "credit_period_minutes",
-                                 "credit_cap_percent"))
+                                 "credit_cap_percent", "cage_access"))
+    cage = d.get("cage_access", "always")
+    if cage not in CAGE_ACCESS:
+        raise at.key("cage_access").error(
+            f"not a cage access rule: {_show(cage)}",
+            "use `always` (technicians enter without asking) or `ask` (the customer decides "
+            "per incident on /status)")
     zero, below = Decimal(0), Decimal(1000)  # numeric(6,3) in the schema holds < 1000
 
     def minutes(key: str, default: float) -> float:
@@ -364,6 +377,7 @@ def _contract(value: Any, at: _At) -> Contract:
         credit_percent=percent("credit_percent", base.credit_percent),
         credit_period_minutes=minutes("credit_period_minutes", 0.0) or None,
         credit_cap_percent=percent("credit_cap_percent", base.credit_cap_percent),
+        cage_access=str(cage),
     )
 
 

@@ -30,7 +30,7 @@ def serve(url: str, host: str, port: int, tick_s: float,
         last = engine.last_pass
         return last is not None and datetime.now(UTC) - last < timedelta(seconds=30 + tick_s)
 
-    app = create_app(url, engine_alive=alive, auth=auth)
+    app = create_app(url, engine_alive=alive, auth=auth, local_webhooks=notify.local_webhooks)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     engine.stop.set()
     for w in workers:

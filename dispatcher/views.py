@@ -10,12 +10,18 @@ INCIDENT_COLUMNS = (
     "i.id, i.host_id, i.site_id, i.customer_id, i.component, i.kind, i.failure, i.slot,"
     " i.serial, i.state, i.detected_at, i.deadline, i.sla_minutes, i.verified_at, i.closed_at,"
     " i.assignee, t.name AS assignee_name, i.evidence, h.rack, h.room, h.unit,"
-    " c.amount AS credit_amount, c.currency AS credit_currency, c.percent AS credit_percent"
+    " c.amount AS credit_amount, c.currency AS credit_currency, c.percent AS credit_percent,"
+    # cage access (dispatcher/store/cage.py): the contract's rule and the customer's decision
+    " CASE WHEN cu.cage_access = 'ask' THEN coalesce(cd.decision, 'asked')"
+    " ELSE 'not_needed' END AS cage_access, cd.decided_by AS cage_decided_by,"
+    " cd.decided_at AS cage_decided_at"
 )
 INCIDENT_FROM = (
     " FROM incidents i JOIN hosts h ON h.id = i.host_id"
     " LEFT JOIN technicians t ON t.id = i.assignee"
     " LEFT JOIN credits c ON c.incident_id = i.id"
+    " JOIN customers cu ON cu.id = i.customer_id"
+    " LEFT JOIN cage_decisions cd ON cd.incident_id = i.id"
 )
 
 
@@ -47,6 +53,9 @@ def incident(row: dict[str, Any]) -> dict[str, Any]:
         "assignee": row["assignee"], "assignee_name": row["assignee_name"],
         "location": {"room": row["room"], "rack": row["rack"], "unit": row["unit"]},
         "evidence": row["evidence"], "credit": credit,
+        "cage_access": row["cage_access"],
+        "cage_decision": None if row["cage_decided_at"] is None else {
+            "by": row["cage_decided_by"], "at": ts(row["cage_decided_at"])},
     }
 
 

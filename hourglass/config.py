@@ -144,6 +144,9 @@ class NotifyConfig:
     backoff_cap_s: float = 3600.0  # at most an hour between two tries
     timeout_s: float = 10.0  # one SMTP or HTTP attempt; an attempt's lease is 6x this
     poll_s: float = 1.0  # the worker also wakes on NOTIFY
+    # customers' webhooks (on /status) must be https; true also allows http:// to this
+    # machine (localhost, 127.0.0.1, ::1), for a demo or a local relay
+    local_webhooks: bool = False
 
     def validate(self) -> None:
         """Reject values that cannot work; a webhook URL needs its secret."""

@@ -40,10 +40,12 @@ class Event:
 
 @dataclass(frozen=True)
 class AccountTeam:
-    """A customer's account manager and team members (ids with contacts)."""
+    """A customer's account manager and team members (ids with contacts), and the customer's
+    own contacts (the ones it manages on /status), told of the same events."""
 
     manager: str | None
     members: tuple[str, ...] = ()
+    customer: tuple[str, ...] = ()
 
     def everyone(self) -> tuple[str, ...]:
         """The manager then the members, each once."""
@@ -119,6 +121,8 @@ def messages(e: Event, i: Incident, team: AccountTeam) -> tuple[Message, ...]:
         told = {m.recipient for m in out}
         out.extend(Message(p, account_reason, f"[Hourglass] {account_reason}: {subject_tail}",
                            body) for p in team.everyone() if p not in told)
+        out.extend(Message(p, account_reason, f"[Hourglass] {account_reason}: {subject_tail}",
+                           body) for p in _unique(team.customer))
     return tuple(out)
 
 

@@ -18,7 +18,9 @@ from dispatcher.http import deps as dependencies
 from dispatcher.http import models
 from dispatcher.http.deps import MAX_ID, DictConn
 from dispatcher.http.routes import (
+    cage,
     claims,
+    contacts,
     credits,
     facility,
     health,
@@ -32,6 +34,7 @@ from dispatcher.http.routes import (
     pauses,
     planned_work,
     proactive,
+    readings,
     reviews,
     signin,
     spares,
@@ -40,12 +43,13 @@ from dispatcher.http.security import SecurityHeaders
 from hourglass.config import AuthConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
-ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, planned_work, pages, oidc, passkeys, signin)
+ROUTERS = (incidents, readings, cage, contacts, jobs, pauses, claims, reviews, spares, credits,
+           facility, ingest, notifications, proactive, planned_work,
+           pages, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,
-               auth: AuthConfig | None = None) -> FastAPI:
+               auth: AuthConfig | None = None, local_webhooks: bool = False) -> FastAPI:
     """Build the app around one connection pool (opened on startup, closed on shutdown)."""
     # check: a connection the database dropped (a restart, a crash) is replaced when it is
     # taken, not handed to a request that then fails with a 500 (bench/chaos found one)
@@ -88,7 +92,7 @@ def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None
         parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "bad request: " + "; ".join(parts)}, status_code=422)
 
-    deps = dependencies.make(pool, auth)
+    deps = dependencies.make(pool, auth, local_webhooks=local_webhooks)
     app.include_router(health.router(deps, engine_alive))
     for module in ROUTERS:
         app.include_router(module.router(deps), responses=models.ERRORS)

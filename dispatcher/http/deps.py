@@ -44,6 +44,9 @@ class Deps:
     who: Any  # Annotated[Principal, Depends(...)]: the caller, or a 401
     auth: AuthConfig
     guard: Guard
+    # notify.local_webhooks: a customer may name an http:// webhook on this machine (tests,
+    # a demo, a relay on the host); otherwise customers' webhooks must be https
+    local_webhooks: bool = False
 
     def base_url(self, request: Request) -> str:
         """Where people reach the pages (the configured public URL, else this request's)."""
@@ -65,7 +68,7 @@ def client_of(request: Request) -> str:
 
 
 def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
-         guard: Guard | None = None) -> Deps:
+         guard: Guard | None = None, local_webhooks: bool = False) -> Deps:
     """Dependencies around one connection pool."""
     config = config or AuthConfig()
     guard = guard or Guard(config.failures_per_minute, config.signin_requests_per_hour)
@@ -110,5 +113,6 @@ def make(pool: ConnectionPool[DictConn], config: AuthConfig | None = None,
                                  "'Authorization: Bearer <token>' (machines; `hourglass "
                                  "token create` makes one)")
 
-    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard)
+    deps = Deps(pool, Db, Annotated[Principal, Depends(principal)], config, guard,
+                local_webhooks)
     return deps

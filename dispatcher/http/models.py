@@ -8,7 +8,7 @@ the document. Times are RFC 3339 UTC strings ("2026-11-23T09:00:00Z"); money is 
 string ("12.50"), never a float.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,13 @@ class CreditShown(Model):
     percent: float
 
 
+class CageDecision(Model):
+    """Who decided on cage access, and when."""
+
+    by: str
+    at: str | None
+
+
 class Incident(Model):
     """A hardware incident: the failed part, the one-hour clock, who is on it."""
 
@@ -74,6 +81,10 @@ class Incident(Model):
     location: Location
     evidence: Json | None
     credit: CreditShown | None
+    cage_access: Literal["not_needed", "asked", "granted", "denied"] = Field(
+        description="may our technician enter the customer's cage: the contract lets us in "
+                    "(not_needed), or the customer is asked, granted or denied it")
+    cage_decision: CageDecision | None = None
 
 
 class TimelineEntry(Model):
@@ -591,3 +602,59 @@ class PasskeyRemoved(Model):
     """How many passkeys were removed."""
 
     removed: int
+
+
+class ReadingPoint(Model):
+    """One bucket of readings: its start and the bad side's extreme within it."""
+
+    at: str | None
+    value: float
+
+
+class Readings(Model):
+    """An incident's evidence over time: the metric that crossed the rule, with its line.
+    metric is null when no reading tells the story (a host that stopped answering)."""
+
+    incident: int
+    component: str
+    metric: str | None
+    label: str | None
+    unit: str | None
+    threshold: float | None
+    bad: Literal["above", "below"] | None = Field(
+        description="the side of the threshold the failure is on")
+    detected_at: str | None
+    start: str | None
+    end: str | None
+    bucket_s: int
+    points: list[ReadingPoint]
+
+
+class ContactTest(Model):
+    """The latest test message to a contact and how its delivery went (notification log)."""
+
+    notification: int
+    state: Literal["pending", "sent", "failed"]
+    outcome: str | None = Field(description="the latest attempt: sent, retry or failed")
+    status_code: int | None
+    error: str | None
+    at: str | None
+    done_at: str | None
+
+
+class Contact(Model):
+    """One of the customer's own contacts, with its latest test."""
+
+    id: int
+    channel: Literal["email", "webhook"]
+    address: str
+    added_at: str | None
+    added_by: str | None
+    last_test: ContactTest | None
+
+
+class ContactPage(Model):
+    """The customer's contacts."""
+
+    items: list[Contact]
+    next: int | None

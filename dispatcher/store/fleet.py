@@ -31,8 +31,9 @@ _TECHNICIANS = (
 )
 _CUSTOMERS = (
     "INSERT INTO customers (id, name, account_manager, sla_minutes, credit_percent,"
-    " credit_period_minutes, credit_cap_percent) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+    " credit_period_minutes, credit_cap_percent, cage_access)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, cage_access = EXCLUDED.cage_access,"
     " account_manager = EXCLUDED.account_manager, sla_minutes = EXCLUDED.sla_minutes,"
     " credit_percent = EXCLUDED.credit_percent,"
     " credit_period_minutes = EXCLUDED.credit_period_minutes,"
@@ -68,8 +69,8 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
              pg_time(t.shift_end)) for t in fleet.technicians]),
         "customers": (_CUSTOMERS, [
             (c.id, c.name, c.account_manager, c.contract.sla_minutes, c.contract.credit_percent,
-             c.contract.credit_period_minutes, c.contract.credit_cap_percent)
-            for c in fleet.customers]),
+             c.contract.credit_period_minutes, c.contract.credit_cap_percent,
+             c.contract.cage_access) for c in fleet.customers]),
         "hosts": (_HOSTS, [
             (h.id, h.customer, h.site, h.room, h.rack, h.unit, h.monthly_fee, h.currency,
              h.pdu, h.switch, h.bmc) for h in fleet.hosts]),

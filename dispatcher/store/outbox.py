@@ -190,7 +190,10 @@ def _team(conn: Conn, customer: str, manager: str | None) -> notify.AccountTeam:
     members = tuple(r[0] for r in conn.execute(
         "SELECT person_id FROM account_team WHERE customer_id = %s ORDER BY person_id",
         (customer,)))
-    return notify.AccountTeam(manager, members)
+    own = tuple(r[0] for r in conn.execute(  # the customer's own contacts (store/contacts.py)
+        "SELECT person_id FROM contacts WHERE customer_id = %s ORDER BY person_id",
+        (customer,)))
+    return notify.AccountTeam(manager, members, own)
 
 
 def credit_body(conn: Conn, credit: int) -> str | None:

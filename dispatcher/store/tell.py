@@ -1,8 +1,9 @@
-"""Who a customer is to the outbox: its people's addresses. Writes only through outbox.py.
+"""Who a customer is to the outbox: its own contacts. Writes only through outbox.py.
 
-A customer's people are the addresses it signs in with (customer_users: a link was made for
-each), each its own recipient `customer:<id>:<email>` as sign-in links are; and any channel
-kept for `customer:<id>` itself in contacts (a webhook). Staff are reached by their own ids.
+A customer's contacts are the rows of `contacts` whose customer_id names it (the emails and
+the webhook it manages on /status, dispatcher/store/contacts.py), each its own recipient
+(`customer:<id>:email:<address>`, `customer:<id>:webhook`), as the incident notifications
+address them (outbox.account_team). Staff and account people are reached by their own ids.
 """
 
 from __future__ import annotations
@@ -17,22 +18,14 @@ from dispatcher.store import Conn, outbox
 
 def customer(conn: Conn, customer_id: str, *, reason: str, subject: str, body: str, ref: str,
              at: datetime) -> list[str]:
-    """Queue one message to each of the customer's people (once per ref); who was told."""
-    emails = [str(r[0]) for r in conn.cursor(row_factory=tuple_row).execute(
-        "SELECT email FROM customer_users WHERE customer_id = %s ORDER BY email",
+    """Queue one message to each of the customer's contacts (once per ref); who was told."""
+    recipients = [str(r[0]) for r in conn.cursor(row_factory=tuple_row).execute(
+        "SELECT DISTINCT person_id FROM contacts WHERE customer_id = %s ORDER BY person_id",
         (customer_id,))]
-    told: list[str] = []
-    for email in emails:
-        recipient = f"customer:{customer_id}:{email}"
-        outbox.enqueue_email(conn, recipient=recipient, address=email, reason=reason,
-                             subject=subject, body=body, ref=ref, at=at)
-        told.append(recipient)
-    own = f"customer:{customer_id}"
-    if outbox.has_contact(conn, own):
-        outbox.enqueue(conn, recipient=own, reason=reason, subject=subject, body=body, ref=ref,
-                       at=at)
-        told.append(own)
-    return told
+    for recipient in recipients:
+        outbox.enqueue(conn, recipient=recipient, reason=reason, subject=subject, body=body,
+                       ref=ref, at=at)
+    return recipients
 
 
 def people(conn: Conn, ids: Iterable[str | None], *, reason: str, subject: str, body: str,

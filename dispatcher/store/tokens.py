@@ -165,3 +165,10 @@ def revoke_sessions(conn: psycopg.Connection[Any], by: str, now: datetime,
             " AND (%s::text IS NULL OR customer_id = %s) RETURNING id",
             (now, by, person, person, customer, customer)).fetchall()
     return len(rows)
+
+
+def session_email(conn: psycopg.Connection[Any], token_id: int) -> str | None:
+    """The address a customer's session signed in with (None for a machine token)."""
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT email FROM api_tokens WHERE id = %s", (token_id,)).fetchone()
+    return str(row[0]) if row and row[0] else None

@@ -49,9 +49,6 @@ function paintStatus() {
 }
 
 /* ---- the customer's incidents ---- */
-const STEPS = ["detected", "dispatched", "acknowledged", "on_site", "replaced", "verified", "closed"];
-const STEP_LABEL = {detected: "detected", dispatched: "dispatched", acknowledged: "acknowledged",
-  on_site: "on site", replaced: "replaced", verified: "verified", closed: "closed"};
 const STATE_TEXT = {detected: "Failure detected — assigning a technician", dispatched: "A technician is assigned",
   acknowledged: "The technician has taken the job", on_site: "The technician is at your server",
   replaced: "Part replaced — monitoring is checking it", verified: "Monitoring confirms the fix — please confirm",
@@ -62,6 +59,8 @@ let incidents = null, details = {}, opened = new Set(), loading = null, again = 
 let lastHtml = "";  // what render() last put on the page
 let facilities = [];  // open facility incidents (a rack's power or network) with our hosts in them
 const survey = {};  // incident id -> {score, comment, sent, error}
+const readings = {};  // incident id -> the evidence's readings (GET .../readings)
+const CHART_HOURS = 6;  // how far before detection the chart starts: a rising counter's story
 
 async function refresh() {
   if (stop) return;
@@ -72,11 +71,19 @@ async function refresh() {
         api("/api/v1/facility-incidents?state=open&limit=20").catch(() => null)]);
       incidents = data.items; updatedAt = Date.now(); online = true;
       if (fac) facilities = fac.items;
-      const want = incidents.filter((i) => opened.has(i.id) || (i.state === "closed" && recent(i))
-        || (late(i) && (i.state !== "closed" || recent(i))));  // a late one may carry a review
-      const got = await Promise.all(want.map((i) => api(`/api/v1/incidents/${i.id}`).catch(() => null)));
+      // open and fixed ones: their progress needs the job's times; a late one may carry a review
+      const want = incidents.filter((i) => opened.has(i.id) || OPEN.includes(i.state) || i.state === "verified"
+        || (i.state === "closed" && recent(i)) || (late(i) && (i.state !== "closed" || recent(i))));
+      // the chart's readings change slowly (one per interval): fetched again at most once a minute
+      const charted = incidents.filter((i) => (OPEN.includes(i.state) || i.state === "verified" || opened.has(i.id))
+        && !(readings[i.id] && Date.now() - readings[i.id].fetched < 60000));
+      const [got, curves] = await Promise.all([
+        Promise.all(want.map((i) => api(`/api/v1/incidents/${i.id}`).catch(() => null))),
+        Promise.all(charted.map((i) => api(`/api/v1/incidents/${i.id}/readings?hours=${CHART_HOURS}`).catch(() => null)))]);
       got.forEach((d) => { if (d) details[d.id] = d; });
+      curves.forEach((r) => { if (r) readings[r.incident] = {...r, fetched: Date.now()}; });
       render();
+      if (contactList === null) loadContacts();
     } catch (e) {
       if (e.status === 401) { auth.forget(); showHelp(e.message + "."); return; }
       if (e.status === 0) online = false;
@@ -139,7 +146,8 @@ function facilityBanner(f) {
 function card(i) {
   const d = details[i.id];
   const fixedAt = i.verified_at || i.closed_at;
-  const name = i.assignee_name ? `<b>${esc(i.assignee_name)}</b>` : null;
+  const first = i.assignee_name ? i.assignee_name.trim().split(/\s+/)[0] : null;  // "Ana", as on a call
+  const name = first ? `<b>${esc(first)}</b>` : null;
   const who = OPEN.includes(i.state)
     ? (name ? `${name} is on it` : "Finding the right technician…")
     : (name ? `Fixed by ${name}` : "Fixed");
@@ -148,7 +156,9 @@ function card(i) {
     <h3>${esc(what(i))}</h3>
     <p class="who">${who}</p>
     ${fixedAt && !OPEN.includes(i.state) ? fixedLine(i, fixedAt) : `<div class="clock" data-deadline="${esc(i.deadline)}" data-paused="${i.state === "paused"}"><span class="big" data-cd></span><span class="sub" data-sub></span></div>`}
-    ${progress(i.state)}
+    ${progress(i, d)}
+    ${cageBlock(i)}
+    ${chartBlock(i)}
     ${d && d.review ? reviewBlock(i, d.review) : ""}
     ${i.state === "verified" ? `<button class="confirm" data-confirm="${i.id}">Confirm it's fixed</button><div class="err" data-err="${i.id}"></div>` : ""}
     ${i.state === "closed" ? surveyBlock(i, d) : ""}
@@ -172,13 +182,102 @@ function reviewBlock(i, r) {  /* the breach review: the cause, then who does wha
     <p>${esc(r.cause)}</p>${items ? `<ul>${items}</ul>` : ""}</section>`;
 }
 
-function progress(state) {
-  const at = STEPS.indexOf(state);
-  const bars = STEPS.map((s, n) => `<i class="${n < at ? "done" : n === at ? "now" : ""}" title="${STEP_LABEL[s]}"></i>`).join("");
-  const labels = STEPS.map((s, n) => `<span class="${n === at ? "now" : ""}">${STEP_LABEL[s]}</span>`).join("");
-  const step = at >= 0 ? `step ${at + 1} of ${STEPS.length}` : "paused";
-  return `<div class="steps" role="img" aria-label="${esc(STATE_TEXT[state] || state)}">${bars}</div><div class="labels">${labels}</div>
-    <p class="stepnow"><b>${esc(STATE_TEXT[state] || state)}</b> · ${step}</p>`;
+/* The technician's progress: each step with its time (the job's stamps, then the fix's). */
+const PROGRESS = [["dispatched", "dispatched"], ["acknowledged", "acknowledged"], ["on_site", "on site"],
+  ["replaced", "replaced"], ["verified", "verified"]];
+function stepTimes(i, d) {
+  const job = d && d.job;
+  const times = {dispatched: job && job.dispatched_at, acknowledged: job && job.acknowledged_at,
+    on_site: job && job.on_site_at, replaced: job && job.replaced_at, verified: i.verified_at};
+  if (i.state === "closed" && !times.verified) times.verified = i.closed_at;
+  return times;
+}
+function progress(i, d) {
+  const times = stepTimes(i, d);
+  const byState = PROGRESS.findIndex(([s]) => s === i.state);
+  const stamped = PROGRESS.reduce((n, [s], k) => (times[s] ? k : n), -1);
+  const reached = i.state === "closed" ? PROGRESS.length - 1 : Math.max(byState, stamped);
+  const items = PROGRESS.map(([s, label], k) => {
+    const cls = k < reached ? "done" : k === reached ? "now" : "";
+    const t = times[s] ? `<time datetime="${esc(times[s])}">${esc(localTime(times[s]))}</time>` : `<time>–</time>`;
+    return `<li class="${cls}" data-step="${s}"${k === reached ? ' aria-current="step"' : ""}><i></i><span>${label}</span>${t}</li>`;
+  }).join("");
+  const text = STATE_TEXT[i.state] || i.state;
+  return `<ol class="progress" aria-label="Progress">${items}</ol>
+    <p class="stepnow"><b>${esc(text)}</b>${i.state === "paused" ? "" : reached >= 0 ? ` · step ${reached + 1} of ${PROGRESS.length}` : ""}</p>`;
+}
+
+/* Cage access, where the contract asks for it: the question, or what was decided. */
+function cageBlock(i) {
+  if (!OPEN.includes(i.state)) return "";
+  const d = i.cage_decision;
+  const when = d && d.at ? localTime(d.at) : "";
+  if (i.cage_access === "asked") {
+    return `<section class="cage" data-cage="${i.id}" aria-labelledby="cage-q-${i.id}">
+      <p class="q" id="cage-q-${i.id}">Allow our technician into your cage?</p>
+      <p class="small">Your contract asks us to get your permission first. If you deny it, the one-hour clock
+        is paused until you allow it, so the time we wait is not counted against our promise.</p>
+      <div class="two"><button class="grant" data-cage-decide="grant" data-for="${i.id}">Grant</button>
+        <button class="deny" data-cage-decide="deny" data-for="${i.id}">Deny</button></div>
+      <div class="err" data-cage-err="${i.id}"></div></section>`;
+  }
+  if (i.cage_access === "denied") {
+    return `<section class="cage denied" data-cage="${i.id}">
+      <p class="q">You denied our technician access to your cage${when ? ` at ${esc(when)}` : ""}.</p>
+      <p class="small">The clock is paused while access is denied: this time does not count against our
+        one-hour promise. Our site manager has been told and will contact you to agree a time.</p>
+      <div class="two"><button class="grant" data-cage-decide="grant" data-for="${i.id}">Grant access now</button></div>
+      <div class="err" data-cage-err="${i.id}"></div></section>`;
+  }
+  if (i.cage_access === "granted") {
+    return `<p class="cage-ok" data-cage="${i.id}">✓ You allowed our technician into your cage${when ? ` at ${esc(when)}` : ""}.</p>`;
+  }
+  return "";
+}
+
+/* The evidence as a small chart: the reading the rule acted on, its threshold, the detection. */
+function fmt(v) { return Number.isInteger(v) ? String(v) : v.toFixed(1); }
+function chartSummary(r) {
+  const det = Date.parse(r.detected_at);
+  const before = r.points.filter((p) => Date.parse(p.at) <= det), after = r.points.filter((p) => Date.parse(p.at) > det);
+  const unit = r.unit ? ` ${r.unit}` : "";
+  const first = (before[0] || r.points[0]).value, last = (before[before.length - 1] || r.points[0]).value;
+  const move = last > first ? `rose from ${fmt(first)} to ${fmt(last)}` : last < first ? `fell from ${fmt(first)} to ${fmt(last)}` : `stayed at ${fmt(last)}`;
+  const line = r.threshold === null ? "" : `; the line at ${fmt(r.threshold)}${unit} is where the rule acts`;
+  const now = after.length ? `, now ${fmt(after[after.length - 1].value)}${unit}` : "";
+  return `${r.label} ${move}${unit} in the hours before we detected the failure at ${localTime(r.detected_at)}${now}${line}.`;
+}
+function chartBlock(i) {
+  const r = readings[i.id];
+  if (!r || !r.metric) return "";
+  if (!r.points.length) return `<p class="nochart">No readings of ${esc(r.label.toLowerCase())} were stored for this part before it failed.</p>`;
+  const W = 320, H = 132, L = 36, R = 10, T = 12, B = 22;
+  const t0 = Date.parse(r.start), t1 = Math.max(Date.parse(r.end), t0 + 1), det = Date.parse(r.detected_at);
+  const vals = r.points.map((p) => p.value).concat(r.threshold === null ? [] : [r.threshold]);
+  let lo = Math.min(...vals), hi = Math.max(...vals);
+  if (hi === lo) { hi += 1; lo = Math.max(0, lo - 1); }
+  const x = (t) => L + (t - t0) / (t1 - t0) * (W - L - R);
+  const y = (v) => H - B - (v - lo) / (hi - lo) * (H - T - B);
+  const pts = r.points.map((p) => [x(Date.parse(p.at)), y(p.value)]);
+  const line = pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ");
+  const dots = pts.map(([a, b]) => `<circle data-point cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="2.6"/>`).join("");
+  const thr = r.threshold === null ? "" : `<g class="thr" data-threshold="${r.threshold}"><line x1="${L}" x2="${W - R}" y1="${y(r.threshold).toFixed(1)}" y2="${y(r.threshold).toFixed(1)}"/>
+      <text x="${W - R}" y="${(y(r.threshold) - 4).toFixed(1)}" text-anchor="end">threshold ${esc(fmt(r.threshold))}</text></g>`;
+  const dx = x(det).toFixed(1), anchor = x(det) > W * 0.7 ? "end" : x(det) < W * 0.3 ? "start" : "middle";
+  const cap = `chart-cap-${i.id}`;
+  return `<figure class="chart" data-chart="${i.id}">
+    <figcaption><b>Why we opened this:</b> <span id="${cap}">${esc(chartSummary(r))}</span></figcaption>
+    <svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${cap}" preserveAspectRatio="xMidYMid meet">
+      <text class="ax" x="${L - 4}" y="${T + 4}" text-anchor="end">${esc(fmt(hi))}</text>
+      <text class="ax" x="${L - 4}" y="${H - B}" text-anchor="end">${esc(fmt(lo))}</text>
+      <line class="base" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/>
+      ${thr}
+      <g class="det" data-detected><line x1="${dx}" x2="${dx}" y1="${T}" y2="${H - B}"/>
+        <text x="${dx}" y="${H - 6}" text-anchor="${anchor}">detected ${esc(localTime(r.detected_at))}</text></g>
+      <text class="ax" x="${L}" y="${H - 6}">${esc(localTime(r.start))}</text>
+      <polyline points="${line}"/>${dots}
+    </svg>
+    <p class="unit">${esc(r.label)}${r.unit ? ` (${esc(r.unit)})` : ""}</p></figure>`;
 }
 
 function eventText(e) {
@@ -200,6 +299,8 @@ function eventText(e) {
     case "pause_requested": return ["The technician asked to pause the clock", x.reason ? x.reason.replace(/_/g, " ") : ""];
     case "review_published": return ["We published what went wrong and what we are doing", ""];
     case "review_updated": return ["We updated what we are doing about it", ""];
+    case "cage_access": return [x.decision === "granted" ? "Cage access granted" : "Cage access denied — the clock is paused",
+      x.by ? `by ${x.by.replace(/^customer:\S+\s*\((.*)\)$/, "$1").replace(/^customer:\S+$/, "you")}` : ""];
     default: return [e.kind.replace(/_/g, " "), ""];
   }
 }
@@ -263,6 +364,21 @@ document.getElementById("app").addEventListener("toggle", async (e) => {
 }, true);
 
 document.getElementById("app").addEventListener("click", async (e) => {
+  const g = e.target.closest("[data-cage-decide]");
+  if (g) {
+    const id = Number(g.dataset.for), box = document.querySelector(`[data-cage-err="${id}"]`);
+    document.querySelectorAll(`[data-for="${id}"][data-cage-decide]`).forEach((b) => { b.disabled = true; });
+    try {
+      const i = await api(`/api/v1/incidents/${id}/cage-access`, {method: "POST", body: {decision: g.dataset.cageDecide}});
+      incidents = incidents.map((x) => (x.id === i.id ? i : x));
+      details[i.id] = await api(`/api/v1/incidents/${i.id}`);
+      render();
+    } catch (err) {
+      document.querySelectorAll(`[data-for="${id}"][data-cage-decide]`).forEach((b) => { b.disabled = false; });
+      if (box) box.textContent = err.status === 0 ? "No connection — tap again." : err.message;
+    }
+    return;
+  }
   const c = e.target.closest("[data-confirm]");
   if (c) {
     c.disabled = true; c.textContent = "Confirming…";
@@ -294,6 +410,81 @@ document.getElementById("app").addEventListener("click", async (e) => {
     }
     render();
   }
+});
+
+/* ---- Who we tell: the customer's own email addresses and webhook, each with a Test ---- */
+let contactList = null, contactError = "", polling = null;
+async function loadContacts() {
+  try { contactList = (await api("/api/v1/contacts")).items; } catch (e) {
+    if (e.status === 401) return;
+    contactError = e.status === 0 ? "No connection — your contacts will show when it is back." : e.message;
+  }
+  renderContacts();
+}
+function testText(t) {
+  if (!t) return "";
+  const code = t.status_code ? ` (HTTP ${t.status_code})` : "";
+  if (t.state === "sent") return `✓ delivered${code} at ${localTime(t.done_at || t.at)}`;
+  if (t.state === "failed") return `✗ failed${code}: ${t.error || "no answer"}`;
+  if (t.outcome === "retry") return `✗ not delivered${code}: ${t.error || "no answer"} — we keep trying`;
+  return "sending…";
+}
+function renderContacts() {
+  const box = document.getElementById("contacts");
+  if (stop || (contactList === null && !contactError)) return;
+  box.hidden = false;
+  const items = (contactList || []).map((c) => `<li data-contact="${c.id}">
+      <span class="addr">${c.channel === "webhook" ? "Webhook" : "Email"} <b>${esc(c.address)}</b></span>
+      <span class="outcome ${c.last_test && c.last_test.state === "sent" ? "ok" : ""}" data-outcome="${c.id}">${esc(testText(c.last_test))}</span>
+      <span class="acts"><button type="button" class="small-btn" data-test="${c.id}">Test</button>
+      <button type="button" class="small-btn quiet" data-remove="${c.id}" aria-label="Remove ${esc(c.address)}">Remove</button></span></li>`).join("");
+  const hook = (contactList || []).some((c) => c.channel === "webhook");
+  box.innerHTML = `<h2 class="section" id="contacts-h">Who we tell</h2><div class="card">
+    <p class="who">We tell these addresses when a part fails on one of your servers, when it is fixed and when you are credited.</p>
+    ${items ? `<ul class="contacts">${items}</ul>` : `<p class="who">No one yet: add an address below.</p>`}
+    <form id="add-email" class="addform"><label for="new-email">Add an email address</label>
+      <span class="row"><input id="new-email" type="email" autocomplete="email" maxlength="254" required placeholder="ops@example.com">
+      <button class="small-btn">Add</button></span></form>
+    <form id="add-hook" class="addform"><label for="new-hook">${hook ? "Replace the webhook" : "Webhook"} (https URL; we post JSON)</label>
+      <span class="row"><input id="new-hook" type="url" maxlength="2000" required placeholder="https://hooks.example.com/…">
+      <button class="small-btn">Save</button></span></form>
+    <div class="err" id="contact-err" role="status">${esc(contactError)}</div></div>`;
+}
+async function addContact(channel, input) {
+  contactError = "";
+  try {
+    await api("/api/v1/contacts", {method: "POST", body: {channel, address: input.value}});
+    input.value = "";
+  } catch (err) { contactError = err.status === 0 ? "No connection — try again." : err.message; }
+  await loadContacts();
+}
+function pollTests() {  // until every test sent has an outcome, for up to a minute
+  clearInterval(polling);
+  let left = 60;
+  polling = setInterval(async () => {
+    await loadContacts();
+    const waiting = (contactList || []).some((c) => c.last_test && c.last_test.state === "pending" && !c.last_test.outcome);
+    if (!waiting || --left <= 0) clearInterval(polling);
+  }, 1000);
+}
+const contactsBox = document.getElementById("contacts");
+contactsBox.addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (e.target.id === "add-email") addContact("email", document.getElementById("new-email"));
+  if (e.target.id === "add-hook") addContact("webhook", document.getElementById("new-hook"));
+});
+contactsBox.addEventListener("click", async (e) => {
+  const t = e.target.closest("[data-test]"), r = e.target.closest("[data-remove]");
+  if (!t && !r) return;
+  (t || r).disabled = true;
+  try {
+    if (t) {
+      await api(`/api/v1/contacts/${t.dataset.test}/test`, {method: "POST"});
+      pollTests();
+    } else await api(`/api/v1/contacts/${r.dataset.remove}/remove`, {method: "POST"});
+    contactError = "";
+  } catch (err) { contactError = err.status === 0 ? "No connection — try again." : err.message; }
+  await loadContacts();
 });
 
 // paintStatus redraws the footer every second: one listener on it, not one per redraw

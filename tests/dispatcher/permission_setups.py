@@ -153,6 +153,23 @@ def paused(w: World) -> Ids:
     return ids
 
 
+def cage_asked(w: World) -> Ids:
+    """An open acme incident whose contract asks the customer for cage access."""
+    w.db.execute("UPDATE customers SET cage_access = 'ask' WHERE id = 'acme'")
+    return dispatched(w)
+
+
+def acme_contact(w: World) -> Ids:
+    """One of acme's own contacts (an email address it added on /status)."""
+    address = f"ops-{uuid.uuid4().hex[:8]}@acme.example"
+    row = w.db.execute(
+        "INSERT INTO contacts (person_id, channel, address, customer_id, added_at)"
+        " VALUES (%s, 'email', %s, 'acme', now()) RETURNING id",
+        (f"customer:acme:email:{address}", address)).fetchone()
+    assert row is not None
+    return {"contact_id": int(row[0])}
+
+
 def breached(w: World) -> Ids:
     """An acme incident still open ten minutes past its deadline."""
     return {"incident_id": w.open_incident(minutes_left=-10).incident}

@@ -103,6 +103,17 @@ RULES: dict[str, Rule] = {
     "POST /api/v1/incidents/{incident_id}/confirm": Rule(CUSTOMER_STEP, s.verified),
     "POST /api/v1/incidents/{incident_id}/survey": Rule(CUSTOMER_STEP, s.closed,
                                                         body={"score": 9, "comment": "quick"}),
+    # customer self-service on /status: the evidence's readings, cage access, contacts
+    "GET /api/v1/incidents/{incident_id}/readings": Rule((401, 200, 404, 200, 200, 200, 200),
+                                                         s.dispatched, "?hours=6"),
+    "POST /api/v1/incidents/{incident_id}/cage-access": Rule(CUSTOMER_STEP, s.cage_asked,
+                                                             body={"decision": "grant"}),
+    "GET /api/v1/contacts": Rule((401, 200, 200, 403, 403, 200, 200), query="?customer=acme"),
+    "POST /api/v1/contacts": Rule((401, 200, 200, 403, 403, 403, 403),
+                                  body={"channel": "email", "address": "ops@acme.example"}),
+    "POST /api/v1/contacts/{contact_id}/remove": Rule(CUSTOMER_STEP, s.acme_contact),
+    "POST /api/v1/contacts/{contact_id}/test": Rule((401, 202, 404, 403, 403, 403, 403),
+                                                    s.acme_contact),
     "GET /api/v1/credits": Rule((401, 200, 200, 403, 403, 403, 200), s.credited, listed=True),
     "GET /api/v1/stream": Rule(EVERYONE, stream=True),
     # breach reviews and NPS

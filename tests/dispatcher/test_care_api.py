@@ -31,8 +31,10 @@ BERLIN = [{"days": ["tue", "thu"], "start": "02:00", "end": "05:00",
 @pytest.fixture(scope="module")
 def people(db: Conn, fleet: Fleet) -> Fleet:
     """Acme's people: a signed-in address, an account manager; reachable staff; a spare."""
-    db.execute("INSERT INTO customer_users VALUES ('acme', 'ops@acme.example', now()),"
-               " ('globex', 'it@globex.example', now())")
+    db.execute("INSERT INTO contacts (person_id, channel, address, customer_id) VALUES"
+               " ('customer:acme:email:ops@acme.example', 'email', 'ops@acme.example', 'acme'),"
+               " ('customer:globex:email:it@globex.example', 'email', 'it@globex.example',"
+               " 'globex')")  # the customers' own contacts, as /status adds them
     db.execute("INSERT INTO account_people VALUES ('am-lee', 'Lee')")
     db.execute("UPDATE customers SET account_manager = 'am-lee' WHERE id = 'acme'")
     db.execute("INSERT INTO technicians (id, name, site_id, role) VALUES"
@@ -91,7 +93,7 @@ def test_a_prediction_is_planned_in_the_window_and_told_once(db: Conn, people: F
     assert slot == (datetime(2026, 12, 10, 1, tzinfo=UTC), datetime(2026, 12, 10, 2, tzinfo=UTC),
                     "ST8000")  # Thursday 02:00 CET: the first window start past the 24 h lead
     assert outbox(db, f"prediction-{pid}-told") == [
-        ("am-lee", "proactive_prediction"), ("customer:acme:ops@acme.example",
+        ("am-lee", "proactive_prediction"), ("customer:acme:email:ops@acme.example",
                                              "proactive_prediction")]
     body = db.execute("SELECT body FROM outbox WHERE ref = %s AND recipient = 'am-lee'",
                       (f"prediction-{pid}-told",)).fetchone()
@@ -101,7 +103,8 @@ def test_a_prediction_is_planned_in_the_window_and_told_once(db: Conn, people: F
     assert "spare ST8000 is reserved" in body[0]
     got = call(base_url, people.acme, "GET", f"/api/v1/planned-work/{job}").json()
     assert [e["kind"] for e in got["timeline"]] == ["predicted", "planned", "told"]
-    assert got["timeline"][2]["detail"]["to"] == ["customer:acme:ops@acme.example", "am-lee"]
+    assert got["timeline"][2]["detail"]["to"] == ["customer:acme:email:ops@acme.example",
+                                                  "am-lee"]
     assert got["slot_start"] == "2026-12-10T01:00:00Z"
     assert got["plan_state"] == "proposed"
     assert call(base_url, people.globex, "GET", f"/api/v1/planned-work/{job}").status_code == 404
@@ -195,9 +198,9 @@ def test_claim_steps_by_our_side_are_told_to_the_customer_once(db: Conn, people:
     rows = db.execute("SELECT e.kind, o.recipient FROM outbox o JOIN claim_events e ON"
                       " o.ref = 'claim:' || e.claim_id || ':event:' || e.id WHERE e.claim_id = %s"
                       " AND o.recipient LIKE 'customer:%%' ORDER BY e.id", (claim,)).fetchall()
-    assert rows == [("assigned", "customer:acme:ops@acme.example"),
-                    ("plan_presented", "customer:acme:ops@acme.example"),
-                    ("assigned", "customer:acme:ops@acme.example")]
+    assert rows == [("assigned", "customer:acme:email:ops@acme.example"),
+                    ("plan_presented", "customer:acme:email:ops@acme.example"),
+                    ("assigned", "customer:acme:email:ops@acme.example")]
     subject = db.execute("SELECT subject FROM outbox o JOIN claim_events e ON o.ref = 'claim:'"
                          " || e.claim_id || ':event:' || e.id WHERE e.kind = 'plan_presented'"
                          " AND e.claim_id = %s AND o.recipient LIKE 'customer:%%'",
@@ -223,7 +226,7 @@ def test_the_notice_end_is_recorded_and_told_once(db: Conn, people: Fleet) -> No
                         " 'notice_ended'", (row[0],)).fetchall()
     assert len(events) == 1
     assert outbox(db, f"claim:{row[0]}:event:{events[0][0]}") == [
-        ("am-lee", "claim_notice_ended"), ("customer:acme:ops@acme.example",
+        ("am-lee", "claim_notice_ended"), ("customer:acme:email:ops@acme.example",
                                            "claim_notice_ended"),
         ("t-maria", "claim_notice_ended")]
 

@@ -41,11 +41,12 @@ def seeded(db: psycopg.Connection[tuple[Any, ...]], fleet: Fleet, base_url: str,
         claims.open_claim(db, "acme", None, f"support was slow, time {n}", "customer:acme", now)
     # one of each thing a path names, in the states its operations act on (the permission
     # matrix's own setups): paused, reviewed, verified, closed and credited incidents,
-    # claims in every state, a facility incident, planned work (one with acme's windows),
-    # t-ana's passkey
+    # claims in every state, a facility incident, planned work, t-ana's passkey, a contract
+    # that asks for cage access and one of acme's own contacts, planned work with acme's windows
     world = s.World(base_url, db, fleet, open_incident, s.Tracebacks())
     for setup in (s.paused, s.reviewed, s.verified, s.closed, s.credited, s.facility,
-                  s.proactive, s.planned, s.ana_reachable, s.ana_passkey,
+                  s.proactive, s.planned, s.ana_reachable, s.ana_passkey, s.cage_asked,
+                  s.acme_contact,
                   *(s.claim(state) for state in ("plan_presented", "plan_accepted",
                                                  "plan_rejected", "notice_given"))):
         setup(world)

@@ -163,7 +163,7 @@ def test_status_page_shows_own_incident_and_not_another_customers(
     card = phone.locator(f'[data-incident="{mine.incident}"]')
     expect(card).to_be_visible()
     expect(card).to_contain_text("Disk in slot sdb failed SMART health check")
-    expect(card).to_contain_text("Ana Souza is on it")
+    expect(card).to_contain_text("Ana is on it")  # the first name, as on a call
     expect(card.locator("[data-cd]")).to_have_text(re.compile(r"^(29|30):\d\d$"))
     expect(phone.locator(f'[data-incident="{theirs.incident}"]')).to_have_count(0)
     expect(phone.get_by_text("db-07")).to_have_count(0)

@@ -35,6 +35,7 @@ from dispatcher.http.routes import (
     pages,
     passkeys,
     pauses,
+    planned_work,
     proactive,
     readings,
     reviews,
@@ -46,8 +47,8 @@ from hourglass.config import AuthConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, readings, cage, contacts, jobs, jobcard, pauses, claims, reviews, spares,
-           credits, facility, ingest, notifications, proactive, board, figures, pages, oidc,
-           passkeys, signin)
+           credits, facility, ingest, notifications, proactive, planned_work, board, figures,
+           pages, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

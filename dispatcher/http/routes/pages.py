@@ -16,7 +16,7 @@ from dispatcher.http.deps import Deps
 PAGES = {"tech": "tech.html", "status": "status.html", "ops": "ops.html",
          "passkeys": "passkeys.html"}
 #: dispatcher/web/<name>.js, the only ones served; passkey.js serves the sign-in page too
-SCRIPTS = ("common", "tech", "status", "ops", "passkey", "charts")
+SCRIPTS = ("common", "tech", "status", "ops", "passkey", "charts", "care")
 #: A script's URL carries its content hash (?v=), so a phone on a weak signal keeps it until
 #: it changes: a year, the longest lifetime caches honour, and immutable (not even revalidated).
 IMMUTABLE = "public, max-age=31536000, immutable"

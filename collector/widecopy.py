@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -70,13 +71,16 @@ def fits_float4(value: float) -> bool:
     return bool(struct.unpack("f", struct.pack("f", value))[0] == value)
 
 
+_F4_ELEM, _F8_ELEM = struct.Struct("!if"), struct.Struct("!id")  # length 4 / 8, value
+
+
 def _array(oid: int, width: str, values: Sequence[float | None]) -> bytes:
     """One binary array field; None elements are NULL."""
-    n = len(values)
-    body = b"".join(_NULL if v is None else struct.pack(f"!i{width}", 4 if width == "f" else 8,
-                                                        v) for v in values)
-    nulls = int(any(v is None for v in values))
-    return _ARRAY.pack(20 + len(body), 1, nulls, oid, n, 1) + body
+    elem = _F4_ELEM.pack if width == "f" else _F8_ELEM.pack
+    size = 4 if width == "f" else 8
+    body = b"".join([_NULL if v is None else elem(size, v) for v in values])
+    nulls = int(None in values)
+    return _ARRAY.pack(20 + len(body), 1, nulls, oid, len(values), 1) + body
 
 
 _SLOTS: dict[int, bytes] = {}  # per length: n (len 4, value 0) element slots of a real[]
@@ -108,6 +112,9 @@ def digits(value: float) -> int:
     2^24 in magnitude, or 0 when there is none (values float4 holds are not asked)."""
     if not abs(value) < _F4_INT:  # n would be beyond float4's integers (NaN and inf too)
         return 0
+    top = _P10[MAX_DIGITS]
+    if round(value * top) / top != value:  # no decimal of up to 6 digits (random doubles):
+        return 0  # one test instead of six (below 2^24 x 10^6 < 2^53 the product is exact)
     for k in range(1, MAX_DIGITS + 1):
         p = _P10[k]
         n = round(value * p)
@@ -131,11 +138,13 @@ def _scale(values: Sequence[float], fit: Sequence[bool]) -> tuple[int, list[floa
     ks = {digits(v) for v, ok in zip(values, fit, strict=True) if not ok} - {0}
     best: tuple[int, list[float | None]] = (0, [None] * len(values))
     most = 0
-    for k in sorted(ks):
+    for k in sorted(ks, reverse=True):  # the largest k first: it usually scales them all
         got = [None if ok else _scaled(v, k) for v, ok in zip(values, fit, strict=True)]
         n = sum(g is not None for g in got)
         if n > most:
             best, most = (k, got), n
+        if most == len(values) - sum(fit):
+            break
     return best
 
 
@@ -160,7 +169,8 @@ def value_fields(values: Sequence[float]) -> bytes:
         exact = False
     if exact:
         return _dense4(packed, n) + _NULLS2
-    fit = [fits_float4(v) for v in values]
+    # array('f') rounds each value to float4 (beyond its range: inf), as fits_float4 asks
+    fit = [a == v or v != v for a, v in zip(array("f", values), values, strict=True)]
     k, scaled = _scale(values, fit)
     v4 = [v if ok else s for v, ok, s in zip(values, fit, scaled, strict=True)]
     x8 = [None if ok or s is not None else v

@@ -5,8 +5,9 @@ the message's readings in order, each value in `v` when float4 holds it exactly
 (integers below 2^24, halves, quarters: what most sensors report); else, when it is a
 decimal of few digits (41.3 °C, 12.08 V, 0.37), in `v` as the integer value x 10^k, which
 float4 holds exactly, with k and the element's bit in `d`; else in `x` at full precision,
-NULL in the other array at that place. `x` is NULL when no value needs it, `d` when none
-is scaled, `v` when every value is in `x`, so a row costs about 4 bytes a value and
+NULL in `x` elsewhere (`v` holds 0 there: `x` is read first, and a `v` without NULLs
+keeps no null bitmap). `x` is NULL when no value needs it, `d` when none is scaled, `v`
+when every value is in `x`, so a row costs about 4 bytes a value and
 nothing is rounded: n / 10^k, both exact doubles, is correctly rounded to the double
 nearest the decimal, which is the double the agent sent (migration 029,
 `telemetry_value(x, v, d, i)` in SQL reads it back).
@@ -172,10 +173,13 @@ def value_fields(values: Sequence[float]) -> bytes:
     # array('f') rounds each value to float4 (beyond its range: inf), as fits_float4 asks
     fit = [a == v or v != v for a, v in zip(array("f", values), values, strict=True)]
     k, scaled = _scale(values, fit)
-    v4 = [v if ok else s for v, ok, s in zip(values, fit, scaled, strict=True)]
     x8 = [None if ok or s is not None else v
           for v, ok, s in zip(values, fit, scaled, strict=True)]
-    vf = _NULL if all(v is None for v in v4) else _array(FLOAT4_OID, "f", v4)
+    # v holds 0 where x has the value (x is read first): v without NULLs has no null
+    # bitmap, 8 bytes a row less; v is NULL when x holds every value
+    v4: list[float | None] = [v if ok else 0.0 if s is None else s
+                              for v, ok, s in zip(values, fit, scaled, strict=True)]
+    vf = _NULL if None not in x8 else _array(FLOAT4_OID, "f", v4)
     xf = _NULL if all(v is None for v in x8) else _array(FLOAT8_OID, "d", x8)
     return vf + xf + (_d_field(k, scaled) if k else _NULL)
 

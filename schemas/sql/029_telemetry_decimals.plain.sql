@@ -6,7 +6,9 @@
 -- 0 in byte 1 + i / 8, weight 2^(i % 8), as get_bit counts; collector/widecopy.py).
 -- n / 10^k, both exact doubles, is correctly rounded to the double nearest the decimal,
 -- which is the double the agent sent: readers get back exactly what was sent.
--- v may now be NULL: a row whose every value is in x (random doubles) keeps no v array.
+-- v may now be NULL: a row whose every value is in x (random doubles) keeps no v array;
+-- where x holds a value, the collector puts 0 in v, not NULL (x is read first; a v
+-- without NULLs has no null bitmap).
 ALTER TABLE telemetry_rows ADD COLUMN d bytea;
 ALTER TABLE telemetry_rows ALTER COLUMN v DROP NOT NULL;
 

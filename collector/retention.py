@@ -25,9 +25,11 @@ ROLLUP = "telemetry_hourly_rows"
 _ROLL_UP = """
 INSERT INTO telemetry_hourly_rows (bucket, host, component, metric, avg, min, max, n)
 SELECT date_trunc('hour', r.time, 'UTC'), r.host, u.component, u.metric,
-       avg(COALESCE(u.x, u.v)), min(COALESCE(u.x, u.v)), max(COALESCE(u.x, u.v)), count(*)
+       avg(u.value), min(u.value), max(u.value), count(*)
 FROM {part} r JOIN telemetry_sets s ON s.id = r.set_id
-CROSS JOIN LATERAL unnest(s.components, s.metrics, r.v, r.x) AS u(component, metric, v, x)
+CROSS JOIN LATERAL (SELECT e.component, e.metric, telemetry_value(e.x, e.v, r.d, e.i) AS value
+                    FROM unnest(s.components, s.metrics, r.v, r.x) WITH ORDINALITY
+                         AS e(component, metric, v, x, i)) u
 WHERE r.time >= %(a)s AND r.time < %(b)s
 GROUP BY 1, 2, 3, 4
 """

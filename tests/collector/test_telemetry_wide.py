@@ -206,14 +206,31 @@ def test_decimals_are_stored_as_scaled_float4_and_read_back_bit_for_bit(pg_url: 
         assert rows[at[6]] == (True, True, 40)  # random doubles: none reads back as a decimal
         assert rows[at[8]] == (False, False, 0)  # decimals only: no x array
         assert rows[at[9]] == (True, True, 40)  # doubles only: no v array
-        # the roll-up reads the scaled values the same way (no 1e300 here: avg() of float8
-        # keeps a sum of squared deviations and overflows with 1e300 beside other values)
+        # the roll-up reads the scaled values the same way
         store.ensure_partitions(conn, T0 + timedelta(days=91), retention_days=90)
         rolled = {m: (lo, hi, n) for m, lo, hi, n in conn.execute(
             "SELECT metric, min, max, n FROM telemetry_hourly_rows")}
         for j in range(40):
             vals = [c[j] for c in messages if len(c) > j]
             assert rolled[f"m.r{j}"] == (min(vals), max(vals), len(vals))
+
+
+def test_an_hour_holding_1e300_beside_small_values_rolls_up(pg_url: str) -> None:
+    """float8's avg() overflows on 1e300 beside other values (its sum of squared deviations);
+    the view and the roll-up average in numeric (migration 030), so the day still rolls up
+    and the raw partition is still dropped."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        _fleet(conn, ["web-01"])
+        store.ensure_partitions(conn, T0, retention_days=90)
+        batch = [_message("web-01", i + 1, [v], T0 + timedelta(seconds=30 * i))
+                 for i, v in enumerate([1e300, 1.0, -3.5e299])]
+        assert store.write_batch(conn, store.Directory(), batch, []).accepted == 3
+        view = conn.execute("SELECT avg, min, max, n FROM telemetry_hourly").fetchone()
+        assert view == (pytest.approx((1e300 + 1.0 - 3.5e299) / 3), -3.5e299, 1e300, 3)
+        store.ensure_partitions(conn, T0 + timedelta(days=91), retention_days=90)
+        rolled = conn.execute("SELECT avg, min, max, n FROM telemetry_hourly_rows").fetchone()
+        assert rolled == view
+        assert conn.execute("SELECT count(*) FROM telemetry_rows").fetchone() == (0,)
 
 
 @pytest.mark.parametrize(("value", "k"), [(0.1, 1), (12.08, 2), (41.3, 1), (0.37, 2),

@@ -21,13 +21,16 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 PARTITION_LOCK = 0x68675F70617274  # "hg_part": collectors make and drop partitions in turn
 ROLLUP = "telemetry_hourly_rows"
 
-# One hour of a raw day partition, aggregated as the telemetry_hourly view does (UTC hours)
+# One hour of a raw day partition, aggregated as the telemetry_hourly view does (UTC hours;
+# the average in numeric, as migration 030 explains: float8's avg() overflows with 1e300)
 _ROLL_UP = """
 INSERT INTO telemetry_hourly_rows (bucket, host, component, metric, avg, min, max, n)
 SELECT date_trunc('hour', r.time, 'UTC'), r.host, u.component, u.metric,
-       avg(COALESCE(u.x, u.v)), min(COALESCE(u.x, u.v)), max(COALESCE(u.x, u.v)), count(*)
+       avg(u.value::numeric)::float8, min(u.value), max(u.value), count(*)
 FROM {part} r JOIN telemetry_sets s ON s.id = r.set_id
-CROSS JOIN LATERAL unnest(s.components, s.metrics, r.v, r.x) AS u(component, metric, v, x)
+CROSS JOIN LATERAL (SELECT e.component, e.metric, telemetry_value(e.x, e.v, r.d, e.i) AS value
+                    FROM unnest(s.components, s.metrics, r.v, r.x) WITH ORDINALITY
+                         AS e(component, metric, v, x, i)) u
 WHERE r.time >= %(a)s AND r.time < %(b)s
 GROUP BY 1, 2, 3, 4
 """

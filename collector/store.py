@@ -190,7 +190,8 @@ def _copy_readings(conn: Conn, messages: Iterable[Message], ids: teleids.Ids) ->
     """Write all telemetry readings with one binary COPY; the number of values."""
     if ids.wide:  # migration 019: one row per message
         data, rows, n = widecopy.encode(messages, ids.hosts, ids.rows)
-        statement = "COPY telemetry_rows (time, host, set_id, v, x) FROM STDIN (FORMAT BINARY)"
+        statement = ("COPY telemetry_rows (time, host, set_id, v, x, d)"
+                     " FROM STDIN (FORMAT BINARY)")
     else:  # the narrow table (TimescaleDB, whose compression packs it better)
         data, n = copybin.encode(messages, _TEXT)
         rows = n

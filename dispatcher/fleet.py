@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from dispatcher.domain.windows import Window, WindowError, parse_windows
 from schemas.states import StaffRole
 
 #: Skills a technician may list (dispatcher/domain/assign.py SKILL_FOR_KIND maps kinds to them).
@@ -124,6 +125,8 @@ class Customer:
     contract: Contract = Contract()
     hosts: tuple[Host, ...] = ()
     account_team: tuple[str, ...] = ()  # ids of account people or technicians
+    #: None: the file does not say (a load leaves the stored windows alone); () none at all.
+    maintenance_windows: tuple[Window, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -405,7 +408,7 @@ def _host(value: Any, at: _At, customer: str) -> Host:
 
 def _customer(value: Any, at: _At) -> Customer:
     d = _mapping(value, at, ("id", "name"), ("account_manager", "contract", "hosts",
-                                             "account_team"))
+                                             "account_team", "maintenance_windows"))
     cid = _ident(d["id"], at.key("id"))
     hosts_at, team_at = at.key("hosts"), at.key("account_team")
     return Customer(
@@ -417,6 +420,8 @@ def _customer(value: Any, at: _At) -> Customer:
                     for i, h in enumerate(_list(d.get("hosts"), hosts_at))),
         account_team=tuple(_ident(p, team_at.item(i))
                            for i, p in enumerate(_list(d.get("account_team"), team_at))),
+        maintenance_windows=_windows(value.get("maintenance_windows", False),
+                                     at.key("maintenance_windows")),
     )
 
 
@@ -427,6 +432,18 @@ def spare_location(value: Any, at: _At) -> str:
         raise at.error(f"{len(text)} characters is too long for a location",
                        f"say it in {LOCATION_MAX} or fewer, e.g. \"Store room B, shelf 3, bin 12\"")
     return text
+
+
+def _windows(value: Any, at: _At) -> tuple[Window, ...] | None:
+    """A customer's maintenance windows (dispatcher/domain/windows.py); None when absent."""
+    if value is False:
+        return None
+    try:
+        return parse_windows([] if value is None else value)
+    except WindowError as exc:
+        where = _At(at.source, f"{at.path}{exc.path}")
+        reason, _, todo = exc.reason.partition("; ")
+        raise where.error(reason, todo or "fix the window") from None
 
 
 def _spare(value: Any, at: _At) -> Spare:

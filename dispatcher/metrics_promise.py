@@ -91,7 +91,13 @@ def _counters(conn: Any) -> list[Metric]:
                                "collectors (the table is never pruned)")
     row = conn.execute("SELECT count(*) AS n FROM dead_letters").fetchone()
     dead.add_metric([], row["n"])
-    return [issued, amount, promise, sent, dead]
+    foreseen = CounterMetricFamily("hourglass_breaches_foreseen", "Dispatches whose predicted "
+                                   "fix already landed past the deadline, told to the site "
+                                   "manager at once")
+    row = conn.execute("SELECT count(*) AS n FROM incident_events WHERE kind = 'escalated'"
+                       " AND detail->>'step' = 'breach_foreseen'").fetchone()
+    foreseen.add_metric([], row["n"])
+    return [issued, amount, promise, sent, dead, foreseen]
 
 
 def _histogram(conn: Any, name: str, doc: str, values_sql: str, bounds: Sequence[float],

@@ -195,6 +195,50 @@ def cmd_credits_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str) -> datetime | timedelta:
+    """An RFC 3339 time with its offset (2026-12-07T15:00:00Z), or a length back from now
+    (90m, 2h, 1d)."""
+    try:
+        return _span(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a time with its offset (2026-12-07T15:00:00Z) nor a length"
+            " back from now (90m, 2h, 1d)")
+    return t
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Print a host's telemetry: one component's metric, one component, or everything."""
+    import psycopg
+
+    from dispatcher.store import telemetry
+
+    now = datetime.now(UTC)
+    until = args.until or now
+    until = now - until if isinstance(until, timedelta) else until
+    since = args.since or timedelta(hours=1)
+    since = until - since if isinstance(since, timedelta) else since
+    try:
+        with psycopg.connect(_cfg(args).require_database(), autocommit=True) as conn:
+            items = telemetry.points(conn, args.host, since, until, args.component, args.metric)
+    except telemetry.HistoryError as exc:
+        print(f"hourglass: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(telemetry.render_json(items, args.host, since, until))
+    elif items:
+        sys.stdout.write(telemetry.render_table(items, one_series=args.metric is not None))
+    else:
+        print(f"{args.host}: no values in that window", file=sys.stderr)
+    return 0
+
+
 def cmd_spares(args: argparse.Namespace) -> int:
     """Import, adjust or list the spare parts stock."""
     import getpass
@@ -303,6 +347,19 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--month", required=True, help="YYYY-MM (UTC, by issue time)")
     exp.add_argument("--format", choices=["csv", "json"], default="csv")
     exp.set_defaults(func=cmd_credits_export)
+    hist = add("history", help="a host's telemetry: one component's metric, one component,"
+               " or everything, over the last hour or --since/--until")
+    hist.add_argument("host", help="the host id of the fleet file, e.g. web-01")
+    hist.add_argument("component", nargs="?", help="e.g. disk:S1234 or fan:fan1 (default all)")
+    hist.add_argument("metric", nargs="?", help="e.g. smart.temperature_c (default all)")
+    hist.add_argument("--since", type=_instant, default=None,
+                      help="start: a time with its offset or a length before --until"
+                           " (default 1h)")
+    hist.add_argument("--until", type=_instant, default=None,
+                      help="end: a time with its offset or a length back from now"
+                           " (default now)")
+    hist.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    hist.set_defaults(func=cmd_history)
     sp = add("spares", help="spare parts stock").add_subparsers(dest="spares", required=True)
     sp_import = sp.add_parser("import", help="set counts from a CSV or YAML file "
                               "(site, part, kind, count; optional location)")

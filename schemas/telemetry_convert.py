@@ -64,12 +64,13 @@ JOIN telemetry_sets s ON s.digest = b.digest
 
 _FINAL_VIEW = """
 CREATE OR REPLACE VIEW telemetry AS
-SELECT r.time, h.host_id, u.component, u.metric, COALESCE(u.x, u.v) AS value
+SELECT r.time, h.host_id, u.component, u.metric, telemetry_value(u.x, u.v, r.d, u.i) AS value
 FROM telemetry_rows r
 JOIN telemetry_hosts h ON h.id = r.host
 JOIN telemetry_sets s ON s.id = r.set_id
-CROSS JOIN LATERAL unnest(s.components, s.metrics, r.v, r.x) AS u(component, metric, v, x)
-"""
+CROSS JOIN LATERAL unnest(s.components, s.metrics, r.v, r.x) WITH ORDINALITY
+    AS u(component, metric, v, x, i)
+"""  # as migration 029 defines it (d: the scaled decimals)
 
 
 def pending(conn: Conn) -> bool:

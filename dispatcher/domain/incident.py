@@ -25,6 +25,7 @@ class Event(StrEnum):
     REPLACE = "replace"
     DECLINE = "decline"
     REASSIGN = "reassign"
+    TRANSFER = "transfer"  # a manager gives the job to another technician
     REOPEN = "reopen"
     VERIFY = "verify"
     PAUSE = "pause"
@@ -67,6 +68,8 @@ TABLE: tuple[Row, ...] = (
         "the technician cannot take it: the one transfer"),
     Row(frozenset({S.DISPATCHED}), Event.REASSIGN, S.DISPATCHED, "timer",
         "not acknowledged in time: the next technician"),
+    Row(frozenset({S.DISPATCHED, S.ACKNOWLEDGED}), Event.TRANSFER, S.DISPATCHED, "manager",
+        "the manager gives it to another technician (before anyone is at the rack)"),
     Row(frozenset({S.REPLACED}), Event.REOPEN, S.ON_SITE, "timer",
         "replaced but not verified in time: back to the rack"),
     Row(OPEN, Event.VERIFY, S.VERIFIED, "telemetry",
@@ -116,6 +119,7 @@ JOB_TABLE: dict[Event, tuple[frozenset[J], J]] = {
     Event.REPLACE: (frozenset({J.ACKNOWLEDGED, J.ON_SITE}), J.REPLACED),
     Event.DECLINE: (frozenset({J.DISPATCHED, J.ACKNOWLEDGED}), J.DECLINED),
     Event.REASSIGN: (frozenset({J.DISPATCHED}), J.CANCELLED),
+    Event.TRANSFER: (frozenset({J.DISPATCHED, J.ACKNOWLEDGED}), J.CANCELLED),
     Event.REOPEN: (frozenset({J.REPLACED}), J.ON_SITE),
     Event.VERIFY: (LIVE_JOB, J.DONE),
 }

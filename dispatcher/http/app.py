@@ -18,12 +18,14 @@ from dispatcher.http import deps as dependencies
 from dispatcher.http import models
 from dispatcher.http.deps import MAX_ID, DictConn
 from dispatcher.http.routes import (
+    board,
     cage,
     claims,
     contacts,
     credits,
     escalations,
     facility,
+    figures,
     health,
     incidents,
     ingest,
@@ -34,6 +36,7 @@ from dispatcher.http.routes import (
     pages,
     passkeys,
     pauses,
+    planned_work,
     proactive,
     push,
     readings,
@@ -46,8 +49,8 @@ from hourglass.config import AuthConfig, PushConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, readings, cage, contacts, jobs, jobcard, pauses, claims, reviews, spares,
-           credits, facility, ingest, notifications, proactive, pages, oidc, passkeys, signin,
-           push, escalations)
+           credits, facility, ingest, notifications, proactive, planned_work, board, figures,
+           pages, oidc, passkeys, signin, push, escalations)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

@@ -198,6 +198,7 @@ class Notice(Model):
 
     given_at: str | None
     effective_at: str | None
+    ended_at: str | None  # when the dispatcher recorded the end date's arrival
 
 
 class ClaimSummary(Model):
@@ -364,6 +365,9 @@ class ProactiveJob(Model):
     part_note: str | None
     new_serial: str | None
     note: str | None
+    slot_start: str | None  # inside the customer's maintenance window; None: no window
+    slot_end: str | None
+    plan_state: str  # the customer's answer: proposed, accepted, declined
     prediction: ProactivePrediction
 
 

@@ -14,17 +14,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from dispatcher.domain import assign, matching, policy, score
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.service import escalation, proactive
-from dispatcher.store import LIVE_JOB, Conn, incidents, spares, technicians, tz
+from dispatcher.service import escalation, foresight, plans, proactive
+from dispatcher.store import Conn, incidents, spares
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)
 BURST_LIMIT = 50  # incidents of one site planned together; more wait for the next pass
-HISTORY = 25  # the latest jobs per technician and kind that the repair median learns from
 RETRY = timedelta(minutes=1)  # nobody fits: try again then (someone may come on shift)
 
 
@@ -70,21 +68,17 @@ def _claim_site(conn: Conn, now: datetime, skip: set[str]) -> str | None:
 
 def _assign_site(conn: Conn, site: str, now: datetime) -> int:
     """Plan and persist one site's burst; the number of incidents handled."""
-    info = conn.execute("SELECT timezone, manager_id, walk_minutes, spare_pickup_minutes"
-                        " FROM sites WHERE id = %s", (site,)).fetchone()
-    if info is None:
+    plan_of = plans.site_plan(conn, site, now)
+    if plan_of is None:
         return 0
-    zone, manager, walk, pickup = tz(info[0]), info[1], info[2] or {}, float(info[3])
-    layout = score.Layout({str(k): float(v) for k, v in walk.items()}, pickup)
     waiting = _waiting(conn, site, now)
     if not waiting:
         return 0
     waiting = _with_spares(conn, site, waiting)
-    profiles = _profiles(conn, site, layout, now, zone)
     ready = [w.job for w in waiting if len(w.previous) < assign.MAX_ASSIGNEES]
-    plan = matching.batch(ready, profiles, layout, site, now, zone)
+    plan = matching.batch(ready, plan_of.profiles, plan_of.layout, site, now, plan_of.zone)
     for w in waiting:
-        _persist(conn, w, plan.get(w.job.id), site, manager, now)
+        _persist(conn, w, plan.get(w.job.id), plan_of, now)
     wake(conn, f"site:{site}")
     return len(waiting)
 
@@ -139,39 +133,11 @@ def _with_spares(conn: Conn, site: str, waiting: list[Waiting]) -> list[Waiting]
     return out
 
 
-def _profiles(conn: Conn, site: str, layout: score.Layout, now: datetime,
-              zone: Any) -> list[score.Profile]:
-    """The site's technicians with learned repair times and when they are free."""
-    techs = technicians(conn, site)
-    samples: dict[tuple[str, str], list[timedelta]] = {}
-    for tid, kind, took in conn.execute(
-            "SELECT technician_id, kind, took FROM (SELECT j.technician_id, i.kind,"
-            " j.replaced_at - j.on_site_at AS took, row_number() OVER (PARTITION BY"
-            " j.technician_id, i.kind ORDER BY j.replaced_at DESC) AS n FROM jobs j JOIN"
-            " incidents i ON i.id = j.incident_id WHERE i.site_id = %s AND j.replaced_at >"
-            " j.on_site_at) t WHERE n <= %s", (site, HISTORY)):
-        samples.setdefault((tid, kind), []).append(took)
-    live: dict[str, list[tuple[str, str, datetime, str | None]]] = {}
-    for tid, kind, state, since, room in conn.execute(
-            "SELECT j.technician_id, i.kind, j.state, j.dispatched_at, h.room FROM jobs j"
-            " JOIN incidents i ON i.id = j.incident_id JOIN hosts h ON h.id = i.host_id"
-            f" WHERE i.site_id = %s AND j.state IN {LIVE_JOB}", (site,)):
-        live.setdefault(tid, []).append((kind, state, since, room))
-    out = []
-    for t in techs:
-        learned = {k: v for (tid, k), s in samples.items() if tid == t.id
-                   if (v := score.learned(s, k)) is not None}
-        p = score.Profile(t, now, learned, score.shift_end(t, now, zone))
-        left = sum((score.remaining(k, st, since, p, layout, room, now)
-                    for k, st, since, room in live.get(t.id, [])), timedelta(0))
-        out.append(replace(p, busy_until=now + left))
-    return out
-
-
-def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
-             manager: str | None, now: datetime) -> None:
-    """Write one incident's outcome: job and spare, or a retry; escalations once each."""
-    incident = w.job.id
+def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, plan: plans.SitePlan,
+             now: datetime) -> None:
+    """Write one incident's outcome: job and spare, or a retry; escalations once each; a
+    breach the prediction already foresees told to the manager at once."""
+    incident, site, manager = w.job.id, plan.site, plan.manager
     if w.job.spare is False:
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"no spare {w.job.kind}{f' {w.model}' if w.model else ''} on site at "
@@ -192,11 +158,16 @@ def _persist(conn: Conn, w: Waiting, choice: score.Choice | None, site: str,
     if w.job.spare and part is None:  # the last one went meanwhile (a stock adjustment)
         _escalate_once(conn, incident, now, "no_spare", manager,
                        f"the last spare {w.job.kind} at {site} was taken meanwhile")
-    incidents.dispatch(conn, incident, choice.technician, now, {
+    job = incidents.dispatch(conn, incident, choice.technician, now, {
         "technician": choice.technician, "transfer": len(w.previous), "spare": part,
         "predicted_fix": choice.finish.isoformat(),
         "slack_minutes": round(choice.slack.total_seconds() / 60, 1)}
         | ({"spare_from_proactive_job": taken} if taken is not None else {}))
+    lost = w.job.spare and part is None  # counted on a spare that went meanwhile: the depot
+    told = foresight.evaluate(conn, job, replace(w.job, spare=False) if lost else w.job,
+                              choice, plan, w.model, now)
+    if told is not None:
+        escalation.notify(conn, incident, told.notify, now, told.ref, once=told.once)
     log.info("incident %s dispatched to %s (slack %s)", incident, choice.technician,
              choice.slack)
 

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from dispatcher.domain import credit, policy, promise, verify
 from dispatcher.domain.incident import Event
 from dispatcher.service import assignment, auditor, escalation, facility, proactive, timers
-from dispatcher.store import CHANNEL, OPEN_SQL, Conn, event, executives, incidents, outbox
+from dispatcher.store import CHANNEL, OPEN_SQL, Conn, claims, event, executives, incidents, outbox
 
 __all__ = ["CHANNEL", "Engine", "assign_new", "event", "run_pass", "verify_open"]
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ def _duties(conn: Conn, p: policy.TimerPolicy, clock: Callable[[], datetime],
     # deadline, each host credited on resolution; each step once by a unique key.
     facility.dispatch_pass(conn, clock(), worker)
     auto_close(conn, p, clock())
+    claims.end_notices(conn, clock())  # a claim's 30-day notice ended: recorded and told once
     return now
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from dispatcher import store
 from dispatcher.domain import assign, policy
+from dispatcher.service import foresight, plans
 from dispatcher.store import Conn, incidents
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,16 @@ def escalated_before(conn: Conn, incident: int, step: str) -> bool:
 
 def reassign(conn: Conn, incident: int, r: policy.Reassign, now: datetime,
              ref: dict[str, Any]) -> str:
-    """Cancel the unacknowledged job and dispatch the next technician: the one transfer."""
-    incidents.reassign(conn, incident, r.job, r.to_technician, now, ACTOR,
-                       {"from": r.from_technician, "to": r.to_technician, "reason": r.reason,
-                        **ref})
+    """Cancel the unacknowledged job and dispatch the next technician: the one transfer; a
+    breach its predicted fix already foresees is told to the manager at once."""
+    plan = plans.site_plan(conn, _site(conn, incident)[0], now)  # before the job moves
+    job = incidents.reassign(conn, incident, r.job, r.to_technician, now, ACTOR,
+                             {"from": r.from_technician, "to": r.to_technician,
+                              "reason": r.reason, **ref})
+    told = None if plan is None or job is None else foresight.after_move(
+        conn, incident, job, r.to_technician, plan, now)
+    if told is not None:
+        notify(conn, incident, told.notify, now, told.ref, once=told.once)
     log.warning("incident %s reassigned from %s to %s: %s", incident, r.from_technician,
                 r.to_technician, r.reason)
     return "acted"

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.fleet import SPARE_KINDS
-from dispatcher.store import Conn, outbox, spares, technicians, tz
+from dispatcher.store import Conn, outbox, plans, spares, technicians, tz
 from schemas.wake import wake
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ COLUMNS = (
     " pj.state, pj.spare_part, pj.part_note, pj.planned_at, pj.acknowledged_at,"
     " pj.finished_at, pj.finished_by, pj.new_serial, pj.note, p.host_id, p.customer_id,"
     " p.component, p.kind, p.prediction, p.slot, p.serial, p.detected_at, p.last_seen,"
-    " p.state AS prediction_state, h.room, h.rack, h.unit")
+    " p.state AS prediction_state, h.room, h.rack, h.unit, pj.slot_start, pj.slot_end,"
+    " pj.plan_state")
 FROM = (" FROM proactive_jobs pj JOIN predictions p ON p.id = pj.prediction_id"
         " JOIN hosts h ON h.id = p.host_id JOIN technicians t ON t.id = pj.technician_id")
 
@@ -109,10 +110,15 @@ def _create(conn: Conn, prediction: int, site: str, kind: str, model: str | None
         part, why = spares.reserve_proactive(conn, job, site, kind, model, now)
         conn.execute("UPDATE proactive_jobs SET spare_part = %s, part_note = %s WHERE id = %s",
                      (part, why, job))
+    # The slot in the customer's windows, the timeline, and the customer and account team
+    # told, all in this transaction: a crash before commit plans and tells nothing.
+    slot = plans.contact(conn, job, now)
+    when = f"; slot {slot.start.isoformat()} (customer's window)" if slot else ""
     outbox.enqueue(conn, recipient=who, reason="proactive_planned",
                    subject=f"Planned work (no clock): {kind} at {site}",
                    body=f"Proactive job {job} from prediction {prediction}"
-                        f"{f'; spare {part} reserved' if part else ''}{f'; {why}' if why else ''}.",
+                        f"{f'; spare {part} reserved' if part else ''}{f'; {why}' if why else ''}"
+                        f"{when}.",
                    ref=f"proactive-{job}-planned", at=now)
     wake(conn, f"proactive:{job}")
     log.info("prediction %s planned as proactive job %s for %s%s", prediction, job, who,
@@ -172,6 +178,8 @@ def settle(conn: Conn, now: datetime) -> int:
             target = ProactiveState.DONE if state == "done" else ProactiveState.DISMISSED
             conn.execute("UPDATE proactive_jobs SET state = %s, finished_at = %s,"
                          " finished_by = 'telemetry' WHERE id = %s", (target.value, now, job))
+            job_event(conn, job, now, "telemetry", target.value,
+                      {"reason": f"the prediction was closed ({state}) by the part's telemetry"})
             spares.end_proactive(conn, job, target is ProactiveState.DONE, now)
             wake(conn, f"proactive:{job}")
             n += 1

@@ -17,11 +17,11 @@ from psycopg.types.json import Jsonb
 
 from dispatcher import views
 from dispatcher.domain import claims as rules
-from dispatcher.store import Conn, outbox
+from dispatcher.store import Conn, outbox, tell
 from schemas.states import ClaimState
 
 CLAIM_COLUMNS = ("id, customer_id, incident_id, text, state, manager_id, plan, opened_at,"
-                 " updated_at, notice_at, notice_effective")
+                 " updated_at, notice_at, notice_effective, notice_ended_at")
 
 
 class ClaimRefused(Exception):
@@ -136,6 +136,8 @@ def record(conn: Conn, claim: int, at: datetime, actor: str, kind: str,
                    " FROM claims c JOIN customers k ON k.id = c.customer_id WHERE c.id = %s",
              (claim,)).fetchone()
     people = {p for p in [row["account_manager"], row["manager_id"], *(row["team"] or [])] if p}
+    if kind == rules.Action.ASSIGN and detail.get("before"):
+        people.add(str(detail["before"]))  # the owner a manager took the claim over from
     people.discard(actor.partition(":")[2])  # the one who acted needs no message about it
     subject = f"Claim #{claim} ({row['customer_id']}): {kind.replace('_', ' ')}"
     body = (f"Claim #{claim} by customer {row['customer_id']} is now '{row['state']}'.\n"
@@ -145,6 +147,39 @@ def record(conn: Conn, claim: int, at: datetime, actor: str, kind: str,
     for person in sorted(people):
         outbox.enqueue(conn, recipient=person, reason=f"claim_{kind}", subject=subject,
                        body=body, ref=f"claim:{claim}:event:{ev['id']}", at=at)
+    if not actor.startswith("customer:"):  # a step by our side: the customer is told too
+        words = CUSTOMER_WORDS.get(kind, kind.replace("_", " "))
+        tell.customer(conn, row["customer_id"], reason=f"claim_{kind}",
+                      subject=f"[Hourglass] Your claim #{claim}: {words}",
+                      body=(f"Your claim #{claim} ({row['text'][:80]}): {words}.\n"
+                            + "".join(f"{k}: {v}\n" for k, v in detail.items()
+                                      if k in CUSTOMER_DETAIL and v not in (None, "", []))
+                            + "\nFollow and answer it on your status page."),
+                      ref=f"claim:{claim}:event:{ev['id']}", at=at)
+
+
+#: A step by our side, as the customer reads it.
+CUSTOMER_WORDS = {"assigned": "a manager now owns the investigation",
+                  "plan_presented": "an action plan awaits your answer",
+                  "item_done": "an item of the plan is done",
+                  "notice_ended": "your notice period has ended"}
+CUSTOMER_DETAIL = frozenset({"manager", "plan", "items", "due", "item", "state",
+                             "effective_at", "ended_at"})
+
+
+def end_notices(conn: Conn, now: datetime, limit: int = 100) -> int:
+    """Record, once each, that a claim's notice period has ended (its end date arrived):
+    the claim event, its messages and the mark that it was done, in one transaction."""
+    with conn.transaction():
+        due = query(conn, "SELECT id, notice_effective, state FROM claims WHERE notice_ended_at"
+                          " IS NULL AND notice_effective <= %s ORDER BY notice_effective, id"
+                          " LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit)).fetchall()
+        for c in due:
+            conn.execute("UPDATE claims SET notice_ended_at = %s WHERE id = %s", (now, c["id"]))
+            record(conn, c["id"], now, "dispatcher", "notice_ended",
+                   {"effective_at": views.ts(c["notice_effective"]), "ended_at": views.ts(now),
+                    "state": c["state"]})
+    return len(due)
 
 
 def shown(conn: Conn, claim: int) -> dict[str, Any]:
@@ -179,4 +214,5 @@ def summary(c: dict[str, Any]) -> dict[str, Any]:
             "opened_at": views.ts(c["opened_at"]), "updated_at": views.ts(c["updated_at"]),
             "notice": None if c["notice_at"] is None else {
                 "given_at": views.ts(c["notice_at"]),
-                "effective_at": views.ts(c["notice_effective"])}}
+                "effective_at": views.ts(c["notice_effective"]),
+                "ended_at": views.ts(c["notice_ended_at"])}}

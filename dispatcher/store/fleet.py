@@ -84,7 +84,23 @@ def apply_fleet(conn: psycopg.Connection[Any], fleet: Fleet) -> dict[str, int]:
             if params:
                 cur.executemany(sql, params)
         people = _apply_people(cur, fleet)
+        people["maintenance_windows"] = _apply_windows(cur, fleet)
     return {**{table: len(params) for table, (_, params) in rows.items()}, **people}
+
+
+def _apply_windows(cur: psycopg.Cursor[Any], fleet: Fleet) -> int:
+    """Each customer's maintenance windows the file declares. A reload of the same file keeps
+    what the customer set on /status since; a file whose windows changed replaces them."""
+    rows = [(c.id, Jsonb([w.as_json() for w in c.maintenance_windows]))
+            for c in fleet.customers if c.maintenance_windows is not None]
+    cur.executemany(
+        "INSERT INTO maintenance_windows (customer_id, windows, fleet_windows, updated_at,"
+        " updated_by) VALUES (%s, %s, %s, now(), 'fleet') ON CONFLICT (customer_id) DO UPDATE"
+        " SET windows = EXCLUDED.windows, fleet_windows = EXCLUDED.fleet_windows,"
+        " updated_at = EXCLUDED.updated_at, updated_by = 'fleet'"
+        " WHERE maintenance_windows.fleet_windows IS DISTINCT FROM EXCLUDED.fleet_windows",
+        [(c, w, w) for c, w in rows])
+    return len(rows)
 
 
 def _apply_people(cur: psycopg.Cursor[Any], fleet: Fleet) -> dict[str, int]:

@@ -24,7 +24,7 @@ from dispatcher.store import Conn, event, wake
 from schemas.states import IncidentState as S
 
 __all__ = ["Refused", "close", "dispatch", "job_event", "observations", "pause", "pauses",
-           "reassign", "reopen", "resume", "verify"]
+           "reassign", "reopen", "resume", "transfer", "verify"]
 
 LIVE_JOB_SQL = life.sql_list(life.LIVE_JOB)
 
@@ -94,6 +94,29 @@ def reassign(conn: Conn, incident: int, job: int, technician: str, now: datetime
                      " VALUES (%s, %s, %s) RETURNING id", (incident, technician, now))
     new = int(row[0]) if row else None
     event(conn, incident, now, actor, "reassigned", {**detail, "job": new})
+    wake(conn, f"incident:{incident}")
+    return new
+
+
+def transfer(conn: Conn, incident: int, technician: str, now: datetime, actor: str,
+             detail: dict[str, Any]) -> int:
+    """A manager moves the incident's live job (not yet at the rack) to another technician:
+    the job cancelled, a new one dispatched; the new job's id. Refused from any other state."""
+    state = _state(conn, incident)
+    job = _one(conn, f"SELECT id, state, technician_id FROM jobs WHERE incident_id = %s"
+                     f" AND state IN {LIVE_JOB_SQL} FOR UPDATE", (incident,))
+    if state is None:
+        raise LookupError(f"no incident {incident}")
+    if job is None or life.job_step(str(job[1]), Event.TRANSFER) is None:
+        raise Refused(state, Event.TRANSFER)
+    _move(conn, incident, Event.TRANSFER, now, sets=", assignee = %s", params=(technician,))
+    conn.execute("UPDATE jobs SET state = %s, finished_at = %s WHERE id = %s",
+                 (life.JOB_TABLE[Event.TRANSFER][1].value, now, job[0]))
+    row = _one(conn, "INSERT INTO jobs (incident_id, technician_id, dispatched_at)"
+                     " VALUES (%s, %s, %s) RETURNING id", (incident, technician, now))
+    new = int(row[0]) if row else 0
+    event(conn, incident, now, actor, "reassigned",
+          {**detail, "from": job[2], "to": technician, "job": new, "cancelled_job": job[0]})
     wake(conn, f"incident:{incident}")
     return new
 

@@ -105,7 +105,7 @@ function render() {
   const closed = incidents.filter((i) => i.state === "closed" && recent(i));
   const parts = facilities.map(facilityBanner);
   if (!open.length && !verified.length && !facilities.length) parts.push(`<p class="summary good">All hardware healthy — no open incidents.</p>`);
-  else parts.push(`<p class="summary">${open.length} open incident${open.length === 1 ? "" : "s"}${verified.length ? ` · ${verified.length} fixed, waiting for your confirmation` : ""}</p>`);
+  else parts.push(`<h2 class="summary">${open.length} open incident${open.length === 1 ? "" : "s"}${verified.length ? ` · ${verified.length} fixed, waiting for your confirmation` : ""}</h2>`);
   if (open.length) parts.push(open.map(card).join(""));
   if (verified.length) parts.push(`<h2 class="section">Fixed — please confirm</h2>` + verified.map(card).join(""));
   if (closed.length) parts.push(`<h2 class="section">Resolved in the last ${RECENT_DAYS} days</h2>` + closed.map(card).join(""));
@@ -213,7 +213,7 @@ function cageBlock(i) {
   const d = i.cage_decision;
   const when = d && d.at ? localTime(d.at) : "";
   if (i.cage_access === "asked") {
-    return `<section class="cage" data-cage="${i.id}" aria-labelledby="cage-q-${i.id}">
+    return `<section class="cage" data-cage="${i.id}" aria-label="Cage access: ${esc(what(i))} (#${i.id})">
       <p class="q" id="cage-q-${i.id}">Allow our technician into your cage?</p>
       <p class="small">Your contract asks us to get your permission first. If you deny it, the one-hour clock
         is paused until you allow it, so the time we wait is not counted against our promise.</p>

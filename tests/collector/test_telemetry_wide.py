@@ -157,3 +157,104 @@ def test_a_day_past_retention_is_rolled_up_then_dropped_whole(pg_url: str) -> No
         store.ensure_partitions(conn, day + timedelta(days=800), retention_days=90,
                                 rollup_days=730)
         assert conn.execute("SELECT count(*) FROM telemetry_hourly_rows").fetchone() == (0,)
+
+
+def _bits(v: float) -> bytes:
+    import struct
+    return struct.pack("!d", v)
+
+
+def _messages_of_values() -> list[list[float]]:
+    """Decimals of k = 1..6 digits, a message each, at every magnitude float4's integers
+    allow and just past (as json.loads makes them of the agent's text); then random
+    doubles (the simulator's psu.watts, any magnitude) and edge cases."""
+    import random
+    rnd = random.Random(29)
+    out: list[list[float]] = []
+    top = (1 << 24) - 1
+    for k in range(1, 7):
+        one = [float(f"{n}e-{k}") for n in (1, -1, 7, top, -top, top + 2)]
+        out.append(one + [round(rnd.uniform(-1, 1) * 10 ** rnd.randint(0, 7 - k), k)
+                          for _ in range(30)])
+    out.append([rnd.uniform(180, 260) for _ in range(20)]
+               + [rnd.random() * 10 ** rnd.randint(-300, 30) for _ in range(20)])
+    out.append([0.1 + 0.2, 1e-7, 1234567.8, 0.000001, 16_777_215.5, 41.3, 5400.0])
+    out.append([round(0.01 * i + 40, 2) for i in range(40)])  # decimals only: no x
+    out.append([math.pi * (i + 1) for i in range(40)])  # doubles only: no v array
+    return out
+
+
+def test_decimals_are_stored_as_scaled_float4_and_read_back_bit_for_bit(pg_url: str) -> None:
+    messages = _messages_of_values()
+    at = [T0 + timedelta(seconds=30 * i) for i in range(len(messages))]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        _fleet(conn, ["web-01"])
+        store.ensure_partitions(conn, T0, retention_days=90)  # T0's day, to roll it up
+        batch = [_message("web-01", i + 1, c, at[i]) for i, c in enumerate(messages)]
+        assert store.write_batch(conn, store.Directory(), batch, []).accepted == len(batch)
+        got = {(t, m): v for t, m, v in conn.execute(
+            "SELECT time, metric, value FROM telemetry")}
+        for i, c in enumerate(messages):
+            for j, v in enumerate(c):
+                back = got[(at[i], f"m.r{j}")]
+                assert _bits(back) == _bits(v) or (math.isnan(v) and math.isnan(back)), (v, back)
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT time, v IS NULL, d IS NULL, coalesce(cardinality(array_remove(x, NULL)), 0)"
+            " FROM telemetry_rows")}
+        for i in range(6):  # one k a message: only the value past 2^24 x 10^-k goes to x
+            assert rows[at[i]] == (False, False, 1)
+        assert rows[at[6]] == (True, True, 40)  # random doubles: none reads back as a decimal
+        assert rows[at[8]] == (False, False, 0)  # decimals only: no x array
+        assert rows[at[9]] == (True, True, 40)  # doubles only: no v array
+        # the roll-up reads the scaled values the same way
+        store.ensure_partitions(conn, T0 + timedelta(days=91), retention_days=90)
+        rolled = {m: (lo, hi, n) for m, lo, hi, n in conn.execute(
+            "SELECT metric, min, max, n FROM telemetry_hourly_rows")}
+        for j in range(40):
+            vals = [c[j] for c in messages if len(c) > j]
+            assert rolled[f"m.r{j}"] == (min(vals), max(vals), len(vals))
+
+
+def test_an_hour_holding_1e300_beside_small_values_rolls_up(pg_url: str) -> None:
+    """float8's avg() overflows on 1e300 beside other values (its sum of squared deviations);
+    the view and the roll-up average in numeric (migration 030), so the day still rolls up
+    and the raw partition is still dropped."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        _fleet(conn, ["web-01"])
+        store.ensure_partitions(conn, T0, retention_days=90)
+        batch = [_message("web-01", i + 1, [v], T0 + timedelta(seconds=30 * i))
+                 for i, v in enumerate([1e300, 1.0, -3.5e299])]
+        assert store.write_batch(conn, store.Directory(), batch, []).accepted == 3
+        view = conn.execute("SELECT avg, min, max, n FROM telemetry_hourly").fetchone()
+        assert view == (pytest.approx((1e300 + 1.0 - 3.5e299) / 3), -3.5e299, 1e300, 3)
+        store.ensure_partitions(conn, T0 + timedelta(days=91), retention_days=90)
+        rolled = conn.execute("SELECT avg, min, max, n FROM telemetry_hourly_rows").fetchone()
+        assert rolled == view
+        assert conn.execute("SELECT count(*) FROM telemetry_rows").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("value", "k"), [(0.1, 1), (12.08, 2), (41.3, 1), (0.37, 2),
+                                          (12.064, 3), (-7.125, 3), (1e-6, 6), (1e-7, 0),
+                                          (1_677_721.5, 1), (1_677_721.55, 0), (1e300, 0),
+                                          (218.73412345, 0)])
+def test_digits_finds_the_fewest_decimals_that_read_back(value: float, k: int) -> None:
+    assert widecopy.digits(value) == k
+
+
+@pytest.mark.fuzz
+def test_any_short_decimal_reads_back_exactly() -> None:
+    """Every decimal of up to 6 digits below 2^24 x 10^-k: n / 10^k is the agent's double."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.integers(-(1 << 24) + 1, (1 << 24) - 1), st.integers(1, 6))
+    def check(n: int, k: int) -> None:
+        value = float(f"{n}e-{k}")  # what json.loads makes of the agent's text
+        d = widecopy.digits(value)
+        assert 1 <= d <= k or widecopy.fits_float4(value)
+        if d:
+            scaled = round(value * 10 ** d)
+            assert abs(scaled) < 1 << 24
+            assert float(scaled) / 10.0 ** d == value
+
+    check()

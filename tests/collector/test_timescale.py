@@ -76,6 +76,16 @@ def test_the_timescale_variant_sets_chunks_compression_retention_and_the_aggrega
     assert "add_continuous_aggregate_policy('telemetry_hourly'" in agg
 
 
+def test_029_segments_timescale_compression_by_series_and_plain_by_decimals() -> None:
+    ts = sql("029_telemetry_decimals.timescale.sql")
+    assert "timescaledb.compress_segmentby = 'host_id, component, metric'" in ts
+    assert "timescaledb.compress_orderby = 'time DESC'" in ts
+    assert "version >= ARRAY[2, 14] OR NOT compressed" in ts  # older versions: a warning
+    plain = sql("029_telemetry_decimals.plain.sql")
+    assert "ADD COLUMN d bytea" in plain
+    assert "telemetry_value(u.x, u.v, r.d, u.i)" in plain
+
+
 def test_migrate_picks_one_variant_per_version() -> None:
     every = available()
     for timescale in (False, True):

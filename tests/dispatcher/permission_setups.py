@@ -172,6 +172,14 @@ def dispatched(w: World) -> Ids:
     return {"incident_id": opened.incident, "job_id": opened.job, "listed": opened.incident}
 
 
+def reassignable(w: World) -> Ids:
+    """A dispatched acme incident and t-cy, a third disk technician to reassign it to (not
+    t-bob: the matrix's other technician must keep seeing no jobs)."""
+    w.db.execute("INSERT INTO technicians (id, name, site_id, role, skills) VALUES"
+                 " ('t-cy', 'Cy', 'iad1', 'technician', '{disk}') ON CONFLICT DO NOTHING")
+    return dispatched(w)
+
+
 def acknowledged(w: World) -> Ids:
     """An acme incident whose job t-ana has acknowledged (so the part can be replaced)."""
     opened = w.open_incident(state="acknowledged")
@@ -323,6 +331,21 @@ def proactive(w: World) -> Ids:
                        (row[0], now)).fetchone()
     assert job is not None
     return {"job_id": int(job[0]), "listed": int(row[0])}
+
+
+#: Two windows a day that overlap by half, so every hour of every day lies in one of them.
+ALWAYS_OPEN = ('[{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00",'
+               ' "end": "24:00", "timezone": "UTC"}, {"days": ["mon", "tue", "wed", "thu",'
+               ' "fri", "sat", "sun"], "start": "12:00", "end": "12:00", "timezone": "UTC"}]')
+
+
+def planned(w: World) -> Ids:
+    """Acme's proactive job, with maintenance windows a move to any later hour fits into."""
+    ids = proactive(w)
+    w.db.execute("INSERT INTO maintenance_windows (customer_id, windows, updated_at, updated_by)"
+                 " VALUES ('acme', %s, now(), 'test') ON CONFLICT (customer_id) DO UPDATE SET"
+                 " windows = EXCLUDED.windows", (ALWAYS_OPEN,))
+    return {"job_id": ids["job_id"], "listed": ids["job_id"]}
 
 
 def fill(template: Any, ids: Ids) -> Any:

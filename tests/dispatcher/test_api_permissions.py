@@ -149,6 +149,13 @@ RULES: dict[str, Rule] = {
         MANAGERS, s.reviewed, body={"cause": "The spare was at the wrong site."}),
     "GET /api/v1/reviews/overdue": Rule(MANAGERS),
     "GET /api/v1/nps": Rule((401, 200, 200, 403, 403, 200, 200)),
+    # the managers' board and figures (a manager sees the sites they manage, an admin all)
+    "GET /api/v1/figures": Rule(MANAGERS),
+    "GET /api/v1/figures.csv": Rule(MANAGERS),
+    "GET /api/v1/foreseen-breaches": Rule(MANAGERS),
+    "GET /api/v1/incidents/{incident_id}/candidates": Rule(MANAGERS, s.dispatched),
+    "POST /api/v1/incidents/{incident_id}/reassign": Rule(MANAGERS, s.reassignable,
+                                                          body={"technician": "t-cy"}),
     # claims: another customer naming acme's incident in a new claim gets 422 "not one of
     # your incidents", as it does for an incident that does not exist
     "POST /api/v1/claims": Rule((401, 201, 422, 403, 403, 403, 403), s.dispatched,
@@ -185,6 +192,21 @@ RULES: dict[str, Rule] = {
         PROACTIVE_ACTION, s.proactive, body={"serial": "ZA9NEW", "note": "swapped early"}),
     "POST /api/v1/proactive-jobs/{job_id}/dismiss": Rule(
         PROACTIVE_ACTION, s.proactive, body={"reason": "counter reset by a firmware update"}),
+    # planned work with the customer: the customer answers its own plan (another customer's
+    # is a 404), staff read it; a customer sets its own maintenance windows
+    "GET /api/v1/planned-work": Rule(EVERYONE, s.planned, "?limit=200", listed=True),
+    "GET /api/v1/planned-work/{job_id}": Rule((401, 200, 404, 200, 200, 200, 200), s.planned),
+    "POST /api/v1/planned-work/{job_id}/accept": Rule(CUSTOMER_STEP, s.planned),
+    "POST /api/v1/planned-work/{job_id}/move": Rule(CUSTOMER_STEP, s.planned,
+                                                    body={"start": "{later}"}),
+    "POST /api/v1/planned-work/{job_id}/decline": Rule(CUSTOMER_STEP, s.planned,
+                                                       body={"reason": "not this quarter"}),
+    "GET /api/v1/maintenance-windows": Rule((401, 200, 404, 200, 200, 200, 200), s.planned,
+                                            "?customer=acme"),
+    "PUT /api/v1/maintenance-windows": Rule(
+        (401, 200, 200, 403, 403, 403, 403),
+        body={"windows": [{"days": ["tue"], "start": "02:00", "end": "05:00",
+                           "timezone": "Europe/Berlin"}]}),
     # sign-in: sessions are a person's own (an admin sees and ends anyone's), links are sent
     # by managers and admins, the audit is for admins
     "GET /api/v1/sessions": Rule(EVERYONE),

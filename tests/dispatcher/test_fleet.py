@@ -301,7 +301,8 @@ def test_load_twice_updates_and_never_duplicates(pg_url: str) -> None:
     expected = {"sites": len(fleet.sites), "technicians": len(fleet.technicians),
                 "customers": len(fleet.customers), "hosts": len(fleet.hosts),
                 "spares": len(fleet.spares)}
-    people = {"account_people": 2, "contacts": 6, "account_team": 1}  # the example's
+    people = {"account_people": 2, "contacts": 6, "account_team": 1,
+              "maintenance_windows": 1}  # the example's
     with psycopg.connect(pg_url) as conn:
         assert apply_fleet(conn, fleet) == {**expected, **people}
         assert _counts(conn) == expected

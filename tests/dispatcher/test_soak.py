@@ -443,8 +443,11 @@ def fired_once(f: Facts) -> list[str]:
 
 
 def steps_once(f: Facts) -> list[str]:
-    """Each escalation step once per incident; one transfer; never a third technician."""
-    steps = Counter((e["incident_id"], e["kind"], e["detail"].get("step"))
+    """Each escalation step once per incident (a breach foreseen: once per dispatch, so per
+    job); one transfer; never a third technician."""
+    steps = Counter((e["incident_id"], e["kind"], e["detail"].get("step")
+                     if e["detail"].get("step") != "breach_foreseen"
+                     else f"breach_foreseen job {e['detail'].get('job')}")
                     for e in f.events if e["kind"] in ("escalated", "reassigned", "reopened"))
     out = [f"incident {i}: {kind} {step or ''} recorded {n} times"
            for (i, kind, step), n in steps.items() if n > 1]

@@ -75,9 +75,13 @@ def test_no_spare_escalates_at_once_and_still_dispatches(url: str) -> None:
     tick(url, at(0))
     tick(url, at(1))
     with psycopg.connect(url, autocommit=True) as conn:
-        [esc] = events(conn, i, "escalated")
+        [esc, foreseen] = events(conn, i, "escalated")
         assert (esc["step"], esc["to"], esc["at"]) == ("no_spare", "t-maria", at(0))
         assert "no spare disk on site at iad1" in esc["reason"]
+        # the depot's courier makes the fix late: foreseen at once, with the prediction
+        assert (foreseen["step"], foreseen["to"], foreseen["at"]) == (
+            "breach_foreseen", "t-maria", at(0))
+        assert foreseen["late_minutes"] > 180
         assert conn.execute("SELECT state, assignee FROM incidents WHERE id = %s",
                             (i,)).fetchone() == ("dispatched", "t-ana")
         assert reservation(conn, i) is None
@@ -110,7 +114,8 @@ def test_one_spare_two_incidents_the_sooner_deadline_gets_it(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         assert reservation(conn, sooner) == ("ST8000NM000A", "reserved")
         assert reservation(conn, later) is None
-        assert [e["step"] for e in events(conn, later, "escalated")] == ["no_spare"]
+        assert [e["step"] for e in events(conn, later, "escalated")] == ["no_spare",
+                                                                        "breach_foreseen"]
         assert events(conn, sooner, "escalated") == []
 
 

@@ -42,10 +42,11 @@ def seeded(db: psycopg.Connection[tuple[Any, ...]], fleet: Fleet, base_url: str,
     # one of each thing a path names, in the states its operations act on (the permission
     # matrix's own setups): paused, reviewed, verified, closed and credited incidents,
     # claims in every state, a facility incident, planned work, t-ana's passkey, a contract
-    # that asks for cage access and one of acme's own contacts
+    # that asks for cage access and one of acme's own contacts, planned work with acme's windows
     world = s.World(base_url, db, fleet, open_incident, s.Tracebacks())
     for setup in (s.paused, s.reviewed, s.verified, s.closed, s.credited, s.facility,
-                  s.proactive, s.ana_reachable, s.ana_passkey, s.cage_asked, s.acme_contact,
+                  s.proactive, s.planned, s.ana_reachable, s.ana_passkey, s.cage_asked,
+                  s.acme_contact,
                   *(s.claim(state) for state in ("plan_presented", "plan_accepted",
                                                  "plan_rejected", "notice_given"))):
         setup(world)

@@ -47,7 +47,13 @@ def test_tech_page_shows_job_with_countdown_and_acknowledge(
     expect(card.locator(".where")).to_contain_text("r12")
     button = card.get_by_role("button", name="Acknowledge")
     expect(button).to_be_visible()
-    box = button.bounding_box()
+    box = None
+    for _ in range(50):  # a live refresh redraws the list: the button may be replaced between
+        box = button.bounding_box()  # the check and the measure (None), so measure the new one
+        if box is not None:
+            break
+        phone.wait_for_timeout(100)
+    assert box is not None
     assert box["height"] >= 56  # a thumb-sized target
     assert box["width"] >= 180
     assert "token" not in phone.url  # the secret left the address bar

@@ -16,6 +16,7 @@ from dispatcher.domain.incident import Event
 from dispatcher.http import models
 from dispatcher.http.deps import Cursor, Deps, DictConn, Limit
 from dispatcher.http.routes import jobs
+from dispatcher.service import foresight
 from dispatcher.service.engine import event
 from dispatcher.store import incidents, jobcard, reviews
 from dispatcher.store.tokens import Principal
@@ -71,7 +72,7 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         out["timeline"] = [views.timeline_entry(r) for r in conn.execute(
             "SELECT at, actor, kind, detail FROM incident_events WHERE incident_id = %s"
             " ORDER BY at, id", (incident_id,))
-            if staff or r["kind"] not in jobcard.STAFF_ONLY_EVENTS]
+            if staff or _customer_sees(r)]
         job = conn.execute(f"SELECT {jobs.JOB_COLUMNS} {jobs.JOB_FROM} WHERE j.incident_id = %s"
                            " ORDER BY j.id DESC LIMIT 1", (incident_id,)).fetchone()
         out["job"] = views.job(job) if job else None
@@ -168,3 +169,13 @@ def _version(conn: DictConn, who: Principal) -> str:
     raw = f"{who.token_id}:{row['m']}:{row['n']}" if row else ""
     raw += f":{fac['n']}:{fac['b']}:{fac['r']}" if fac else ""
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _customer_sees(entry: Any) -> bool:
+    """Whether a customer sees a timeline entry: not the staff's notes and photos, nor a
+    foreseen breach (it names our other technicians and their queues: the site manager's
+    to act on, and the customer is told the outcome by the clock and the credit)."""
+    if entry["kind"] in jobcard.STAFF_ONLY_EVENTS:
+        return False
+    detail = entry["detail"] or {}
+    return not (entry["kind"] == "escalated" and detail.get("step") == foresight.STEP)

@@ -16,12 +16,18 @@ from dispatcher.http.deps import Deps
 PAGES = {"tech": "tech.html", "status": "status.html", "ops": "ops.html",
          "passkeys": "passkeys.html"}
 #: dispatcher/web/<name>.js, the only ones served; passkey.js serves the sign-in page too
-SCRIPTS = ("common", "tech", "status", "ops", "passkey")
+SCRIPTS = ("common", "tech", "status", "ops", "passkey", "charts", "care")
 #: A script's URL carries its content hash (?v=), so a phone on a weak signal keeps it until
 #: it changes: a year, the longest lifetime caches honour, and immutable (not even revalidated).
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: Without the current hash (an old page, a typed URL) the phone may keep it but asks first.
 REVALIDATE = "no-cache"
+#: The front page: the pages' links (a language and a title for screen readers).
+INDEX = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+         'content="width=device-width, initial-scale=1"><title>Hourglass</title></head><body>'
+         '<main><h1>Hourglass</h1><p><a href="/status">Status</a> · <a href="/tech">Technician'
+         '</a> · <a href="/ops">Operations</a> · <a href="/docs">API</a></p></main></body>'
+         '</html>')
 _SCRIPT_TAG = re.compile(r'<script src="/web/([a-z]+)\.js"></script>')
 
 
@@ -64,8 +70,7 @@ def router(deps: Deps) -> APIRouter:
 
     @api.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
-        return HTMLResponse('<p><a href="/status">Status</a> · <a href="/tech">Technician</a>'
-                            ' · <a href="/ops">Operations</a> · <a href="/docs">API</a></p>')
+        return HTMLResponse(INDEX)
 
     return api
 

@@ -18,6 +18,7 @@ from dispatcher.domain import proactive
 from dispatcher.domain.proactive import ProactiveState
 from dispatcher.http import idempotency, models
 from dispatcher.http.deps import Cursor, Deps, Limit
+from dispatcher.service import proactive as service
 from dispatcher.service.proactive import COLUMNS, FROM, LIVE_SQL
 from dispatcher.store import spares
 from dispatcher.store.tokens import Principal
@@ -47,6 +48,9 @@ def view(r: dict[str, Any]) -> dict[str, Any]:
         "finished_at": views.ts(r["finished_at"]), "finished_by": r["finished_by"],
         "spare_part": r["spare_part"], "part_note": r["part_note"],
         "new_serial": r["new_serial"], "note": r["note"],
+        # the slot inside the customer's maintenance window, and the customer's answer
+        "slot_start": views.ts(r["slot_start"]), "slot_end": views.ts(r["slot_end"]),
+        "plan_state": r["plan_state"],
         "prediction": {
             "id": r["prediction_id"], "host": r["host_id"], "customer": r["customer_id"],
             "component": r["component"], "kind": r["kind"], "prediction": r["prediction"],
@@ -89,6 +93,8 @@ def perform(conn: Any, who: Principal, job_id: int, action: proactive.Action,
         conn.execute("UPDATE predictions SET state = %s, closed_at = %s WHERE id = %s"
                      " AND state = 'open'", (target.value, now, row["prediction_id"]))
         spares.end_proactive(conn, job_id, target is ProactiveState.DONE, now)
+    service.job_event(conn, job_id, now, actor, target.value,
+                      {k: v for k, v in body.items() if v is not None})
     wake(conn, f"proactive:{job_id}")
     return view(conn.execute(f"SELECT {COLUMNS} {FROM} WHERE pj.id = %s", (job_id,)).fetchone())
 

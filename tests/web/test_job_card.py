@@ -355,6 +355,8 @@ def test_ops_shows_the_photos_and_the_pause_request_under_the_incident(
     extras = desktop.locator(f"tr[data-extras-for='{opened.incident}']")
     thumb = extras.locator(f"img[data-photo='{r.json()['id']}']")
     expect(thumb).to_be_visible()
+    thumb.evaluate("img => img.complete ? null : new Promise((ok) => {"
+                   " img.onload = ok; img.onerror = ok; })")  # loaded (or failed), not loading
     assert thumb.evaluate("img => img.naturalWidth") == 320  # the thumbnail loaded, by cookie
     expect(extras.locator("[data-ask]")).to_contain_text("security desk")
     extras.locator("[data-grant]").click()

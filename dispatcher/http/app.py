@@ -31,6 +31,7 @@ from dispatcher.http.routes import (
     passkeys,
     pauses,
     proactive,
+    pwa,
     reviews,
     signin,
     spares,
@@ -40,7 +41,7 @@ from hourglass.config import AuthConfig
 
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, jobs, pauses, claims, reviews, spares, credits, facility, ingest,
-           notifications, proactive, pages, oidc, passkeys, signin)
+           notifications, proactive, pages, pwa, oidc, passkeys, signin)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

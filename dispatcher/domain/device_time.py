@@ -7,6 +7,7 @@ take the server's arrival time), and a value that cannot be true is ignored with
 noted on the timeline entry instead.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,9 @@ BEFORE = timedelta(minutes=5)
 OLDEST = timedelta(days=2)
 #: What of an unusable value is kept in the note (a header can be long).
 SHOWN = 64
+#: RFC 3339's date-time (the zone checked apart, to say so); Python's fromisoformat alone
+#: also takes ISO 8601's other shapes ("20261207T1002", week dates), which no phone sends.
+_SHAPE = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)?")
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,10 @@ def parse(raw: str | None, now: datetime, earliest: datetime | None) -> DeviceTi
         return DeviceTime(None)
     value = raw.strip()
     shown = value[:SHOWN] + ("…" if len(value) > SHOWN else "")
+    if not _SHAPE.fullmatch(value):
+        return DeviceTime(None, f"not an RFC 3339 time: {shown!r}")
     try:
-        at = datetime.fromisoformat(value.replace("z", "Z"))
+        at = datetime.fromisoformat(value.upper().replace(" ", "T"))
         if at.tzinfo is None:
             return DeviceTime(None, f"no time zone (RFC 3339 needs Z or an offset): {shown!r}")
         at = at.astimezone(UTC)

@@ -248,7 +248,7 @@ function paintOutbox() {
       · from a notification, ${esc(ago(Date.now() - Date.parse(w.device_time)))} <span class="how">waiting for a signal</span></li>`;
   const list = queued ? `<h2>Waiting to send (${queued})</h2><ul>${waiting.map(([id, p]) => line(id, p)).join("")}${workerQueue.map(fromWorker).join("")}</ul>` : "";
   const no = refused.map((r) => `<div class="refused" role="alert" data-refused="${esc(r.key)}">
-      <p><b>${esc(upper(r.detail))}.</b> Your “${esc(ACTION_LABEL[r.action] || r.action)}” for ${esc(jobName(r.job))}${r.label ? " (" + esc(r.label) + ")" : ""}, tapped at ${esc(localTime(r.at))}, was not applied.</p>
+      <p><b>${esc(upper(r.detail))}.</b> Tapped at ${esc(localTime(r.at))}: “${esc(ACTION_LABEL[r.action] || r.action)}” for ${esc(jobName(r.job))}${r.label ? " (" + esc(r.label) + ")" : ""}.</p>
       <button type="button" data-dismiss="${esc(r.key)}">Dismiss</button></div>`).join("");
   const ok = sent.map((x) => `<li class="sent" data-sent="${esc(x.key)}">✓ ${esc(ACTION_LABEL[x.action] || x.action)} · ${esc(jobName(x.job))}: sent, tapped ${esc(localTime(x.at))}${x.waited > 5000 ? `, received ${esc(localTime(new Date(x.done).toISOString()))}` : ""}</li>`).join("");
   box.innerHTML = list + no + (ok ? `<ul class="sent-list">${ok}</ul>` : "");

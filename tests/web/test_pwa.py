@@ -192,9 +192,8 @@ def test_a_tap_the_job_moved_past_offline_is_shown_in_words_until_dismissed(
     app_phone.context.set_offline(False)
     refused = app_phone.locator("#outbox .refused")
     expect(refused).to_contain_text(f"Job {opened.job} was given to Ben Okafor", timeout=15000)
-    expect(refused).to_contain_text("Your “Acknowledge” for job "
-                                    f"{opened.job} (web-01)")
-    expect(refused).to_contain_text("was not applied")
+    expect(refused).to_contain_text("while your acknowledge waited to be sent; it was not applied")
+    expect(refused).to_contain_text(f"“Acknowledge” for job {opened.job} (web-01)")
     expect(card).to_have_count(0)  # the job left her list
     assert job_state(db, opened.job) == "cancelled"  # nothing was applied
     assert events(db, opened.incident, "acknowledged") == []
@@ -202,6 +201,19 @@ def test_a_tap_the_job_moved_past_offline_is_shown_in_words_until_dismissed(
     expect(refused).to_be_visible()  # kept until she says she has read it
     refused.get_by_role("button", name="Dismiss").tap()
     expect(refused).to_have_count(0)
+
+
+def test_the_notifications_control_says_plainly_when_the_server_has_no_push(
+        app_phone: Any, base_url: str, fleet: Fleet) -> None:
+    key = httpx.get(f"{base_url}/api/v1/push/key",
+                    headers={"Authorization": f"Bearer {fleet.tech}"})
+    if key.status_code != 404:
+        pytest.skip("this server has the Web Push routes: their own tests cover the control")
+    app_phone.reload()
+    expect(app_phone.locator("#push")).to_be_visible()
+    expect(app_phone.locator("#push-state")).to_contain_text(
+        "Push notifications are not available on this server yet")
+    expect(app_phone.get_by_role("button", name="Turn on notifications")).to_be_hidden()
 
 
 # ---- push, through the worker ----

@@ -98,9 +98,11 @@ def card(row: dict[str, Any], shapes: Mapping[str, serials.Shape] | None = None
 
 
 def timeline_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """One incident event."""
+    """One incident event; a technician's action also says when the phone made it."""
+    detail = row["detail"]
+    device = detail.get("device_time") if isinstance(detail, dict) else None
     return {"at": ts(row["at"]), "actor": row["actor"], "kind": row["kind"],
-            "detail": row["detail"]}
+            "detail": detail, "device_at": device if isinstance(device, str) else None}
 
 
 def review(row: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:

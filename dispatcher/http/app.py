@@ -39,6 +39,7 @@ from dispatcher.http.routes import (
     planned_work,
     proactive,
     push,
+    pwa,
     readings,
     reviews,
     signin,
@@ -50,7 +51,7 @@ from hourglass.config import AuthConfig, PushConfig
 # oidc and passkeys before signin: /signin/{code} would take /signin/oidc and /signin/passkey
 ROUTERS = (incidents, readings, cage, contacts, jobs, jobcard, pauses, claims, reviews, spares,
            credits, facility, ingest, notifications, proactive, planned_work, board, figures,
-           pages, oidc, passkeys, signin, push, escalations)
+           pages, pwa, oidc, passkeys, signin, push, escalations)
 
 
 def create_app(database_url: str, engine_alive: Callable[[], bool] | None = None,

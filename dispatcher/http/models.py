@@ -90,10 +90,15 @@ class Incident(Model):
 class TimelineEntry(Model):
     """One event: when, who, what, and its detail."""
 
-    at: str | None
+    at: str | None = Field(description="when the server recorded it (for a technician's "
+                                       "action: when it arrived)")
     actor: str
     kind: str
     detail: Json | None
+    device_at: str | None = Field(default=None, description=(
+        "a technician's action: the phone's own time of the tap (Hourglass-Device-Time), "
+        "information only; null when none was sent or it was ignored "
+        "(detail.device_time_ignored says why)"))
 
 
 class JobOfIncident(Model):

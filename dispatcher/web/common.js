@@ -40,7 +40,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<
 async function api(path, opts = {}) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), opts.timeout || 10000);  // a hung request on a weak signal counts as failed
-  const headers = {...auth.headers(), "Accept": "application/json"};
+  const headers = {...auth.headers(), ...(opts.headers || {}), "Accept": "application/json"};
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   if (opts.key) headers["Idempotency-Key"] = opts.key;
   let r;

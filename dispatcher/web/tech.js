@@ -40,6 +40,7 @@ function live(refresh) {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   window.addEventListener("online", () => { refresh(); retryFailed(); });
   window.addEventListener("offline", () => { online = false; paintStatus(); });
+  setInterval(() => { if (navigator.onLine) retryFailed(); }, 15000);  // a signal back without an "online" event
 }
 
 /* ---- the technician's jobs ---- */
@@ -62,9 +63,17 @@ try {
   if (c && c.who && c.who === auth.key()) planned = c.items;
 } catch (e) { /* no cache */ }
 let jobs = null, updatedAt = 0, known = null, loading = null, again = false;
-let pending = {};
+/* The outbox: one tap waiting per job, {action, body, key, at (the phone's time of the tap),
+   label, status: waiting | sending | failed}, kept across reloads; the server's refusals of
+   taps that waited (the job went to someone else meanwhile) stay in `refused` until dismissed;
+   `sent` holds the last outcomes for a minute; `workerQueue` what the service worker holds
+   (notification actions taken without a signal: pwa.js keeps it up to date). */
+const REFUSED_KEY = "hourglass.tech.refused";
+let pending = {}, refused = [], sent = [], workerQueue = [];
 try { pending = JSON.parse(store.get(PENDING_KEY) || "{}"); } catch (e) { pending = {}; }
+try { refused = JSON.parse(store.get(REFUSED_KEY) || "[]"); } catch (e) { refused = []; }
 const savePending = () => store.set(PENDING_KEY, JSON.stringify(pending));
+const saveRefused = () => store.set(REFUSED_KEY, JSON.stringify(refused));
 try {
   const c = JSON.parse(store.get(CACHE_KEY) || "null");
   if (c && c.who && c.who === auth.key()) { jobs = c.items; updatedAt = c.at; }
@@ -99,8 +108,8 @@ async function refresh() {
 }
 let stop = false;
 function signedOut(e) {  // the session ended (or never began): caches go, the help shows
-  auth.forget(); store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY);
-  stop = true; if (es) es.close();
+  auth.forget(); store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); store.del(REFUSED_KEY);
+  refused = []; stop = true; if (es) es.close(); paintOutbox();
   showHelp(e.message + ".");
 }
 
@@ -236,19 +245,61 @@ function paintStatus() {
     : `<span class="dot ${streaming ? "live" : ""}"></span>${streaming ? "Live" : "Refreshing every 10 s"} · updated ${age}`;
   banner.hidden = !offline || !updatedAt;
   if (!banner.hidden) banner.textContent = `No connection. Showing your jobs as of ${new Date(updatedAt).toLocaleTimeString()} (${age}); taps are kept and sent when the signal is back.`;
+  paintOutbox();
 }
 
-/* ---- actions: one Idempotency-Key per tap, reused by every retry ---- */
-const BACKOFF = [1000, 2000, 4000, 8000, 15000];  // about 30 s of retries before asking for a tap
+/* ---- the outbox, shown above the jobs: what waits, what the server refused, what just went ---- */
+const SENT_SHOWN = 60000;  // a sent tap's outcome stays in view for a minute
+function jobName(jobId) {
+  const id = String(jobId);
+  return id.startsWith("p") ? `planned job ${id.slice(1)}` : `job ${id}`;
+}
+function paintOutbox() {
+  const box = document.getElementById("outbox");
+  if (!box) return;
+  sent = sent.filter((x) => Date.now() - x.done < SENT_SHOWN);
+  const waiting = Object.entries(pending);
+  const queued = workerQueue.length + waiting.length;
+  if (stop || (!queued && !refused.length && !sent.length)) { box.hidden = true; box.innerHTML = ""; return; }
+  const line = (id, p) => {
+    const how = p.status === "failed" ? `not sent: ${esc(p.error || "refused")} – tap the job's button to retry`
+      : p.inflight ? `sending${p.attempt > 1 ? ` (try ${p.attempt})` : ""}…`
+      : navigator.onLine ? `retrying${p.error ? " (" + esc(p.error) + ")" : ""}` : "waiting for a signal";
+    return `<li data-outbox="${esc(id)}"><b>${esc(ACTION_LABEL[p.action] || p.action)}</b> · ${esc(jobName(id))}${p.label ? " (" + esc(p.label) + ")" : ""}
+      · tapped ${esc(ago(Date.now() - Date.parse(p.at)))} <span class="how">${how}</span></li>`;
+  };
+  const fromWorker = (w) => `<li data-outbox="${esc(w.id)}"><b>${esc(w.title || w.action)}</b> · ${esc(w.job != null ? "job " + w.job : "a job")}
+      · from a notification, ${esc(ago(Date.now() - Date.parse(w.device_time)))} <span class="how">waiting for a signal</span></li>`;
+  const list = queued ? `<h2>Waiting to send (${queued})</h2><ul>${waiting.map(([id, p]) => line(id, p)).join("")}${workerQueue.map(fromWorker).join("")}</ul>` : "";
+  const no = refused.map((r) => `<div class="refused" role="alert" data-refused="${esc(r.key)}">
+      <p><b>${esc(upper(r.detail))}.</b> Tapped at ${esc(localTime(r.at))}: “${esc(ACTION_LABEL[r.action] || r.action)}” for ${esc(jobName(r.job))}${r.label ? " (" + esc(r.label) + ")" : ""}.</p>
+      <button type="button" data-dismiss="${esc(r.key)}">Dismiss</button></div>`).join("");
+  const ok = sent.map((x) => `<li class="sent" data-sent="${esc(x.key)}">✓ ${esc(ACTION_LABEL[x.action] || x.action)} · ${esc(jobName(x.job))}: sent, tapped ${esc(localTime(x.at))}${x.waited > 5000 ? `, received ${esc(localTime(new Date(x.done).toISOString()))}` : ""}</li>`).join("");
+  box.innerHTML = list + no + (ok ? `<ul class="sent-list">${ok}</ul>` : "");
+  box.hidden = false;
+}
+const upper = (t) => { const s = String(t || "refused by the server"); return s[0].toUpperCase() + s.slice(1); };
+document.getElementById("outbox").addEventListener("click", (e) => {
+  const b = e.target.closest("[data-dismiss]");
+  if (!b) return;
+  refused = refused.filter((r) => r.key !== b.dataset.dismiss); saveRefused(); paintOutbox();
+});
+
+/* ---- actions: one Idempotency-Key per tap, reused by every retry, with the phone's time ---- */
+const BACKOFF = [1000, 2000, 4000, 8000, 15000];  // then every 15 s while the phone says it is online
+// the server's answers that mean the job moved on while the tap waited: kept until dismissed
+const REFUSALS = new Set([403, 404, 409]);
 async function send(jobId) {
   const p = pending[jobId];
   if (!p || p.inflight) return;
+  if (!navigator.onLine) { p.status = "waiting"; savePending(); render(); return; }  // the "online" event sends it
   p.inflight = true; p.status = "sending"; p.attempt = (p.attempt || 0) + 1; savePending(); render();
   try {
     const isPlanned = String(jobId).startsWith("p");
     const path = isPlanned ? `/api/v1/proactive-jobs/${String(jobId).slice(1)}/${p.action}` : `/api/v1/jobs/${jobId}/${p.action}`;
-    const job = await api(path, {method: "POST", key: p.key, body: p.body});
+    const job = await api(path, {method: "POST", key: p.key, body: p.body, headers: {"Hourglass-Device-Time": p.at}});
     delete pending[jobId]; savePending(); online = true;
+    sent.push({key: p.key, job: jobId, action: p.action, at: p.at, done: Date.now(), waited: Date.now() - Date.parse(p.at)});
     savedNote[jobId] = {text: DONE_LABEL[p.action], at: Date.now()};
     setTimeout(render, 4100);
     if (isPlanned) {
@@ -260,27 +311,34 @@ async function send(jobId) {
     render(); refresh();
   } catch (e) {
     p.inflight = false;
-    if (e.status === 401) { signedOut(e); return; }
+    if (e.status === 401) { p.status = "waiting"; savePending(); signedOut(e); return; }  // kept for after the sign-in
     const retryable = e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
-    if (retryable && p.attempt < BACKOFF.length + 1) {
+    if (retryable) {  // an outbox does not give up: the tap waits for the signal
       if (e.status === 0) online = false;
-      p.error = e.message; savePending(); render();
-      setTimeout(() => send(jobId), BACKOFF[p.attempt - 1]);
+      p.status = "waiting"; p.error = e.message; savePending(); render();
+      if (navigator.onLine) setTimeout(() => send(jobId), BACKOFF[Math.min(p.attempt, BACKOFF.length) - 1]);
       return;
     }
-    p.status = "failed"; p.error = e.message; savePending(); render();
-    if (!retryable) {  // the server said no (the job moved on, a bad serial): show why, then drop the tap
-      setTimeout(() => { if (pending[jobId] === p) { delete pending[jobId]; savePending(); refresh(); render(); } }, 6000);
+    if (REFUSALS.has(e.status)) {  // the job moved on meanwhile: say so until dismissed, never apply
+      delete pending[jobId]; savePending();
+      refused.push({key: p.key, job: jobId, action: p.action, at: p.at, label: p.label, status: e.status, detail: e.message});
+      saveRefused(); render(); refresh();
+      return;
     }
+    p.status = "failed"; p.error = e.message; savePending(); render();  // e.g. a bad serial: fix, then retry
+    setTimeout(() => { if (pending[jobId] === p && p.status === "failed") { delete pending[jobId]; savePending(); refresh(); render(); } }, 6000);
   }
 }
 
-function retryFailed() {  // the signal is back: resend taps that gave up, with their first key
-  for (const [id, p] of Object.entries(pending)) if (p.status === "failed" && !p.inflight) { p.attempt = 0; send(id); }
+function retryFailed() {  // the signal is back: resend every waiting tap, with its first key
+  for (const [id, p] of Object.entries(pending)) if (p.status !== "failed" && !p.inflight) send(id);
 }
 
 function tap(jobId, action, body) {
-  pending[jobId] = {action, body, key: newKey(), status: "sending", attempt: 0};
+  const id = String(jobId), j = id.startsWith("p") ? (planned || []).find((x) => "p" + x.id === id)
+    : (jobs || []).find((x) => String(x.id) === id);
+  const label = j ? (j.incident ? j.incident.host : j.prediction && j.prediction.host) : null;
+  pending[jobId] = {action, body, key: newKey(), at: new Date().toISOString(), label, status: "sending", attempt: 0};
   savePending(); send(jobId);
 }
 
@@ -469,7 +527,7 @@ document.getElementById("list").addEventListener("click", (e) => {
   }
 });
 document.getElementById("refresh").addEventListener("click", () => refresh());
-document.getElementById("signout").addEventListener("click", () => { store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); store.del(PENDING_KEY); auth.signOut(); });
+document.getElementById("signout").addEventListener("click", () => { store.del(CACHE_KEY); store.del(PLANNED_CACHE_KEY); store.del(PENDING_KEY); store.del(REFUSED_KEY); auth.signOut(); });
 
 if (!auth.signedIn()) {
   showHelp("This phone is not signed in yet.");
@@ -477,7 +535,11 @@ if (!auth.signedIn()) {
   document.getElementById("signout").hidden = false;
   auth.check().catch((e) => { if (e.status === 401) signedOut(e); });  // who: keys the caches
   render();
-  for (const id of Object.keys(pending)) { pending[id].inflight = false; pending[id].attempt = 0; send(id); }  // taps left from a reload
+  for (const id of Object.keys(pending)) {  // taps left from a reload (or a phone that ran out of signal)
+    pending[id].inflight = false; pending[id].attempt = 0;
+    if (!pending[id].at) pending[id].at = new Date().toISOString();  // a tap queued before device times
+    send(id);
+  }
   live(refresh);
   setInterval(tick, 1000);
 }

@@ -252,6 +252,9 @@ PUBLIC: dict[str, str] = {
     "GET /status": "the customer's page: a static shell, its data comes from the API",
     "GET /ops": "the operations page: a static shell, its data comes from the API",
     "GET /web/{name}.js": "the pages' scripts: static files, no data",
+    "GET /manifest.webmanifest": "/tech's web app manifest: a static file, no data",
+    "GET /sw.js": "/tech's service worker: a static file, no data (it calls the API as the page)",
+    "GET /web/icons/{name}.png": "/tech's app icons: static files, no data",
     "GET /openapi.json": "the API's schema is public documentation",
     "GET /signin": "the sign-in page: asks for an email address",
     "POST /signin": "asks for a link: the same answer whether the address is known or not",
@@ -400,7 +403,8 @@ def test_a_token_in_the_url_is_refused(who: dict[str, str | None], world: s.Worl
 @pytest.mark.parametrize("route", sorted(PUBLIC))
 def test_public_routes_answer_anonymous(base_url: str, route: str) -> None:
     method, path = route.split(" ")
-    path = path.replace("{name}", "common")  # /web/{name}.js: a script that exists
+    # /web/{name}.js and /web/icons/{name}.png: a script and an icon that exist
+    path = path.replace("icons/{name}", "icons/icon-192").replace("{name}", "common")
     # no email address given, and a code that is no code: refused with what to do
     expected = {"POST /signin": 422, "GET /signin/{code}": 410, "POST /signin/{code}": 410,
                 "POST /signin/passkey": 422, "GET /signin/oidc": 404,

@@ -152,7 +152,8 @@ def test_disk_failure_to_credit_end_to_end(system: dict[str, Any]) -> None:
     # its short promise is foreseen broken at dispatch: the site manager is told at once
     foreseen = [e for e in late_v["timeline"] if e["kind"] == "escalated"
                 and e["detail"].get("step") == "breach_foreseen"]
-    assert len(foreseen) == 1 and kinds.index("escalated") == 2, kinds
+    assert len(foreseen) == 1, kinds
+    assert kinds.index("escalated") == 2, kinds
     steps = [k for k in kinds if k != "escalated"]
     assert steps[:5] == ["detected", "dispatched", "acknowledged", "on_site", "replaced"]
     assert "verified" in kinds

@@ -1,20 +1,23 @@
 """Job actions of the assigned technician: acknowledge, decline, on-site, replaced.
 
 Each is idempotent by the Idempotency-Key header: a retried tap on a bad connection
-returns the first answer and changes nothing twice.
+returns the first answer and changes nothing twice. The phone's own time of the tap rides
+in Hourglass-Device-Time and is kept on the timeline entry beside the arrival time, as
+information only (dispatcher.domain.device_time). An action the job has moved past while
+it waited on the phone (reassigned, finished) is a 409 that says so in plain words.
 """
 
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from dispatcher import views
-from dispatcher.domain import serials
+from dispatcher.domain import device_time, serials
 from dispatcher.domain.incident import JOB_TABLE, Event
 from dispatcher.http import idempotency, models
 from dispatcher.http.deps import MAX_PAGE, Deps
@@ -87,8 +90,10 @@ ACTIONS = {
 
 def perform(conn: Any, who: Principal, job_id: int, action: Action,
             body: dict[str, Any], now: datetime,
-            shapes: Mapping[str, serials.Shape] | None = None) -> dict[str, Any]:
-    """Apply one action in the caller's transaction; raise HTTPException when it cannot."""
+            shapes: Mapping[str, serials.Shape] | None = None,
+            device: str | None = None) -> dict[str, Any]:
+    """Apply one action in the caller's transaction; raise HTTPException when it cannot.
+    `device` is the Hourglass-Device-Time header as sent (recorded, never trusted)."""
     if who.role is not Role.TECHNICIAN:  # before any lookup: no one else learns which jobs exist
         raise HTTPException(403, "job actions are for the technician the job is assigned to")
     # Lock order of the whole dispatcher: the incident first, then its job (timers do the same).
@@ -103,24 +108,49 @@ def perform(conn: Any, who: Principal, job_id: int, action: Action,
     if row["job_state"] == action.job_state:
         return views.job(row, shapes)  # already done: a repeated tap changes nothing
     if row["job_state"] not in action.sources:
-        raise HTTPException(409, f"job {job_id} is '{row['job_state']}'; '{action.name}' applies "
-                                 f"to a job that is {' or '.join(action.sources)}")
+        raise HTTPException(409, conflict(conn, row, action))
+    told = device_time.parse(device, now, row["dispatched_at"])
     try:
         incidents.job_event(conn, row["id"], job_id, row["job_state"], action.event,
                             action.stamp, now, f"technician:{who.person}",
-                            {"job": job_id, **body}, serial=body.get("serial"))
+                            {"job": job_id, **body, **told.detail()}, serial=body.get("serial"))
     except incidents.Refused as exc:
         raise HTTPException(409, f"job {job_id}: {exc}") from None
     return views.job(conn.execute(f"SELECT {JOB_COLUMNS} {JOB_FROM} WHERE j.id = %s",
                                   (job_id,)).fetchone(), shapes)
 
 
+def conflict(conn: Any, row: dict[str, Any], action: Action) -> str:
+    """Why the job no longer takes the action, in the words the technician's phone shows
+    (the tap may have waited offline while the job was given to someone else)."""
+    job, state, verb = row["job_id"], row["job_state"], action.name.replace("-", " ")
+    if state == "cancelled":
+        then = conn.execute("SELECT coalesce(t.name, j.technician_id) AS name, j.dispatched_at"
+                            " FROM jobs j LEFT JOIN technicians t ON t.id = j.technician_id"
+                            " WHERE j.incident_id = %s AND j.id > %s ORDER BY j.id DESC LIMIT 1",
+                            (row["id"], job)).fetchone()
+        if then is not None:
+            return (f"job {job} was given to {then['name']} at "
+                    f"{then['dispatched_at'].astimezone(UTC):%H:%M} UTC while your {verb} "
+                    "waited to be sent; it was not applied")
+        return (f"job {job} was taken off you (the incident is now {row['state']}) while your "
+                f"{verb} waited to be sent; it was not applied")
+    if state == "done":
+        return f"job {job} is finished (the fix was verified); your {verb} was not applied"
+    if state == "declined":
+        return f"you declined job {job} earlier; your {verb} was not applied"
+    return (f"job {job} is already '{state}' (it moved on); '{action.name}' applies to a job "
+            f"that is {' or '.join(action.sources)}, so your {verb} was not applied")
+
+
 def run_idempotent(conn: Any, who: Principal, key: str | None, job_id: int, action: Action,
                    body: dict[str, Any],
-                   shapes: Mapping[str, serials.Shape] | None = None) -> dict[str, Any]:
-    """Perform once per Idempotency-Key; a replay returns the stored answer."""
+                   shapes: Mapping[str, serials.Shape] | None = None,
+                   device: str | None = None) -> dict[str, Any]:
+    """Perform once per Idempotency-Key; a replay returns the stored answer. The device
+    time is not part of the request the key stands for: a retry may resend it or not."""
     return idempotency.once_per_key(conn, who, key, {"job": job_id, "action": action.name, **body},
-                        lambda now: perform(conn, who, job_id, action, body, now, shapes))
+                        lambda now: perform(conn, who, job_id, action, body, now, shapes, device))
 
 
 def check_serial(conn: Any, who: Principal, job_id: int, serial: str,
@@ -147,6 +177,11 @@ def router(deps: Deps) -> APIRouter:
 def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+    # No max_length: a bad device time is recorded as ignored, never refused (it is only
+    # information, and the action itself must not fail over it).
+    Told = Annotated[str | None, Header(alias="Hourglass-Device-Time",
+                                        description="the phone's RFC 3339 time of the tap; "
+                                                    "recorded on the timeline, never trusted")]
 
     @api.get("/api/v1/jobs", response_model=models.JobPage)
     def list_jobs(conn: db, who: who_dep, mine: bool = False,
@@ -166,28 +201,32 @@ def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
         return {"items": [views.job(r, deps.serials) for r in rows], "next": None}
 
     @api.post("/api/v1/jobs/{job_id}/acknowledge", response_model=models.Job)
-    def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
+    def acknowledge(job_id: int, conn: db, who: who_dep, key: Key = None,
+                    told: Told = None) -> dict[str, Any]:
         """The technician has seen the job and takes it."""
-        return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {}, deps.serials)
+        return run_idempotent(conn, who, key, job_id, ACTIONS["acknowledge"], {}, deps.serials,
+                              told)
 
     @api.post("/api/v1/jobs/{job_id}/decline", response_model=models.Job)
     def decline(job_id: int, body: DeclineIn, conn: db, who: who_dep,
-                key: Key = None) -> dict[str, Any]:
+                key: Key = None, told: Told = None) -> dict[str, Any]:
         """The technician cannot take it; this counts as the job's one transfer."""
         return run_idempotent(conn, who, key, job_id, ACTIONS["decline"],
-                              {"reason": body.reason}, deps.serials)
+                              {"reason": body.reason}, deps.serials, told)
 
     @api.post("/api/v1/jobs/{job_id}/on-site", response_model=models.Job)
-    def on_site(job_id: int, conn: db, who: who_dep, key: Key = None) -> dict[str, Any]:
+    def on_site(job_id: int, conn: db, who: who_dep, key: Key = None,
+                told: Told = None) -> dict[str, Any]:
         """The technician is at the rack."""
-        return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {}, deps.serials)
+        return run_idempotent(conn, who, key, job_id, ACTIONS["on-site"], {}, deps.serials,
+                              told)
 
     @api.post("/api/v1/jobs/{job_id}/replaced", response_model=models.Job)
     def replaced(job_id: int, body: ReplacedIn, conn: db, who: who_dep,
-                 key: Key = None) -> dict[str, Any]:
+                 key: Key = None, told: Told = None) -> dict[str, Any]:
         """The part is swapped; telemetry still has to verify it before the clock stops."""
         check_serial(conn, who, job_id, body.serial, deps.serials)
         return run_idempotent(conn, who, key, job_id, ACTIONS["replaced"],
-                              {"serial": body.serial}, deps.serials)
+                              {"serial": body.serial}, deps.serials, told)
 
     return api

@@ -16,7 +16,7 @@ from dispatcher.http.deps import Deps
 PAGES = {"tech": "tech.html", "status": "status.html", "ops": "ops.html",
          "passkeys": "passkeys.html"}
 #: dispatcher/web/<name>.js, the only ones served; passkey.js serves the sign-in page too
-SCRIPTS = ("common", "tech", "status", "ops", "passkey", "charts", "care")
+SCRIPTS = ("common", "tech", "status", "ops", "passkey", "charts", "care", "pwa")
 #: A script's URL carries its content hash (?v=), so a phone on a weak signal keeps it until
 #: it changes: a year, the longest lifetime caches honour, and immutable (not even revalidated).
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -47,10 +47,9 @@ class Script:
 def router(deps: Deps) -> APIRouter:
     """The page and script routes (no API: the pages call it with the token they hold)."""
     api = APIRouter()
-    web = resources.files("dispatcher").joinpath("web")
-    scripts = {name: _script(web.joinpath(f"{name}.js").read_bytes()) for name in SCRIPTS}
-    for path, file in PAGES.items():
-        html = _versioned(web.joinpath(file).read_text(encoding="utf-8"), scripts)
+    scripts = load_scripts()
+    for path in PAGES:
+        html = page_html(path, scripts)
         api.add_api_route(f"/{path}", _page(html), methods=["GET"], include_in_schema=False,
                           response_class=HTMLResponse)
 
@@ -73,6 +72,18 @@ def router(deps: Deps) -> APIRouter:
         return HTMLResponse(INDEX)
 
     return api
+
+
+def load_scripts() -> dict[str, Script]:
+    """Every page script, read from the package (routes/pwa.py precaches the same)."""
+    web = resources.files("dispatcher").joinpath("web")
+    return {name: _script(web.joinpath(f"{name}.js").read_bytes()) for name in SCRIPTS}
+
+
+def page_html(path: str, scripts: dict[str, Script]) -> str:
+    """The page served at /<path>, its script tags pointing at the current versions."""
+    web = resources.files("dispatcher").joinpath("web")
+    return _versioned(web.joinpath(PAGES[path]).read_text(encoding="utf-8"), scripts)
 
 
 def _script(body: bytes) -> Script:

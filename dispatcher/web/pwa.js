@@ -35,6 +35,9 @@ async function startWorker() {
   await sw.ready;
   flushWorker();
   window.addEventListener("online", flushWorker);
+  // The "online" event can come a moment before the worker's own requests get through (seen in
+  // Chromium): while the worker holds something and the phone says it is online, ask again.
+  setInterval(() => { if (navigator.onLine && workerQueue.length) flushWorker(); }, 3000);
 }
 
 function flushWorker() {  // the worker sends what it holds (notification actions taken offline)
@@ -142,6 +145,10 @@ function startPush() {
 }
 
 document.getElementById("push-on").addEventListener("click", turnOn);
+document.getElementById("signout").addEventListener("click", () => {  // the worker's outbox goes with the page's
+  const c = navigator.serviceWorker && navigator.serviceWorker.controller;
+  if (c) c.postMessage({type: "signout"});
+});
 document.getElementById("reload").addEventListener("click", () => location.reload());
 startWorker();
 if (!stop) startPush();

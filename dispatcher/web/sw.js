@@ -109,6 +109,9 @@ self.addEventListener("message", (event) => {
     const mine = await self.clients.matchAll({type: "window"});  // the windows this worker controls
     if (!mine.some((c) => c.id === src.id)) return;
     if (data.type === "flush") await flush();
+    else if (data.type === "signout") {  // what waits was someone else's: never send it with the next session
+      for (const item of await outbox("all")) await outbox("delete", item.id);
+    }
     else if (data.type === "notificationclick" && typeof data.tag === "string") {
       const [n] = await self.registration.getNotifications({tag: data.tag});
       if (!n) return;

@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import struct
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -255,6 +256,37 @@ CLICK = """([tag, action]) => navigator.serviceWorker.controller.postMessage(
   {type: "notificationclick", tag, action})"""
 
 
+def controlled(page: Any) -> None:
+    """Wait until the worker controls the page: right after a reload, a worker taking over
+    (a new version, clients.claim) leaves navigator.serviceWorker.controller null a moment."""
+    for _ in range(3):  # seen: a reload during the worker's activation stays uncontrolled
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            if page.evaluate("!!navigator.serviceWorker.controller"):
+                return
+            time.sleep(0.25)
+        page.reload()
+    pytest.fail("the worker did not control the page after 3 reloads")
+
+
+def shown_after_push(page: Any, cdp: Any, base_url: str, reg: str, job: int, incident: int,
+                     key: str) -> Any:
+    """Deliver the push and wait for its notification. A push handed to the worker through
+    DevTools right after a reload was lost in about 1 of 10 runs with the worker active
+    (cause not found; it is the test's delivery, a push service retries on its own), so
+    it is delivered again, up to 3 times: the same tag replaces, so at most one shows."""
+    tag = f"job-{job}"
+    controlled(page)
+    for _ in range(3):
+        push(cdp, base_url, reg, job, incident, key)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if shown := page.evaluate(NOTIFICATIONS, tag):
+                return shown
+            time.sleep(0.25)
+    pytest.fail("no notification after 3 pushes delivered through DevTools")
+
+
 def test_a_push_shows_the_notification_and_its_acknowledge_reaches_the_api(
         app_phone: Any, base_url: str, db: Conn, open_incident: OpenIncident) -> None:
     opened = open_incident(minutes_left=40)
@@ -262,13 +294,13 @@ def test_a_push_shows_the_notification_and_its_acknowledge_reaches_the_api(
     cdp = app_phone.context.new_cdp_session(app_phone)
     reg = registration_id(app_phone, cdp, base_url)
     key = uuid.uuid4().hex
-    push(cdp, base_url, reg, opened.job, opened.incident, key)
+    shown = shown_after_push(app_phone, cdp, base_url, reg, opened.job, opened.incident, key)
     tag = f"job-{opened.job}"
-    shown = eventually(lambda: app_phone.evaluate(NOTIFICATIONS, tag), 10, "the notification")
     assert shown == [{"title": f"New job {opened.job}: web-01 disk sda",
                       "body": "Disk in slot sda failed SMART health check · due in 40 min",
                       "tag": tag, "requireInteraction": True,
                       "actions": ["acknowledge", "decline"]}]  # never the foreign path
+    controlled(app_phone)
     app_phone.evaluate(CLICK, [tag, "acknowledge"])
     eventually(lambda: job_state(db, opened.job) == "acknowledged", 10, "the acknowledge")
     [(_, detail)] = events(db, opened.incident, "acknowledged")
@@ -286,10 +318,10 @@ def test_a_notification_action_without_a_signal_waits_in_the_worker_and_is_sent_
     app_phone.reload()
     cdp = app_phone.context.new_cdp_session(app_phone)
     reg = registration_id(app_phone, cdp, base_url)
-    push(cdp, base_url, reg, opened.job, opened.incident, uuid.uuid4().hex)
+    shown_after_push(app_phone, cdp, base_url, reg, opened.job, opened.incident, uuid.uuid4().hex)
     tag = f"job-{opened.job}"
-    eventually(lambda: app_phone.evaluate(NOTIFICATIONS, tag), 10, "the notification")
     app_phone.context.set_offline(True)
+    controlled(app_phone)
     app_phone.evaluate(CLICK, [tag, "decline"])
     item = app_phone.locator("#outbox").locator("li", has_text="from a notification")
     expect(item).to_contain_text(f"Decline · job {opened.job}")

@@ -55,9 +55,10 @@ def home_site(conn: Conn, person: str | None) -> str | None:
 
 
 def add_note(conn: Conn, incident: int, job_id: int, actor: str, text: str,
-             now: datetime) -> None:
-    """A note on the incident's timeline (in the caller's transaction)."""
-    event(conn, incident, now, actor, "note", {"job": job_id, "text": text})
+             now: datetime, device: dict[str, str] | None = None) -> None:
+    """A note on the incident's timeline (in the caller's transaction); `device` is the
+    phone's time of it as dispatcher.domain.device_time recorded it."""
+    event(conn, incident, now, actor, "note", {"job": job_id, "text": text, **(device or {})})
     wake(conn, f"incident:{incident}")
 
 

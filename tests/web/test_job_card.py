@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -146,6 +147,24 @@ def test_a_serial_of_the_wrong_shape_is_refused_with_the_shape(
     ok = call(base_url, fleet.tech, "POST", f"/api/v1/jobs/{job}/replaced",
               json={"serial": "ZA1NEW77"})
     assert (ok.status_code, ok.json()["state"]) == (200, "replaced")
+
+
+def test_a_note_written_offline_keeps_the_phones_time_beside_its_arrival(
+        base_url: str, fleet: Fleet, open_incident: OpenIncident) -> None:
+    opened = open_incident()
+    path = f"/api/v1/jobs/{opened.job}/notes"
+    written = (datetime.now(UTC) - timedelta(minutes=7)).replace(microsecond=0)
+    for text, told in (("offline note", written.isoformat().replace("+00:00", "Z")),
+                       ("odd clock", "next tuesday")):
+        r = call(base_url, fleet.tech, "POST", path, json={"text": text},
+                 headers={"Hourglass-Device-Time": told})
+        assert r.status_code == 200, r.text  # a bad device time never refuses the note
+    got = call(base_url, fleet.manager, "GET", f"/api/v1/incidents/{opened.incident}").json()
+    notes = {e["detail"]["text"]: e for e in got["timeline"] if e["kind"] == "note"}
+    assert notes["offline note"]["detail"]["device_time"] == \
+        written.isoformat().replace("+00:00", "Z")
+    assert notes["offline note"]["at"] > notes["offline note"]["detail"]["device_time"]
+    assert "not an RFC 3339 time" in notes["odd clock"]["detail"]["device_time_ignored"]
 
 
 def test_a_note_goes_on_the_staff_timeline_once(

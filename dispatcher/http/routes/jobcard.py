@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from dispatcher import views
-from dispatcher.domain import policy, proactive
+from dispatcher.domain import device_time, policy, proactive
 from dispatcher.http import idempotency, models
 from dispatcher.http.deps import MAX_ID, Deps, DictConn
 from dispatcher.http.routes.jobs import JOB_COLUMNS, JOB_FROM
@@ -102,17 +102,22 @@ def router(deps: Deps) -> APIRouter:
 def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+    Told = Annotated[str | None, Header(alias="Hourglass-Device-Time",
+                                        description="the phone's RFC 3339 time of the note; "
+                                                    "recorded on the timeline, never trusted")]
 
     @api.post("/api/v1/jobs/{job_id}/notes", response_model=models.Job)
     def note(job_id: int, body: NoteIn, conn: db, who: who_dep,
-             key: Key = None) -> dict[str, Any]:
-        """A note on the job's timeline (the technician, or a manager of the site)."""
+             key: Key = None, told: Told = None) -> dict[str, Any]:
+        """A note on the job's timeline (the technician, or a manager of the site); a note
+        written offline carries the phone's time of it, recorded beside the arrival time."""
         def act(now: datetime) -> dict[str, Any]:
             card = jobcard.job(conn, job_id, lock=True)
             by = actor(conn, who, card, job_id)
             assert card is not None
             live(card, job_id)
-            jobcard.add_note(conn, card["incident_id"], job_id, by, body.text, now)
+            jobcard.add_note(conn, card["incident_id"], job_id, by, body.text, now,
+                             device_time.parse(told, now, None).detail())
             return job_view(conn, deps, job_id)
         return idempotency.once_per_key(conn, who, key, {"job": job_id, "note": body.text}, act)
 

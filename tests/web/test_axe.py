@@ -26,6 +26,9 @@ from schemas.states import Role
 from tests.web.conftest import Fleet, OpenIncident, SignIn
 from tests.web.selfservice import write_readings
 
+# a browser module that mostly waits: it runs beside the rest (scripts/test), to keep CI short
+pytestmark = pytest.mark.beside
+
 Conn = psycopg.Connection[tuple[Any, ...]]
 #: The phone of the issue's measurements: 390x844 CSS pixels (iPhone 12 to 15).
 PHONE = {"width": 390, "height": 844}

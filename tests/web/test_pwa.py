@@ -26,6 +26,9 @@ from schemas.states import Role
 from tests.conftest import eventually
 from tests.web.conftest import Fleet, OpenIncident, _watched
 
+# a browser module that mostly waits: it runs beside the rest (scripts/test), to keep CI short
+pytestmark = pytest.mark.beside
+
 Conn = psycopg.Connection[tuple[Any, ...]]
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-14 class phone, in CSS pixels
 

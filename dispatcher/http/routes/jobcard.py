@@ -18,7 +18,7 @@ from dispatcher import views
 from dispatcher.domain import device_time, policy, proactive
 from dispatcher.http import idempotency, models
 from dispatcher.http.deps import MAX_ID, Deps, DictConn
-from dispatcher.http.routes.jobs import JOB_COLUMNS, JOB_FROM
+from dispatcher.http.routes.jobs import JOB_COLUMNS, JOB_FROM, Told
 from dispatcher.service import photos
 from dispatcher.store import LIVE_JOB_STATES, jobcard
 from dispatcher.store.jobcard import CardRefused
@@ -102,9 +102,6 @@ def router(deps: Deps) -> APIRouter:
 def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-    Told = Annotated[str | None, Header(alias="Hourglass-Device-Time",
-                                        description="the phone's RFC 3339 time of the note; "
-                                                    "recorded on the timeline, never trusted")]
 
     @api.post("/api/v1/jobs/{job_id}/notes", response_model=models.Job)
     def note(job_id: int, body: NoteIn, conn: db, who: who_dep,

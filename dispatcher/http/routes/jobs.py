@@ -169,6 +169,14 @@ def check_serial(conn: Any, who: Principal, job_id: int, serial: str,
         raise HTTPException(422, wrong)
 
 
+#: The Hourglass-Device-Time header of a job action or note (the job card's too). No
+#: max_length: a bad device time is recorded as ignored, never refused (it is only
+#: information, and the action itself must not fail over it).
+Told = Annotated[str | None, Header(alias="Hourglass-Device-Time",
+                                    description="the phone's RFC 3339 time of the tap; "
+                                                "recorded on the timeline, never trusted")]
+
+
 def router(deps: Deps) -> APIRouter:
     """Register the four job action routes."""
     return _routes(deps, deps.db, deps.who)
@@ -177,11 +185,6 @@ def router(deps: Deps) -> APIRouter:
 def _routes(deps: Deps, db: Any, who_dep: Any) -> APIRouter:
     api = APIRouter()
     Key = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-    # No max_length: a bad device time is recorded as ignored, never refused (it is only
-    # information, and the action itself must not fail over it).
-    Told = Annotated[str | None, Header(alias="Hourglass-Device-Time",
-                                        description="the phone's RFC 3339 time of the tap; "
-                                                    "recorded on the timeline, never trusted")]
 
     @api.get("/api/v1/jobs", response_model=models.JobPage)
     def list_jobs(conn: db, who: who_dep, mine: bool = False,

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from collector import stateful
+from collector import sqlarrays, stateful
 from collector.model import Detection, Message
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -52,8 +52,8 @@ def evaluate(conn: Conn, messages: Sequence[Message],
     hosts = sorted({m.host for m in messages})
     states: dict[stateful.Key, stateful.Stored] = {
         (r[0], r[1], r[2]): (int(r[3]), r[4]) for r in conn.execute(
-            "SELECT host_id, component, rule, seq, state FROM rule_state WHERE host_id = ANY(%s)",
-            (hosts,)).fetchall()}
+            "SELECT host_id, component, rule, seq, state FROM rule_state"
+            " WHERE host_id = ANY(" + sqlarrays.NAMES + ")", (sqlarrays.names(hosts),)).fetchall()}
     changed: dict[stateful.Key, stateful.Stored] = {}
     found: list[tuple[str, Detection]] = []
     for m in sorted(messages, key=lambda m: (m.host, m.seq)):

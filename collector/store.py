@@ -16,6 +16,7 @@ from collector import (
     copybin,
     findings,
     retention,
+    sqlarrays,
     sweep,
     teleids,
     telemetry,
@@ -162,11 +163,13 @@ def _claim(conn: Conn, messages: Sequence[Message]) -> set[tuple[str, int]]:
         return set()
     rows = conn.execute(
         "INSERT INTO ingest_keys (host_id, seq, kind)"
-        " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(h, s, k)"
+        " SELECT * FROM unnest(" + sqlarrays.NAMES + ", " + sqlarrays.INTS + ", "
+        + sqlarrays.NAMES + ") AS u(h, s, k)"
         " WHERE NOT EXISTS (SELECT 1 FROM ingest_floor f WHERE f.host_id = u.h"
         "                   AND u.s <= f.seq)"  # pruned keys: a repeat from before dedup_days
         " ON CONFLICT DO NOTHING RETURNING host_id, seq",
-        ([m.host for m in messages], [m.seq for m in messages], [m.kind for m in messages]),
+        (sqlarrays.names([m.host for m in messages]), sqlarrays.ints([m.seq for m in messages]),
+         sqlarrays.names([m.kind for m in messages])),
     ).fetchall()
     return {(r[0], r[1]) for r in rows}
 

@@ -29,7 +29,7 @@ class Ids:
 
     wide: bool
     hosts: dict[str, int] = field(default_factory=dict)
-    sets: dict[widecopy.SetKey, int] = field(default_factory=dict)
+    sets: dict[str, int] = field(default_factory=dict)  # by widecopy.set_key
     #: a batch's answer only: each message's metric-set id, by (host, seq)
     rows: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -66,8 +66,8 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
         return known
     out = Ids(True)
     new_hosts: set[str] = set()
-    new_sets: dict[widecopy.SetKey, None] = {}
-    keyed: list[tuple[tuple[str, int], widecopy.SetKey]] = []
+    new_sets: dict[str, widecopy.SetKey] = {}
+    keyed: list[tuple[tuple[str, int], str]] = []
     for m in messages:
         if m.snapshot is None or not m.snapshot.readings:
             continue
@@ -78,7 +78,8 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
         key = widecopy.set_key(m)
         keyed.append(((m.host, m.seq), key))
         if (s := known.sets.get(key)) is None:
-            new_sets[key] = None
+            if key not in new_sets:
+                new_sets[key] = widecopy.set_pairs(m)
         else:
             out.sets[key] = s
     if new_hosts or new_sets:
@@ -88,7 +89,7 @@ def resolve(conn: Conn, messages: Iterable[Message]) -> Ids:
 
 
 def _make(conn: Conn, known: Ids, out: Ids, new_hosts: set[str],
-          new_sets: dict[widecopy.SetKey, None]) -> None:
+          new_sets: dict[str, widecopy.SetKey]) -> None:
     """Make the missing ids (their own transaction) into `out`, and cache them."""
     with conn.transaction():
         if new_hosts:
@@ -98,7 +99,7 @@ def _make(conn: Conn, known: Ids, out: Ids, new_hosts: set[str],
             out.hosts.update(conn.execute(
                 "SELECT host_id, id FROM telemetry_hosts WHERE host_id = ANY(%s)",
                 (names,)).fetchall())
-        made = _make_sets(conn, list(new_sets)) if new_sets else {}
+        made = _make_sets(conn, new_sets) if new_sets else {}
     out.sets.update(made)
     # Outside a transaction the ids are committed now and may be cached; inside a
     # caller's they could still roll back, so they serve this batch only.
@@ -109,11 +110,11 @@ def _make(conn: Conn, known: Ids, out: Ids, new_hosts: set[str],
         known.sets.update(made)
 
 
-def _make_sets(conn: Conn, keys: list[widecopy.SetKey]) -> dict[widecopy.SetKey, int]:
+def _make_sets(conn: Conn, sets: dict[str, widecopy.SetKey]) -> dict[str, int]:
     """Insert the sets not stored yet, through one binary COPY into a temporary table
     (psycopg adapting 80 names a set cost 135 µs of collector CPU each), inserted in digest
     order so two collectors inserting the same sets queue instead of deadlocking; their ids."""
-    data, digests = widecopy.encode_sets(keys)
+    data, digests = widecopy.encode_sets(sets.values())
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS telemetry_sets_in (digest bytea,"
                  " components text[], metrics text[]) ON COMMIT DELETE ROWS")
     with conn.cursor() as cur, cur.copy(
@@ -126,4 +127,4 @@ def _make_sets(conn: Conn, keys: list[widecopy.SetKey]) -> dict[widecopy.SetKey,
     found: dict[bytes, int] = dict(conn.execute(
         "SELECT digest, id FROM telemetry_sets WHERE digest = ANY(%s)",
         (digests,)).fetchall())
-    return {k: found[d] for d, k in zip(digests, keys, strict=True)}
+    return {k: found[d] for d, k in zip(digests, sets, strict=True)}

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from collector import sqlarrays
 from collector.model import Message
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -41,8 +42,8 @@ ORDER BY u.h, u.i""" + STATUS_CONFLICT
 _HOSTS = """
 INSERT INTO host_state (host_id, state, seq, ts, interval_s, last_message)
 SELECT h, 'online', q, t, i, r
-FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[], %b::float8[], %b::timestamptz[])
-     AS u(h, q, t, i, r)
+FROM unnest(string_to_array(%s, '/'), string_to_array(%s, ',')::bigint[], %b::timestamptz[],
+            %b::float8[], %b::timestamptz[]) AS u(h, q, t, i, r)
 ON CONFLICT (host_id) DO UPDATE SET
     state = CASE WHEN host_state.seq < EXCLUDED.seq THEN 'online' ELSE host_state.state END,
     offline_reason = CASE WHEN host_state.seq < EXCLUDED.seq THEN NULL
@@ -63,12 +64,16 @@ def _states(m: Message) -> dict[str, tuple[Any, ...]]:
             for c in m.telemetry.components}
 
 
-def status_rows(messages: Sequence[Message], host_seq: dict[str, int]) -> list[StatusRow]:
-    """Component states of each host's newest snapshot, if no newer message was stored.
+def status_rows(messages: Sequence[Message], host_seq: dict[str, int],
+                current: dict[tuple[str, str], tuple[Any, ...]]) -> list[StatusRow]:
+    """Component states of each host's newest snapshot, if no newer message was stored,
+    that differ from `current` (status, failure, slot, serial as stored), sorted.
 
     Each row carries the seq and time of the first message, among this batch's newer
     ones, from which the component has reported that same state: when it failed or
-    recovered, not when the batch happened to close.
+    recovered, not when the batch happened to close. A component that did not change
+    is passed over after one comparison: a healthy fleet's batch is all such (building
+    every row first, then sorting and filtering them, was a fifth of the collector's CPU).
     """
     by_host: dict[str, list[Message]] = {}
     for m in messages:
@@ -76,17 +81,27 @@ def status_rows(messages: Sequence[Message], host_seq: dict[str, int]) -> list[S
             by_host.setdefault(m.host, []).append(m)
     rows: list[StatusRow] = []
     for host, msgs in by_host.items():
-        snaps = [(m, _states(m)) for m in sorted(msgs, key=lambda m: m.seq)]
-        newest = snaps[-1][1]
-        for cid, state in newest.items():
-            first = snaps[-1][0]
-            for m, states in reversed(snaps[:-1]):
+        last = max(msgs, key=_seq) if len(msgs) > 1 else msgs[0]
+        older: list[tuple[Message, dict[str, tuple[Any, ...]]]] | None = None
+        for cid, state in _states(last).items():
+            kind, slot, serial, status, failure = state
+            cur = current.get((host, cid))
+            if cur is not None and (status, failure, slot or cur[2], serial or cur[3]) == cur:
+                continue
+            if older is None:  # only for a change, and once per host
+                older = [(m, _states(m)) for m in sorted(msgs, key=_seq) if m is not last]
+            first = last
+            for m, states in reversed(older):
                 if states.get(cid) != state:
                     break
                 first = m
-            kind, slot, serial, status, failure = state
             rows.append((host, cid, kind, slot, serial, status, failure, first.seq, first.ts))
-    return sorted(rows, key=lambda r: (r[0], r[1]))
+    rows.sort()  # by (host, id): unique, so the comparison never reaches the other fields
+    return rows
+
+
+def _seq(m: Message) -> int:
+    return m.seq
 
 
 def host_rows(messages: Sequence[Message]) -> list[HostRow]:
@@ -108,19 +123,8 @@ def lock_hosts(conn: Conn, hosts: Iterable[str]) -> None:
     Two collectors holding messages of one host then take turns, and the second sees
     what the first committed: out-of-order snapshots cannot race past each other.
     """
-    conn.execute("SELECT 1 FROM host_state WHERE host_id = ANY(%s) ORDER BY host_id FOR UPDATE",
-                 (sorted(set(hosts)),))
-
-
-def changed(rows: Sequence[StatusRow],
-            current: dict[tuple[str, str], tuple[Any, ...]]) -> list[StatusRow]:
-    """The rows whose status, failure, slot or serial differ from what is stored."""
-    out = []
-    for r in rows:
-        cur = current.get((r[0], r[1]))
-        if cur is None or (r[5], r[6], r[3] or cur[2], r[4] or cur[3]) != cur:
-            out.append(r)
-    return out
+    conn.execute("SELECT 1 FROM host_state WHERE host_id = ANY(" + sqlarrays.NAMES + ")"
+                 " ORDER BY host_id FOR UPDATE", (sqlarrays.names(sorted(set(hosts))),))
 
 
 def apply(conn: Conn, messages: Sequence[Message]) -> None:
@@ -130,13 +134,15 @@ def apply(conn: Conn, messages: Sequence[Message]) -> None:
     """
     if not messages:
         return
-    hosts = sorted({m.host for m in messages})
+    hosts = (sqlarrays.names(sorted({m.host for m in messages})),)
     host_seq: dict[str, int] = dict(conn.execute(
-        "SELECT host_id, seq FROM host_state WHERE host_id = ANY(%s)", (hosts,)).fetchall())
+        "SELECT host_id, seq FROM host_state WHERE host_id = ANY(" + sqlarrays.NAMES + ")",
+        hosts).fetchall())
     current = {(r[0], r[1]): r[2:] for r in conn.execute(
         "SELECT host_id, id, status, failure, slot, serial FROM components"
-        " WHERE host_id = ANY(%s)", (hosts,)).fetchall()}
-    rows = changed(status_rows(messages, host_seq), current)
+        " WHERE host_id = ANY(" + sqlarrays.NAMES + ")", hosts).fetchall()}
+    rows = status_rows(messages, host_seq, current)
     if rows:
         conn.execute(_COMPONENTS, [list(col) for col in zip(*rows, strict=True)])
-    conn.execute(_HOSTS, [list(col) for col in zip(*host_rows(messages), strict=True)])
+    h, q, t, i, r = (list(col) for col in zip(*host_rows(messages), strict=True))
+    conn.execute(_HOSTS, (sqlarrays.names(h), sqlarrays.ints(q), t, i, r))

@@ -1,8 +1,9 @@
 """Array parameters the server splits, so psycopg need not adapt them element by element.
 
-psycopg dumps a list parameter one element at a time in Python (1-3 µs an element), and
-a batch of 500 hosts passed about fourteen such lists: some 28 µs of collector CPU a
-message, profiled. Joined into one string, they cost a `join`:
+psycopg dumps a list parameter one element at a time (0.4 µs an element as text, 1.8 as
+binary text), and a batch of 500 messages passed about eight lists of its hosts, seqs
+and kinds. Measured on a query of 500 host ids, client and server together: 915 µs with
+the list, 381 µs with the ids joined into one string, which costs a `join`:
 
 - host ids and message kinds are MQTT topic levels, which never hold '/':
   `string_to_array(%s, '/')` (NAMES) gives the text[] back;

@@ -59,6 +59,8 @@ SELECT s.host_id, h.site_id, h.rack, s.last_message, s.interval_s, h.customer_id
               (SELECT t.value <> 0 FROM telemetry t WHERE t.host_id = h.bmc_host
                 AND t.component = 'bmc:power' AND t.metric = 'bmc.power_on'
                 AND t.time >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
+                AND telemetry_hour(t.time) >= telemetry_hour(
+                    %(now)s - make_interval(secs => s.interval_s * %(grace)s))
                 ORDER BY t.time DESC LIMIT 1)
             WHEN b.ts >= %(now)s - make_interval(secs => s.interval_s * %(grace)s)
             THEN b.power_on END,

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from collector.model import DeadLetter, Message, Received
-from collector.mqtt import BufferedSocket, Subscriber
+from collector.mqtt import BufferedSocket, Subscriber, _paho_decode_publish, decode_publish
 from hourglass.config import mqtt_endpoint
 from tests.collector.conftest import Broker
 from tests.conftest import eventually, free_port, wait_port
@@ -109,3 +115,45 @@ def test_the_deploy_broker_lets_the_collector_hold_whole_batches_unacknowledged(
     finally:
         broker.terminate()
         broker.wait(timeout=10)
+
+
+def _decoded(fn: Any, header: int, packet: bytes | bytearray) -> tuple[Any, ...]:
+    """What a decode gives, comparable: the fields, properties as paho prints them; or the
+    exception's type."""
+    try:
+        got = fn(header, packet, MQTTProtocolVersion.MQTTv5)
+    except Exception as exc:  # noqa: BLE001 -- the type is what is compared
+        return ("raised", type(exc))
+    return (got.dup, got.qos, got.retain, got.topic, got.mid, str(got.properties),
+            bytes(got.payload), type(got.payload), type(got.topic))
+
+
+@settings(max_examples=400, deadline=None)
+@given(topic=st.binary(max_size=80), qos=st.integers(0, 2), dup=st.booleans(),
+       retain=st.booleans(), mid=st.integers(1, 65535), payload=st.binary(max_size=300),
+       expiry=st.none() | st.integers(0, 2**32 - 1), cut=st.none() | st.integers(0, 400))
+def test_the_fast_publish_decode_gives_what_paho_gives(
+        topic: bytes, qos: int, dup: bool, retain: bool, mid: int, payload: bytes,
+        expiry: int | None, cut: int | None) -> None:
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    if expiry is not None:
+        props.MessageExpiryInterval = expiry
+    packet = (struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"")
+              + props.pack() + payload)  # type: ignore[no-untyped-call]
+    if cut is not None:
+        packet = packet[:cut]  # truncated: a broken packet, decoded or refused alike
+    header = 0x30 | (0x08 if dup else 0) | (qos << 1) | (0x01 if retain else 0)
+    assert _decoded(decode_publish, header, packet) == _decoded(_paho_decode_publish, header,
+                                                                packet)
+    assert _decoded(decode_publish, header, bytearray(packet)) == _decoded(
+        _paho_decode_publish, header, bytearray(packet))
+
+
+def test_paho_decodes_publishes_through_the_fast_decode() -> None:
+    """client.py looks decode_publish up in paho's _packet module at each packet; a paho
+    that stops doing so would silently lose the saving (not the messages)."""
+    from paho.mqtt import _packet
+
+    assert _packet.decode_publish is decode_publish
+    src = Path(mqtt.__file__).read_text()
+    assert "_packet.decode_publish(" in src

@@ -53,6 +53,8 @@ def _routes(db: Any, who_dep: Any) -> APIRouter:
             f"SELECT date_bin(%(bucket)s, time, %(start)s) AS at, {agg}(value) AS value"
             " FROM telemetry WHERE host_id = %(host)s AND component = %(component)s"
             " AND metric = %(metric)s AND time >= %(start)s AND time <= %(end)s"
+            " AND telemetry_hour(time) >= telemetry_hour(%(start)s)"
+            " AND telemetry_hour(time) <= telemetry_hour(%(end)s)"
             " GROUP BY 1 ORDER BY 1",
             {"bucket": timedelta(seconds=bucket), "start": start, "end": end,
              "host": row["host_id"], "component": row["component"],

@@ -6,6 +6,7 @@ updates its last evidence, last_seen and count, never opens a second one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,22 @@ from collector import sqlarrays, stateful
 from collector.model import Detection, Message
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+# Rule states parsed, by their JSON text: a batch reads every state of its hosts (a dozen
+# a message, nearly all unchanged since the last batch), and parsing each again was most
+# of reading them. The same text is the same state; the rules never change a state in
+# place (tests/collector/test_stateful.py), so one parsed value serves every reader.
+_PARSED: dict[str, stateful.State] = {}
+_PARSED_MAX = 50_000  # then forgotten at once (a larger fleet parses what it reads, as before)
+
+
+def _parsed(text: str) -> stateful.State:
+    state = _PARSED.get(text)
+    if state is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        state = _PARSED[text] = json.loads(text)
+    return state
 
 _PREDICTION = """
 INSERT INTO predictions (host_id, site_id, customer_id, component, kind, prediction, rule, slot,
@@ -51,8 +68,8 @@ def evaluate(conn: Conn, messages: Sequence[Message],
         return []
     hosts = sorted({m.host for m in messages})
     states: dict[stateful.Key, stateful.Stored] = {
-        (r[0], r[1], r[2]): (int(r[3]), r[4]) for r in conn.execute(
-            "SELECT host_id, component, rule, seq, state FROM rule_state"
+        (r[0], r[1], r[2]): (r[3], _parsed(r[4])) for r in conn.execute(
+            "SELECT host_id, component, rule, seq, state::text FROM rule_state"
             " WHERE host_id = ANY(" + sqlarrays.NAMES + ")", (sqlarrays.names(hosts),)).fetchall()}
     changed: dict[stateful.Key, stateful.Stored] = {}
     found: list[tuple[str, Detection]] = []

@@ -161,3 +161,19 @@ def test_a_healthy_fleet_writes_no_state_after_the_first_message() -> None:
     assert first
     assert again == {}
     assert fan == {}
+
+
+@pytest.mark.parametrize(("name", "component", "story", "expected"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_no_rule_changes_a_state_in_place(name: str, component: str, story: Seq,
+                                          expected: list[tuple[int, str, str]]) -> None:
+    """collector.findings shares one parsed state among every reader of the same JSON
+    text, so a step must return a new state rather than change the one it was given."""
+    import copy
+
+    states: dict[stateful.Key, stateful.Stored] = {}
+    for seq, at, values in story:
+        before = copy.deepcopy(states)
+        updates, _ = stateful.evaluate(states, msg(seq, at, component, values), RuleParams())
+        assert states == before, name
+        states.update(updates)

@@ -65,9 +65,10 @@ def _states(m: Message) -> dict[str, tuple[Any, ...]]:
 
 
 def status_rows(messages: Sequence[Message], host_seq: dict[str, int],
-                current: dict[tuple[str, str], tuple[Any, ...]]) -> list[StatusRow]:
+                current: dict[str, tuple[Any, ...]]) -> list[StatusRow]:
     """Component states of each host's newest snapshot, if no newer message was stored,
-    that differ from `current` (status, failure, slot, serial as stored), sorted.
+    that differ from `current` (by "host/component": the key, then status, failure, slot
+    and serial as stored), sorted.
 
     Each row carries the seq and time of the first message, among this batch's newer
     ones, from which the component has reported that same state: when it failed or
@@ -85,8 +86,9 @@ def status_rows(messages: Sequence[Message], host_seq: dict[str, int],
         older: list[tuple[Message, dict[str, tuple[Any, ...]]]] | None = None
         for cid, state in _states(last).items():
             kind, slot, serial, status, failure = state
-            cur = current.get((host, cid))
-            if cur is not None and (status, failure, slot or cur[2], serial or cur[3]) == cur:
+            cur = current.get(host + "/" + cid)
+            if (cur is not None and status == cur[1] and failure == cur[2]
+                    and (not slot or slot == cur[3]) and (not serial or serial == cur[4])):
                 continue
             if older is None:  # only for a change, and once per host
                 older = [(m, _states(m)) for m in sorted(msgs, key=_seq) if m is not last]
@@ -138,8 +140,10 @@ def apply(conn: Conn, messages: Sequence[Message]) -> None:
     host_seq: dict[str, int] = dict(conn.execute(
         "SELECT host_id, seq FROM host_state WHERE host_id = ANY(" + sqlarrays.NAMES + ")",
         hosts).fetchall())
-    current = {(r[0], r[1]): r[2:] for r in conn.execute(
-        "SELECT host_id, id, status, failure, slot, serial FROM components"
+    # keyed by one string, the row its value: a tuple key and a slice per component (13 a
+    # message) were most of the objects a batch kept alive, and so of its collections
+    current = {r[0]: r for r in conn.execute(
+        "SELECT host_id || '/' || id, status, failure, slot, serial FROM components"
         " WHERE host_id = ANY(" + sqlarrays.NAMES + ")", hosts).fetchall()}
     rows = status_rows(messages, host_seq, current)
     if rows:

@@ -51,7 +51,7 @@ def set_key(m: Message) -> str:
     the string names one list of pairs; one string, not 40 tuples, for the garbage
     collector to walk (profiled: the tuples' collections were most of resolving a set). A
     message whose names do hold '/' (built past decode) gets its pairs' repr after a NUL,
-    which no joined key starts with."""
+    which no key of decoded names starts with (a component id starts with its kind)."""
     readings = m.telemetry.readings
     key = "/".join([r.component + "/" + r.metric for r in readings])
     if key.count("/") != 2 * len(readings) - 1:

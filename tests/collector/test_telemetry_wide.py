@@ -260,13 +260,15 @@ def test_any_short_decimal_reads_back_exactly() -> None:
     check()
 
 
-def test_history_finds_a_hosts_hours_through_the_host_hour_index(pg_url: str) -> None:
-    """Migration 031: the wide rows are indexed by (host, UTC hour); `hourglass history`
-    bounds the hour, so the index finds only the hours asked for, and the time the rows."""
+def test_history_finds_a_hosts_hours_through_the_host_hour_index(blank_db: str) -> None:
+    """Migration 031, applied to a database holding rows: the wide rows are indexed by
+    (host, UTC hour); `hourglass history` bounds the hour, so the index finds only the
+    hours asked for, and the time the rows in them."""
     from dispatcher.store import telemetry as history
 
+    migrate(blank_db, log=lambda m: None, before=31)
     hosts = [f"web-{i:02d}" for i in range(1, 21)]
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(blank_db, autocommit=True) as conn:
         _fleet(conn, hosts)
         store.ensure_partitions(conn, T0, 30, 400)
         directory = store.Directory()
@@ -276,6 +278,11 @@ def test_history_finds_a_hosts_hours_through_the_host_hour_index(pg_url: str) ->
             store.write_batch(conn, directory, [
                 _message(h, slot + 1, [float(slot), float(i)], at)
                 for i, h in enumerate(hosts)], [])
+        stored = conn.execute("SELECT count(*) FROM telemetry_rows").fetchone()
+        assert stored == (60 * 20,)
+    assert migrate(blank_db, log=lambda m: None) == ["031_telemetry_hour_index (plain)"]
+    with psycopg.connect(blank_db, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM telemetry_rows").fetchone() == stored
         assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname ="
                             " 'telemetry_rows_host_hour'").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname ="
@@ -293,3 +300,23 @@ def test_history_finds_a_hosts_hours_through_the_host_hour_index(pg_url: str) ->
             {"host": "web-07", "since": since, "until": until}).fetchall())
         assert "_host_telemetry_hour_idx" in plan, plan  # each partition's, from the parent's
         assert "Index Cond: ((host = h.id) AND (date_bin(" in plan, plan
+
+
+def test_metric_set_keys_are_equal_exactly_when_the_names_are() -> None:
+    """The set cache's key is one '/'-joined string; names holding '/' (which decode
+    refuses, but a message built past it may carry) must not make two lists one key."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    def key(pairs: list[tuple[str, str]]) -> str:
+        readings = [SimpleNamespace(component=c, metric=m) for c, m in pairs]
+        return widecopy.set_key(cast(Any, SimpleNamespace(telemetry=SimpleNamespace(
+            readings=readings))))
+
+    lists = [[("disk:a", "m.x")], [("disk:a/m.x", "y")], [("disk:a", "m.x/y")],
+             [("disk:a", "m.x"), ("disk:b", "m.y")], [("disk:a", "m.x/disk:b"), ("m.y", "z")],
+             [("disk:a/m.x/disk:b", "m.y")], [("disk:a", "")], [("", "m.x")], []]
+    keys = [key(p) for p in lists]
+    assert len(set(keys)) == len(lists)
+    assert key([("disk:a", "m.x"), ("disk:b", "m.y")]) == "disk:a/m.x/disk:b/m.y"
+    assert keys == [key(p) for p in lists]  # the same names, the same key

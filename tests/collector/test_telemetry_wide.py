@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,7 +13,7 @@ from collector import store, widecopy
 from collector.decode import decode
 from collector.model import Message, Received
 from schemas import telemetry_convert
-from schemas.migrate import migrate
+from schemas.migrate import available, migrate
 
 T0 = datetime(2026, 11, 24, 10, tzinfo=UTC)
 #: Values float4 holds (integers, halves, zeros) and values it would round or refuse.
@@ -283,8 +282,7 @@ def test_history_finds_a_hosts_hours_through_the_host_hour_index(blank_db: str) 
         assert stored == (60 * 20,)
         # docs/scaling.md: a large database builds a partition's index beforehand without
         # blocking ingest; 031 then attaches it rather than building a second one
-        sql = (Path(migrate.__code__.co_filename).parent / "sql"
-               / "031_telemetry_hour_index.plain.sql").read_text()
+        sql = next(m.sql for m in available() if m.version == 31 and m.variant == "plain")
         conn.execute(sql[sql.index("CREATE OR REPLACE FUNCTION"):sql.index("$$;") + 3])
         row = conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -177,13 +181,113 @@ def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def base_url(web_db: str) -> Iterator[str]:
+def app_url(web_db: str) -> Iterator[str]:
     """The app on a real port for the module's tests."""
     # Every test's client is 127.0.0.1: one client to the rate limits, so they are set far
     # above what a module's deliberate failures add up to (test_signin tests the limits).
     with serving(create_app(web_db, auth=AuthConfig(failures_per_minute=10_000,
                                                     signin_requests_per_hour=10_000))) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def base_url(app_url: str) -> str:
+    """Where the module's tests and pages reach the app (a module may put a Link between)."""
+    return app_url
+
+
+class Link:
+    """A phone's signal to the app: a TCP relay on 127.0.0.1 in front of a base URL that the
+    test can cut. Cut, every open connection is reset and every new one is reset on accept,
+    as a phone without signal sees it. DevTools' offline emulation alone did not hold every
+    request: under CI's load an acknowledge tapped offline reached the server after a reload
+    (once in many runs; which request escaped was not found). The page's navigator.onLine
+    and its "offline" event still come from the emulation, so no_signal() uses both."""
+
+    def __init__(self, base_url: str) -> None:
+        target = urlsplit(base_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 80)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = False
+        self._closed = False
+        threading.Thread(target=self._accept, name="web-test-link", daemon=True).start()
+
+    def cut(self) -> None:
+        """No signal: reset what is open, and everything that connects until restore()."""
+        with self._lock:
+            self._cut = True
+            doomed, self._open = self._open, set()
+        for s in doomed:
+            _reset(s)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                cut = self._cut
+            if cut:
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _reset(client)
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        with self._lock:  # one side ended: the connection ends (HTTP/1.1 needs no half-close)
+            self._open.difference_update((src, dst))
+        _reset(src)
+        _reset(dst)
+
+
+def _reset(s: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a dropped radio link ends a connection."""
+    with contextlib.suppress(OSError):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        s.close()
+
+
+@contextmanager
+def no_signal(page: Any, link: Link) -> Iterator[None]:
+    """The phone without signal for the block: the relay cut and the context offline (the
+    page's navigator.onLine and its "offline" event); the signal comes back after the block,
+    whatever it raised, so one failing test leaves the next one online."""
+    link.cut()
+    page.context.set_offline(True)
+    try:
+        yield
+    finally:
+        link.restore()
+        page.context.set_offline(False)
 
 
 @pytest.fixture(scope="module")

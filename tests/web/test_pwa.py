@@ -24,13 +24,28 @@ from playwright.sync_api import expect
 from dispatcher.store import auth, incidents
 from schemas.states import Role
 from tests.conftest import eventually
-from tests.web.conftest import Fleet, OpenIncident, _watched
+from tests.web.conftest import Fleet, Link, OpenIncident, _watched, no_signal
 
 # a browser module that mostly waits: it runs beside the rest (scripts/test), to keep CI short
 pytestmark = pytest.mark.beside
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-14 class phone, in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def link(app_url: str) -> Iterator[Link]:
+    """The phone's signal: every request of this module, the phone's and the tests' own,
+    goes through it."""
+    relay = Link(app_url)
+    yield relay
+    relay.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(link: Link) -> str:
+    """The app, through the phone's signal."""
+    return link.url
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +98,20 @@ def png_size(body: bytes) -> tuple[int, int]:
     return w, h
 
 
+def test_the_link_cut_resets_what_is_open_and_refuses_until_restored(link: Link) -> None:
+    with httpx.Client(timeout=5) as client:  # one kept-alive connection, as a browser holds
+        assert client.get(f"{link.url}/manifest.webmanifest").status_code == 200
+        link.cut()
+        try:
+            with pytest.raises(httpx.TransportError):
+                client.get(f"{link.url}/manifest.webmanifest")
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{link.url}/manifest.webmanifest", timeout=5)
+        finally:
+            link.restore()
+        assert client.get(f"{link.url}/manifest.webmanifest").status_code == 200
+
+
 # ---- the installable app ----
 
 LOAD_IMAGE = """(src) => new Promise((ok, no) => { const i = new Image();
@@ -128,42 +157,38 @@ def test_the_worker_is_served_for_revalidation_and_controls_the_page_after_a_rel
 
 
 def test_offline_the_page_starts_from_the_worker_and_shows_the_last_jobs(
-        app_phone: Any, base_url: str, open_incident: OpenIncident) -> None:
+        app_phone: Any, link: Link, open_incident: OpenIncident) -> None:
     opened = open_incident(minutes_left=40)
     app_phone.reload()
     expect(app_phone.locator(f'[data-job="{opened.job}"]')).to_be_visible()
-    app_phone.context.set_offline(True)
-    try:
+    with no_signal(app_phone, link):
         app_phone.reload()
         expect(app_phone.locator(f'[data-job="{opened.job}"]')).to_be_visible()
         expect(app_phone.locator("#banner")).to_contain_text("No connection")
         expect(app_phone.locator("#status")).to_contain_text("Offline")
-    finally:
-        app_phone.context.set_offline(False)
 
 
 # ---- the outbox ----
 
 def test_an_acknowledge_tapped_offline_waits_and_is_replayed_once_with_both_times(
-        app_phone: Any, base_url: str, db: Conn, fleet: Fleet,
+        app_phone: Any, base_url: str, link: Link, db: Conn, fleet: Fleet,
         open_incident: OpenIncident) -> None:
     opened = open_incident(minutes_left=40)
     app_phone.reload()
     card = app_phone.locator(f'[data-job="{opened.job}"]')
     expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
-    app_phone.context.set_offline(True)
-    tapped = datetime.now(UTC)
-    card.get_by_role("button", name="Acknowledge").tap()
     outbox = app_phone.locator("#outbox")
-    expect(outbox).to_contain_text("Waiting to send (1)")
-    item = outbox.locator(f'[data-outbox="{opened.job}"]')
-    expect(item).to_contain_text(f"Acknowledge · job {opened.job} (web-01)")
-    expect(item).to_contain_text("waiting for a signal")
-    app_phone.reload()  # still offline: the tap survives a restart of the page
-    expect(outbox.locator(f'[data-outbox="{opened.job}"]')).to_contain_text("tapped")
-    app_phone.wait_for_timeout(1500)  # the tap and its arrival a measurable time apart
-    assert job_state(db, opened.job) == "dispatched"
-    app_phone.context.set_offline(False)
+    with no_signal(app_phone, link):
+        tapped = datetime.now(UTC)
+        card.get_by_role("button", name="Acknowledge").tap()
+        expect(outbox).to_contain_text("Waiting to send (1)")
+        item = outbox.locator(f'[data-outbox="{opened.job}"]')
+        expect(item).to_contain_text(f"Acknowledge · job {opened.job} (web-01)")
+        expect(item).to_contain_text("waiting for a signal")
+        app_phone.reload()  # still offline: the tap survives a restart of the page
+        expect(outbox.locator(f'[data-outbox="{opened.job}"]')).to_contain_text("tapped")
+        app_phone.wait_for_timeout(1500)  # the tap and its arrival a measurable time apart
+        assert job_state(db, opened.job) == "dispatched"
     expect(card.get_by_role("button", name="On site")).to_be_visible(timeout=15000)
     expect(outbox).to_contain_text(f"Acknowledge · job {opened.job}: sent")
     expect(outbox).not_to_contain_text("Waiting to send")
@@ -181,19 +206,18 @@ def test_an_acknowledge_tapped_offline_waits_and_is_replayed_once_with_both_time
 
 
 def test_a_tap_the_job_moved_past_offline_is_shown_in_words_until_dismissed(
-        app_phone: Any, base_url: str, db: Conn, ben: str,
+        app_phone: Any, link: Link, db: Conn, ben: str,
         open_incident: OpenIncident) -> None:
     opened = open_incident(minutes_left=40)
     app_phone.reload()
     card = app_phone.locator(f'[data-job="{opened.job}"]')
     expect(card.get_by_role("button", name="Acknowledge")).to_be_visible()
-    app_phone.context.set_offline(True)
-    card.get_by_role("button", name="Acknowledge").tap()
-    expect(app_phone.locator("#outbox")).to_contain_text("Waiting to send (1)")
-    with db.transaction():  # meanwhile the ack window ran out and the job went to Ben
-        incidents.reassign(db, opened.incident, opened.job, ben, datetime.now(UTC),
-                           "dispatcher", {"reason": "ack_timeout", "technician": ben})
-    app_phone.context.set_offline(False)
+    with no_signal(app_phone, link):
+        card.get_by_role("button", name="Acknowledge").tap()
+        expect(app_phone.locator("#outbox")).to_contain_text("Waiting to send (1)")
+        with db.transaction():  # meanwhile the ack window ran out and the job went to Ben
+            incidents.reassign(db, opened.incident, opened.job, ben, datetime.now(UTC),
+                               "dispatcher", {"reason": "ack_timeout", "technician": ben})
     refused = app_phone.locator("#outbox .refused")
     expect(refused).to_contain_text(f"Job {opened.job} was given to Ben Okafor", timeout=15000)
     expect(refused).to_contain_text("while your acknowledge waited to be sent; it was not applied")
@@ -316,20 +340,20 @@ def test_a_push_shows_the_notification_and_its_acknowledge_reaches_the_api(
 
 
 def test_a_notification_action_without_a_signal_waits_in_the_worker_and_is_sent_later(
-        app_phone: Any, base_url: str, db: Conn, open_incident: OpenIncident) -> None:
+        app_phone: Any, base_url: str, link: Link, db: Conn,
+        open_incident: OpenIncident) -> None:
     opened = open_incident(minutes_left=40)
     app_phone.reload()
     cdp = app_phone.context.new_cdp_session(app_phone)
     reg = registration_id(app_phone, cdp, base_url)
     shown_after_push(app_phone, cdp, base_url, reg, opened.job, opened.incident, uuid.uuid4().hex)
     tag = f"job-{opened.job}"
-    app_phone.context.set_offline(True)
-    controlled(app_phone)
-    app_phone.evaluate(CLICK, [tag, "decline"])
     item = app_phone.locator("#outbox").locator("li", has_text="from a notification")
-    expect(item).to_contain_text(f"Decline · job {opened.job}")
-    assert job_state(db, opened.job) == "dispatched"
-    app_phone.context.set_offline(False)
+    with no_signal(app_phone, link):
+        controlled(app_phone)
+        app_phone.evaluate(CLICK, [tag, "decline"])
+        expect(item).to_contain_text(f"Decline · job {opened.job}")
+        assert job_state(db, opened.job) == "dispatched"
     eventually(lambda: job_state(db, opened.job) == "declined", 15, "the queued decline")
     [(_, detail)] = events(db, opened.incident, "declined")
     assert detail["reason"] == "Declined from the notification"

@@ -90,17 +90,19 @@ def _decode(raw: Received) -> Message | DeadLetter:
         # is guarded by msgspec's recursion check (RecursionError in microseconds, caught
         # by decode), so the depth scan (costlier than this decode) waits for a refusal.
         try:
-            got = wire.parse(kind, raw.payload)
+            got = wire.parse_telemetry(raw.payload)
         except msgspec.DecodeError as exc:
             return dead(f"not JSON: {exc}")
         except RecursionError:
             return dead(_TOO_DEEP)
-        if isinstance(got, wire.Telemetry):
-            if why := _mismatch(site, host, kind, got.site, got.host, got.kind):
+        if isinstance(got, str):
+            problem = got
+        else:
+            tele, key = got
+            if why := _mismatch(site, host, kind, tele.site, tele.host, tele.kind):
                 return dead(why)
-            return Message(kind, host, site, got.seq, parse_ts(got.ts), {},
-                           raw.received_at, got, raw.payload)
-        problem = got if isinstance(got, str) else None
+            return Message(kind, host, site, tele.seq, parse_ts(tele.ts), {},
+                           raw.received_at, tele, raw.payload, key)
     if too_deep(raw.payload):
         return dead(_TOO_DEEP)
     try:

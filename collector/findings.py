@@ -108,6 +108,8 @@ def bmc_power(conn: Conn, messages: Sequence[Message]) -> None:
     """Record each BMC's newest bmc.power_on for the servers of its chassis (by serial)."""
     words: dict[str, tuple[bool, Any]] = {}
     for m in messages:
+        if m.set_key and "bmc.power_on" not in m.set_key:
+            continue  # its readings' names, all in one string: a server's message, not a BMC's
         for r in m.telemetry.readings:
             if r.metric == "bmc.power_on" and (m.host not in words or words[m.host][1] < m.ts):
                 words[m.host] = (r.value != 0, m.ts)

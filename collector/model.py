@@ -41,6 +41,9 @@ class Message:
     received_at: datetime
     snapshot: Telemetry | None = None
     payload: bytes = b""  # the bytes as received: what a dead letter keeps
+    #: telemetry: wire.readings_key of the readings, found by decode ("" when not known);
+    #: the metric set's cache key and a cheap test of which metrics a message holds
+    set_key: str = ""
 
     @property
     def telemetry(self) -> Telemetry:

@@ -25,6 +25,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from collector import wire
 from collector.model import Message
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -46,17 +47,14 @@ SetKey = tuple[tuple[str, str], ...]  # a message's (component, metric) pairs in
 
 
 def set_key(m: Message) -> str:
-    """The message's metric set as one string, the cache's key: each reading's component
-    and metric, all '/'-joined. Neither name can hold '/' (decode refuses such names), so
-    the string names one list of pairs; one string, not 40 tuples, for the garbage
-    collector to walk (profiled: the tuples' collections were most of resolving a set). A
-    message whose names do hold '/' (built past decode) gets its pairs' repr after a NUL,
-    which no key of decoded names starts with (a component id starts with its kind)."""
-    readings = m.telemetry.readings
-    key = "/".join([r.component + "/" + r.metric for r in readings])
-    if key.count("/") != 2 * len(readings) - 1:
-        return "\0" + repr(set_pairs(m))
-    return key
+    """The message's metric set as one string, the cache's key: wire.readings_key, as
+    decode found it (or found now, for a message built past decode). One string, not 40
+    tuples, for the garbage collector to walk (profiled: the tuples' collections were most
+    of resolving a set). Readings whose names would make that string ambiguous (names
+    holding '/' or a newline, which decode refuses) get their pairs' repr after a NUL,
+    which no readings_key starts with (a component id starts with its kind)."""
+    key = m.set_key or wire.readings_key(m.telemetry.readings)
+    return key or "\0" + repr(set_pairs(m))
 
 
 def set_pairs(m: Message) -> SetKey:

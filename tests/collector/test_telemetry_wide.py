@@ -3,12 +3,14 @@ conversion of narrow rows (batched, resumable, every value compared)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from agent import messages
 from collector import store, widecopy
 from collector.decode import decode
 from collector.model import Message, Received
@@ -316,20 +318,30 @@ def test_history_finds_a_hosts_hours_through_the_host_hour_index(blank_db: str) 
 
 
 def test_metric_set_keys_are_equal_exactly_when_the_names_are() -> None:
-    """The set cache's key is one '/'-joined string; names holding '/' (which decode
-    refuses, but a message built past it may carry) must not make two lists one key."""
+    """The set cache's key is one string (components '/'-joined, a newline, metrics);
+    names holding '/' or a newline (which decode refuses, but a message built past it may
+    carry) must not make two lists one key. decode's key is the same string."""
     from types import SimpleNamespace
     from typing import Any, cast
 
     def key(pairs: list[tuple[str, str]]) -> str:
         readings = [SimpleNamespace(component=c, metric=m) for c, m in pairs]
-        return widecopy.set_key(cast(Any, SimpleNamespace(telemetry=SimpleNamespace(
+        return widecopy.set_key(cast(Any, SimpleNamespace(set_key="", telemetry=SimpleNamespace(
             readings=readings))))
 
     lists = [[("disk:a", "m.x")], [("disk:a/m.x", "y")], [("disk:a", "m.x/y")],
              [("disk:a", "m.x"), ("disk:b", "m.y")], [("disk:a", "m.x/disk:b"), ("m.y", "z")],
-             [("disk:a/m.x/disk:b", "m.y")], [("disk:a", "")], [("", "m.x")], []]
+             [("disk:a/m.x/disk:b", "m.y")], [("disk:a", "")], [("", "m.x")], [],
+             [("disk:a/disk:b", "m.x/m.y")], [("disk:a", "disk:b\nm.x")],
+             [("disk:a\ndisk:b", "m.x")], [("disk:a", "m.x"), ("disk:b\nm.x", "m.y")]]
     keys = [key(p) for p in lists]
     assert len(set(keys)) == len(lists)
-    assert key([("disk:a", "m.x"), ("disk:b", "m.y")]) == "disk:a/m.x/disk:b/m.y"
+    assert key([("disk:a", "m.x"), ("disk:b", "m.y")]) == "disk:a/disk:b\nm.x/m.y"
     assert keys == [key(p) for p in lists]  # the same names, the same key
+    body = messages.telemetry("h1", "s1", 1, datetime.now(UTC), interval_s=30.0,
+                              readings=[messages.Reading("disk:a", "m.x", 1.0),
+                                        messages.Reading("disk:b", "m.y", 2.0)], components=[])
+    got = decode(Received("hg/v1/s1/h1/telemetry", json.dumps(body).encode(), 1, 1,
+                                 datetime.now(UTC)))
+    assert isinstance(got, Message)
+    assert got.set_key == "disk:a/disk:b\nm.x/m.y" == widecopy.set_key(got)

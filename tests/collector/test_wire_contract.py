@@ -118,3 +118,30 @@ def test_mutations_get_the_same_verdict(name: str, path: str, value: Any) -> Non
 def test_the_mutation_table_holds_both_verdicts() -> None:
     accepted = sum(not errors(n.split(".")[0], mutate(example(n), p, v)) for n, p, v in MUTATIONS)
     assert 5 < accepted < len(MUTATIONS) - 20  # it tests refusals and acceptances alike
+
+
+def test_a_name_list_found_good_never_admits_names_that_join_to_the_same_string() -> None:
+    """wire.Names remembers whole name lists found good (one lookup a message); a list of
+    other names must still be checked, however its names join."""
+    names = wire.Names()
+
+    def telemetry(readings: list[tuple[str, str]], ids: list[str]) -> Any:
+        body = {**example("telemetry.valid.json"),
+                "readings": [{"component": c, "metric": m, "value": 1.0} for c, m in readings],
+                "components": [{"id": i, "kind": "disk", "status": "ok"} for i in ids]}
+        return wire.DECODERS["telemetry"].decode(json.dumps(body).encode())
+
+    good = telemetry([("disk:a", "m.x"), ("disk:b", "m.y")], ["disk:a", "disk:b"])
+    key = wire.readings_key(good.readings)
+    assert key == "disk:a/disk:b\nm.x/m.y"
+    assert names.problem(good, key) is None
+    assert names.problem(good, key) is None  # now from the remembered lists
+    for readings, ids in ([("disk:a/disk:b", "m.x/m.y")], ["disk:a"]), (
+            [("disk:a", "m.x")], ["disk:a/disk:b"]), ([("disk:a\ndisk:b", "m.x")], []):
+        hostile = telemetry(readings, ids)
+        assert names.problem(hostile, wire.readings_key(hostile.readings)) is not None
+        assert wire.parse("telemetry", json.dumps({
+            **example("telemetry.valid.json"),
+            "readings": [{"component": c, "metric": m, "value": 1.0} for c, m in readings],
+            "components": [{"id": i, "kind": "disk", "status": "ok"} for i in ids]}).encode()
+        ) == names.problem(hostile)  # the module's own cache gives the same verdict

@@ -125,11 +125,14 @@ def test_a_name_list_found_good_never_admits_names_that_join_to_the_same_string(
     other names must still be checked, however its names join."""
     names = wire.Names()
 
+    def payload(readings: list[tuple[str, str]], ids: list[str]) -> bytes:
+        return json.dumps({
+            **example("telemetry.valid.json"),
+            "readings": [{"component": c, "metric": m, "value": 1.0} for c, m in readings],
+            "components": [{"id": i, "kind": "disk", "status": "ok"} for i in ids]}).encode()
+
     def telemetry(readings: list[tuple[str, str]], ids: list[str]) -> Any:
-        body = {**example("telemetry.valid.json"),
-                "readings": [{"component": c, "metric": m, "value": 1.0} for c, m in readings],
-                "components": [{"id": i, "kind": "disk", "status": "ok"} for i in ids]}
-        return wire.DECODERS["telemetry"].decode(json.dumps(body).encode())
+        return wire.DECODERS["telemetry"].decode(payload(readings, ids))
 
     good = telemetry([("disk:a", "m.x"), ("disk:b", "m.y")], ["disk:a", "disk:b"])
     key = wire.readings_key(good.readings)
@@ -140,8 +143,5 @@ def test_a_name_list_found_good_never_admits_names_that_join_to_the_same_string(
             [("disk:a", "m.x")], ["disk:a/disk:b"]), ([("disk:a\ndisk:b", "m.x")], []):
         hostile = telemetry(readings, ids)
         assert names.problem(hostile, wire.readings_key(hostile.readings)) is not None
-        assert wire.parse("telemetry", json.dumps({
-            **example("telemetry.valid.json"),
-            "readings": [{"component": c, "metric": m, "value": 1.0} for c, m in readings],
-            "components": [{"id": i, "kind": "disk", "status": "ok"} for i in ids]}).encode()
-        ) == names.problem(hostile)  # the module's own cache gives the same verdict
+        assert wire.parse("telemetry", payload(readings, ids)) == names.problem(hostile)
+        # (the module's own cache gives the same verdict)

@@ -238,19 +238,20 @@ class Link:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            with self._lock:
-                cut = self._cut
-            if cut:
-                _reset(client)
-                continue
             try:
                 upstream = socket.create_connection(self._target, timeout=5)
                 upstream.settimeout(None)
             except OSError:
                 _reset(client)
                 continue
-            with self._lock:
-                self._open.update((client, upstream))
+            with self._lock:  # checked as it is registered: a cut meanwhile resets it too
+                cut = self._cut
+                if not cut:
+                    self._open.update((client, upstream))
+            if cut:
+                _reset(client)
+                _reset(upstream)
+                continue
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
